@@ -1,0 +1,207 @@
+"""The console adapter: a local group chat in the terminal.
+
+Script lines (also typed interactively):
+  NAME: TEXT          NAME writes TEXT in the group chat
+  NAME (dm): TEXT     NAME writes TEXT to the bot in a private chat
+  geo:LAT,LON[;u=M]   as TEXT: a shared location
+  @ YYYY-MM-DD HH:MM  set the simulated clock (group's timezone); `@ HH:MM` keeps the day
+  # comment, blank   ignored
+Every bot message is printed as a block: `[group]` or `[dm NAME]`, then the text,
+buttons as `  [LABEL] → /COMMAND ARGS`, poll options as numbered lines.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+from chatbot.core.actions import (
+    Action,
+    Button,
+    ClosePoll,
+    DirectMessage,
+    EditText,
+    SendPoll,
+    SendText,
+    SendVenue,
+)
+from chatbot.core.bot import Bot
+from chatbot.core.clock import FakeClock, SystemClock
+from chatbot.core.events import (
+    ChatRef,
+    CommandEvent,
+    Event,
+    LocationEvent,
+    Origin,
+    Person,
+    PersonRef,
+    TextEvent,
+)
+from chatbot.core.parsing import BadInput, parse_coordinates
+
+PLATFORM = "console"
+GROUP = ChatRef(PLATFORM, "group")
+DM_PREFIX = "dm:"
+
+_LINE_RE = re.compile(r"^(?P<name>[^:()]+?)\s*(?P<dm>\(dm\))?\s*:\s?(?P<text>.*)$")
+_CLOCK_RE = re.compile(r"^@\s*(?:(?P<date>\d{4}-\d{2}-\d{2})\s+)?(?P<time>\d{1,2}:\d{2})\s*$")
+
+
+class ConsoleClock:
+    """The real clock until the first `@` line; from then on a simulated one."""
+
+    def __init__(self) -> None:
+        self.simulated: FakeClock | None = None
+        self._real = SystemClock()
+
+    def now(self) -> datetime:
+        return self.simulated.now() if self.simulated else self._real.now()
+
+    def set(self, instant: datetime) -> None:
+        if self.simulated is None:
+            self.simulated = FakeClock(instant)
+        else:
+            self.simulated.set(instant)
+
+
+class ConsoleAdapter:
+    def __init__(
+        self,
+        bot: Bot,
+        clock: ConsoleClock,
+        *,
+        admins: Iterable[str] = (),
+        out: TextIO = sys.stdout,
+        echo: bool = False,
+        default_sender: str | None = None,
+    ) -> None:
+        self.bot = bot
+        self.clock = clock
+        self.admins = {a.casefold() for a in admins}
+        self.out = out
+        self.echo = echo
+        self.default_sender = default_sender
+
+    async def is_admin(self, chat: ChatRef, person: Person) -> bool:
+        if chat != GROUP:
+            return chat.id == DM_PREFIX + person.ref.id
+        return person.name.casefold() in self.admins
+
+    async def run(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            await self.handle_line(line)
+
+    async def handle_line(self, raw: str) -> None:
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            return
+        if self.echo:
+            self._print(f"> {line}")
+        clock_match = _CLOCK_RE.match(line)
+        if clock_match:
+            await self._set_clock(clock_match.group("date"), clock_match.group("time"))
+            return
+        if line.startswith("@"):
+            self._print("! " + "clock lines look like `@ 2026-11-30 09:00` or `@ 09:00`")
+            return
+        match = _LINE_RE.match(line)
+        if match and not line.lower().startswith("geo:"):
+            name, private, text = (
+                match.group("name").strip(),
+                bool(match.group("dm")),
+                match.group("text"),
+            )
+        elif self.default_sender:
+            name, private, text = self.default_sender, False, line
+        else:
+            self._print("! " + "lines look like `NAME: TEXT` or `NAME (dm): TEXT`")
+            return
+        await self._tick()
+        event = self._event(name, private, text.strip())
+        if event is not None:
+            self.emit(await self.bot.handle(event, self.is_admin))
+
+    def _event(self, name: str, private: bool, text: str) -> Event | None:
+        person = Person(PersonRef(PLATFORM, name), name)
+        chat = ChatRef(PLATFORM, DM_PREFIX + name) if private else GROUP
+        origin = Origin(chat=chat, sender=person, is_private=private)
+        if text.startswith("/"):
+            command, _, args = text[1:].partition(" ")
+            return CommandEvent(origin, command.split("@", 1)[0], args.strip())
+        if text.lower().startswith("geo:"):
+            try:
+                latitude, longitude = parse_coordinates(text)
+            except BadInput:
+                return TextEvent(origin, text)
+            accuracy = re.search(r";u=([\d.]+)", text)
+            return LocationEvent(
+                origin, latitude, longitude, float(accuracy.group(1)) if accuracy else None
+            )
+        return TextEvent(origin, text)
+
+    async def _set_clock(self, day: str | None, clock_time: str) -> None:
+        group = await self.bot.repo.group_for_chat(GROUP)
+        zone = ZoneInfo(group.settings.timezone if group else self.bot.default_timezone)
+        current = self.clock.now().astimezone(zone)
+        hour, minute = (int(x) for x in clock_time.split(":"))
+        local_day = date.fromisoformat(day) if day else current.date()
+        instant = datetime.combine(local_day, time(hour, minute), tzinfo=zone).astimezone(UTC)
+        self.clock.set(instant)
+        await self._tick()
+
+    async def _tick(self) -> None:
+        self.emit(await self.bot.tick())
+
+    # --- output ---------------------------------------------------------------------------
+
+    def emit(self, actions: Iterable[Action]) -> None:
+        for action in actions:
+            self._print(self.render(action))
+
+    def _print(self, block: str) -> None:
+        self.out.write(block + "\n\n")
+        self.out.flush()
+
+    @staticmethod
+    def _where(chat: ChatRef) -> str:
+        if chat.id.startswith(DM_PREFIX):
+            return f"[dm {chat.id[len(DM_PREFIX) :]}]"
+        return "[group]"
+
+    def render(self, action: Action) -> str:
+        if isinstance(action, SendText | EditText):
+            head = self._where(action.chat) + (" (edited)" if isinstance(action, EditText) else "")
+            return "\n".join([head, action.text, *self._buttons(action.buttons)])
+        if isinstance(action, DirectMessage):
+            return "\n".join(
+                [f"[dm {action.person.id}]", action.text, *self._buttons(action.buttons)]
+            )
+        if isinstance(action, SendPoll):
+            options = [f"  {n}. {o}" for n, o in enumerate(action.options, start=1)]
+            return "\n".join([self._where(action.chat), action.question, *options])
+        if isinstance(action, ClosePoll):
+            return "\n".join([self._where(action.chat), "(poll closed)"])
+        if isinstance(action, SendVenue):
+            return "\n".join(
+                [
+                    self._where(action.chat),
+                    f"📍 {action.title}",
+                    *([action.address] if action.address else []),
+                    f"geo:{action.latitude:.5f},{action.longitude:.5f}",
+                ]
+            )
+        raise TypeError(f"the console cannot show {type(action).__name__}")
+
+    @staticmethod
+    def _buttons(buttons: Iterable[Button]) -> list[str]:
+        lines = []
+        for button in buttons:
+            command = "/" + (button.command_name or button.command)
+            lines.append(
+                f"  [{button.label}] → {command}" + (f" {button.args}" if button.args else "")
+            )
+        return lines

@@ -1,0 +1,124 @@
+"""The core's entry point: neutral events in, neutral actions out.
+
+Adapters call `Bot.handle(event, is_admin)` for every event and carry out the
+returned actions; they call `Bot.tick()` regularly (or when a simulated clock moves)
+for the work that time brings. Handlers are registered here, in one visible place.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from chatbot.core.actions import Action, SendText
+from chatbot.core.clock import Clock
+from chatbot.core.commands import find_command
+from chatbot.core.context import Context
+from chatbot.core.errors import UserError
+from chatbot.core.events import (
+    ButtonPress,
+    CommandEvent,
+    Event,
+    MemberJoined,
+    Origin,
+)
+from chatbot.core.handlers import info, sessions, setup, venues
+from chatbot.core.model import CityGroup
+from chatbot.core.ports import AdminCheck, Repository
+from chatbot.i18n import Translator, normalize_language
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Context, str], Awaitable[None]]
+
+HANDLERS: dict[str, Handler] = {
+    "today": sessions.today,
+    "open": sessions.open_session,
+    "join": sessions.join_session,
+    "leave": sessions.leave_session,
+    "cancel": sessions.cancel_session,
+    "venues": venues.list_venues,
+    "venue": venues.manage_venue,
+    "setup": setup.setup,
+    "settings": setup.settings,
+    "help": info.help_text,
+}
+
+
+class Bot:
+    def __init__(
+        self,
+        repo: Repository,
+        clock: Clock,
+        *,
+        default_language: str = "de",
+        default_timezone: str = "Europe/Berlin",
+    ) -> None:
+        self.repo = repo
+        self.clock = clock
+        self.default_language = normalize_language(default_language)
+        self.default_timezone = default_timezone
+
+    def language_for(self, origin: Origin, group: CityGroup | None) -> str:
+        if group is not None:
+            return group.settings.language
+        if origin.is_private:
+            return normalize_language(origin.sender.language, self.default_language)
+        return self.default_language
+
+    async def context(self, origin: Origin, is_admin: AdminCheck) -> Context:
+        group = await self.repo.group_for_chat(origin.chat)
+        return Context(
+            repo=self.repo,
+            clock=self.clock,
+            is_admin=is_admin,
+            origin=origin,
+            group=group,
+            t=Translator(self.language_for(origin, group)),
+            default_timezone=self.default_timezone,
+        )
+
+    async def handle(self, event: Event, is_admin: AdminCheck) -> list[Action]:
+        """Handle one event; never raises (an internal error becomes an apology)."""
+        ctx = await self.context(event.origin, is_admin)
+        try:
+            if isinstance(event, CommandEvent | ButtonPress):
+                name = event.name if isinstance(event, CommandEvent) else event.command
+                await self._command(ctx, name, event.args)
+            elif isinstance(event, MemberJoined) and event.is_the_bot:
+                info.greet(ctx)
+        except UserError as error:
+            ctx.actions.clear()
+            text = error.text
+            if error.example:
+                text += "\n" + ctx._("Example: {example}").format(example=error.example)
+            ctx.reply(text)
+        except Exception:
+            log.exception("handler failed for %s", type(event).__name__)
+            ctx.actions[:] = [
+                SendText(
+                    event.origin.chat,
+                    ctx._("Sorry, something went wrong on my side. Please try again."),
+                    thread=event.origin.thread,
+                    reply_to=event.origin.message_id,
+                )
+            ]
+        return ctx.actions
+
+    async def _command(self, ctx: Context, name: str, args: str) -> None:
+        spec = find_command(name)
+        if spec is None:
+            raise UserError(
+                ctx._("I don't know the command {command}.").format(
+                    command=ctx.origin.command_prefix + name
+                )
+                + " "
+                + ctx._("{help} lists what I can do.").format(help=ctx.cmd("help"))
+            )
+        await HANDLERS[spec.key](ctx, args)
+
+    async def tick(self) -> list[Action]:
+        """The work that time brings: sessions past their end are ended."""
+        async with self.repo.atomic():
+            await self.repo.end_sessions_before(self.clock.now())
+        return []

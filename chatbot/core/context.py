@@ -1,0 +1,103 @@
+"""What a use case gets to work with for one event: the chat's group, its language,
+the clock, the repository, and a list of actions to send back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+from chatbot.core.actions import Action, Button, DirectMessage, SendText
+from chatbot.core.clock import Clock
+from chatbot.core.commands import spec_for
+from chatbot.core.errors import UserError
+from chatbot.core.events import Origin, PersonRef
+from chatbot.core.model import CityGroup
+from chatbot.core.ports import AdminCheck, Repository
+from chatbot.i18n import Translator
+
+
+@dataclass
+class Context:
+    repo: Repository
+    clock: Clock
+    is_admin: AdminCheck
+    origin: Origin
+    group: CityGroup | None
+    t: Translator
+    default_timezone: str
+    actions: list[Action] = field(default_factory=list)
+
+    # --- language ---------------------------------------------------------------------
+
+    def _(self, message: str) -> str:
+        return self.t.gettext(message)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self.t.ngettext(singular, plural, n)
+
+    def cmd(self, key: str) -> str:
+        """A command as the person types it here: "/neu", "!open"."""
+        return self.origin.command_prefix + spec_for(key).name(self.t.language)
+
+    def button(self, label: str, key: str, args: str = "") -> Button:
+        return Button(label, key, args, spec_for(key).name(self.t.language))
+
+    # --- time -------------------------------------------------------------------------
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.group.settings.timezone if self.group else self.default_timezone)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def local_now(self) -> datetime:
+        return self.clock.now().astimezone(self.zone)
+
+    def today(self) -> date:
+        return self.local_now().date()
+
+    def instant(self, day: date, wall: time) -> datetime:
+        """The UTC instant of a wall-clock time in the group's zone.
+
+        A time inside a DST gap (02:30 on the spring-forward night) lands after the gap;
+        a repeated time (autumn) is its first occurrence.
+        """
+        return datetime.combine(day, wall, tzinfo=self.zone).astimezone(UTC)
+
+    # --- replies ----------------------------------------------------------------------
+
+    def reply(self, text: str, buttons: tuple[Button, ...] = ()) -> None:
+        self.actions.append(
+            SendText(
+                self.origin.chat,
+                text,
+                buttons,
+                thread=self.origin.thread,
+                reply_to=self.origin.message_id,
+            )
+        )
+
+    def post(self, text: str, buttons: tuple[Button, ...] = ()) -> None:
+        """A message for the whole chat (not a reply to one person)."""
+        self.actions.append(SendText(self.origin.chat, text, buttons, thread=self.origin.thread))
+
+    def direct(self, person: PersonRef, text: str, buttons: tuple[Button, ...] = ()) -> None:
+        self.actions.append(DirectMessage(person, text, buttons))
+
+    # --- guards -----------------------------------------------------------------------
+
+    def require_group(self) -> CityGroup:
+        if self.group is not None:
+            return self.group
+        if self.origin.is_private:
+            raise UserError(self._("This is a private chat. Use this command in your city group."))
+        raise UserError(
+            self._("This chat is not a city group yet. An admin sets it up:"),
+            example=self.cmd("setup") + " " + self._("Duisburg | Europe/Berlin | de"),
+        )
+
+    async def require_admin(self) -> None:
+        if not await self.is_admin(self.origin.chat, self.origin.sender):
+            raise UserError(self._("Sorry, only the admins of this chat can do that."))

@@ -1,0 +1,282 @@
+"""Sessions: open, join, leave, cancel, and today's list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, time, timedelta
+
+from chatbot.core.actions import Button
+from chatbot.core.context import Context
+from chatbot.core.errors import UserError
+from chatbot.core.model import CityGroup, NewSession, Session, SessionState, Venue
+from chatbot.core.parsing import BadInput, match_venue, parse_open
+from chatbot.core.render import session_block, time_range
+
+MAX_TOPIC = 200
+LAST_MINUTE = time(23, 59)
+
+
+def open_example(ctx: Context, venue_name: str | None = None) -> str:
+    return (
+        ctx.cmd("open")
+        + " "
+        + ctx._("10-14 {venue} - tax return").format(venue=venue_name or ctx._("Café Museum"))
+    )
+
+
+def bad_input(ctx: Context, error: BadInput, example: str) -> UserError:
+    """The translated reply for a value that could not be read."""
+    texts = {
+        "time": ctx._("“{value}” is not a time of day. Use hours 0–23 and minutes 0–59."),
+        "range": ctx._("“{value}” is not a time range: the end must come after the start."),
+        "two_times": ctx._("“{value}”: please give one time or one range, not two."),
+        "coordinates": ctx._("“{value}” are not coordinates. Write latitude,longitude."),
+        "coordinates_range": ctx._(
+            "“{value}” is off the map: latitude goes from -90 to 90, longitude from -180 to 180."
+        ),
+        "tag": ctx._("“{value}” is not a venue tag. Known tags: wifi, power, quiet, food."),
+    }
+    return UserError(texts[error.reason].format(value=error.value), example=example)
+
+
+async def todays_sessions(ctx: Context, group: CityGroup) -> list[Session]:
+    """Today's open sessions that have not ended, in start order: /today's numbering."""
+    now = ctx.now()
+    sessions = await ctx.repo.sessions_on(group.id, ctx.today())
+    return [s for s in sessions if s.ends_at > now]
+
+
+def _default_range(ctx: Context, group: CityGroup) -> tuple[time, time]:
+    settings = group.settings
+    now = ctx.local_now()
+    if settings.default_hours and ctx.instant(ctx.today(), settings.default_hours[1]) > ctx.now():
+        return settings.default_hours
+    start = now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0)
+    return start.time(), _plus(start.time(), settings.default_duration_minutes)
+
+
+def _plus(start: time, minutes: int) -> time:
+    end = datetime.combine(datetime.min.date(), start) + timedelta(minutes=minutes)
+    return end.time() if end.date() == datetime.min.date() else LAST_MINUTE
+
+
+def unknown_venue(ctx: Context, query: str, suggestions: Sequence[Venue]) -> UserError:
+    if suggestions:
+        text = ctx._("I don't know a venue “{query}”. Did you mean: {names}?").format(
+            query=query, names=", ".join(v.name for v in suggestions)
+        )
+        return UserError(text, example=open_example(ctx, suggestions[0].name))
+    text = ctx._("I don't know a venue “{query}”. {venues} lists the venues.").format(
+        query=query, venues=ctx.cmd("venues")
+    )
+    return UserError(text, example=open_example(ctx))
+
+
+async def open_session(ctx: Context, args: str) -> None:
+    group = ctx.require_group()
+    venues = await ctx.repo.venues(group.id)
+    if not venues:
+        raise UserError(
+            ctx._("This group has no venues yet. An admin adds one first:"),
+            example=ctx.cmd("venue") + " " + ctx._("add Café Museum | 51.4344, 6.7623"),
+        )
+    if not args.strip():
+        raise UserError(ctx._("Which venue, and when?"), example=open_example(ctx, venues[0].name))
+    try:
+        request = parse_open(args)
+    except BadInput as error:
+        raise bad_input(ctx, error, open_example(ctx, venues[0].name)) from None
+    if not request.place:
+        raise UserError(ctx._("Which venue?"), example=open_example(ctx, venues[0].name))
+    match = match_venue(request.place, venues)
+    if match.venue is None:
+        raise unknown_venue(ctx, request.place, match.suggestions)
+    venue = match.venue
+    if len(request.topic) > MAX_TOPIC:
+        raise UserError(
+            ctx._("The topic is too long: at most {limit} characters.").format(limit=MAX_TOPIC),
+            example=open_example(ctx, venue.name),
+        )
+    if request.start is None:
+        start, end = _default_range(ctx, group)
+    else:
+        start = request.start
+        end = request.end or _plus(start, group.settings.default_duration_minutes)
+    today = ctx.today()
+    starts_at, ends_at = ctx.instant(today, start), ctx.instant(today, end)
+    if ends_at <= ctx.now():
+        raise UserError(
+            ctx._("That time is already over today."), example=open_example(ctx, venue.name)
+        )
+    async with ctx.repo.atomic():
+        await ctx.repo.remember_person(ctx.origin.sender, ctx.now())
+        session = await ctx.repo.add_session(
+            NewSession(
+                group_id=group.id,
+                place=venue.name,
+                venue_id=venue.id,
+                latitude=venue.latitude,
+                longitude=venue.longitude,
+                local_date=today,
+                start=start,
+                end=end,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                opener=ctx.origin.sender,
+                topic=request.topic,
+            )
+        )
+    number = [s.id for s in await todays_sessions(ctx, group)].index(session.id) + 1
+    text = ctx._("New session: {place}, {time}, opened by {name}.").format(
+        place=session.place, time=time_range(ctx, session), name=session.opener.name
+    )
+    if session.topic:
+        text += "\n" + ctx._("Topic: {topic}").format(topic=session.topic)
+    text += "\n" + ctx._("Join with {command}.").format(command=f"{ctx.cmd('join')} {number}")
+    ctx.post(text, (join_button(ctx, number),))
+
+
+def join_button(ctx: Context, number: int) -> Button:
+    return ctx.button(ctx._("Join {number}").format(number=number), "join", str(number))
+
+
+def _pick(ctx: Context, sessions: Sequence[Session], args: str, key: str) -> Session:
+    """The session a person means: by number from /today, or the only one."""
+    arg = args.strip()
+    if not sessions:
+        raise UserError(ctx._("There are no sessions today."), example=open_example(ctx))
+    if not arg:
+        if len(sessions) == 1:
+            return sessions[0]
+        raise UserError(
+            ctx._("There are {count} sessions today. Which one?").format(count=len(sessions)),
+            example=f"{ctx.cmd(key)} 1",
+        )
+    if not arg.isdigit():
+        raise UserError(
+            ctx._("Please give the session's number from {today}.").format(today=ctx.cmd("today")),
+            example=f"{ctx.cmd(key)} 1",
+        )
+    return _by_number(ctx, sessions, int(arg), key)
+
+
+def _by_number(ctx: Context, sessions: Sequence[Session], number: int, key: str) -> Session:
+    if 1 <= number <= len(sessions):
+        return sessions[number - 1]
+    raise UserError(
+        ctx._("There is no session number {number} today. {today} lists them.").format(
+            number=number, today=ctx.cmd("today")
+        ),
+        example=f"{ctx.cmd(key)} 1",
+    )
+
+
+async def join_session(ctx: Context, args: str) -> None:
+    group = ctx.require_group()
+    sessions = await todays_sessions(ctx, group)
+    session = _pick(ctx, sessions, args, "join")
+    me = ctx.origin.sender
+    if session.opener.ref == me.ref:
+        ctx.reply(ctx._("You opened this session, so you are in already."))
+        return
+    if session.has_joined(me):
+        ctx.reply(
+            ctx._("You are in already: {place}, {time}.").format(
+                place=session.place, time=time_range(ctx, session)
+            )
+        )
+        return
+    async with ctx.repo.atomic():
+        await ctx.repo.remember_person(me, ctx.now())
+        await ctx.repo.add_joiner(session.id, me, ctx.now())
+    ctx.reply(
+        ctx._("{name} joins {place}, {time}.").format(
+            name=me.name, place=session.place, time=time_range(ctx, session)
+        )
+    )
+
+
+async def leave_session(ctx: Context, args: str) -> None:
+    group = ctx.require_group()
+    me = ctx.origin.sender
+    sessions = await todays_sessions(ctx, group)
+    if args.strip():
+        session = _pick(ctx, sessions, args, "leave")
+    else:
+        mine = [s for s in sessions if s.has_joined(me)]
+        if len(mine) != 1:
+            if not mine and any(s.opener.ref == me.ref for s in sessions):
+                raise UserError(
+                    ctx._("You opened that session. To call it off, use {cancel}.").format(
+                        cancel=ctx.cmd("cancel")
+                    )
+                )
+            if not mine:
+                raise UserError(ctx._("You have not joined a session today."))
+            raise UserError(
+                ctx._("You joined {count} sessions today. Which one?").format(count=len(mine)),
+                example=f"{ctx.cmd('leave')} {sessions.index(mine[0]) + 1}",
+            )
+        session = mine[0]
+    if session.opener.ref == me.ref:
+        raise UserError(
+            ctx._("You opened that session. To call it off, use {cancel}.").format(
+                cancel=ctx.cmd("cancel")
+            )
+        )
+    if not session.has_joined(me):
+        raise UserError(ctx._("You have not joined that session."))
+    async with ctx.repo.atomic():
+        await ctx.repo.remove_joiner(session.id, me)
+    ctx.reply(
+        ctx._("{name} is not coming to {place} after all.").format(
+            name=me.name, place=session.place
+        )
+    )
+
+
+async def cancel_session(ctx: Context, args: str) -> None:
+    group = ctx.require_group()
+    me = ctx.origin.sender
+    sessions = await todays_sessions(ctx, group)
+    if args.strip():
+        session = _pick(ctx, sessions, args, "cancel")
+    else:
+        mine = [s for s in sessions if s.opener.ref == me.ref]
+        session = mine[0] if len(mine) == 1 else _pick(ctx, sessions, args, "cancel")
+    if session.opener.ref != me.ref and not await ctx.is_admin(ctx.origin.chat, me):
+        raise UserError(ctx._("Only the person who opened a session, or an admin, can cancel it."))
+    async with ctx.repo.atomic():
+        await ctx.repo.set_session_state(session.id, SessionState.CANCELLED)
+    text = ctx._("Cancelled: {place}, {time} (by {name}).").format(
+        place=session.place, time=time_range(ctx, session), name=me.name
+    )
+    if session.joiners:
+        text += "\n" + ctx._("Told: {names}.").format(
+            names=", ".join(j.name for j in session.joiners)
+        )
+    ctx.post(text)
+    notice = ctx._("The session you joined in {city} is cancelled: {place}, {time}.").format(
+        city=group.name, place=session.place, time=time_range(ctx, session)
+    )
+    for joiner in session.joiners:
+        ctx.direct(joiner.ref, notice)
+
+
+async def today(ctx: Context, args: str) -> None:
+    group = ctx.require_group()
+    sessions = await todays_sessions(ctx, group)
+    header = ctx._("Today in {city}, {date}").format(city=group.name, date=ctx.t.date(ctx.today()))
+    if not sessions:
+        venues = await ctx.repo.venues(group.id)
+        ctx.reply(
+            header
+            + "\n"
+            + ctx._("No sessions yet. Open one:")
+            + "\n"
+            + open_example(ctx, venues[0].name if venues else None)
+        )
+        return
+    blocks = [session_block(ctx, n, s) for n, s in enumerate(sessions, start=1)]
+    buttons = tuple(join_button(ctx, n) for n in range(1, len(sessions) + 1))
+    ctx.reply(header + "\n\n" + "\n\n".join(blocks), buttons)

@@ -1,0 +1,203 @@
+"""Making a chat a city group, and the group's settings."""
+
+from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from chatbot.core.commands import fold
+from chatbot.core.context import Context
+from chatbot.core.errors import UserError
+from chatbot.core.handlers.sessions import bad_input
+from chatbot.core.model import CityGroup, GroupSettings
+from chatbot.core.parsing import BadInput, parse_hours
+from chatbot.i18n import Translator
+
+MAX_CITY_NAME = 64
+_LANGUAGE_NAMES = {
+    "de": "de",
+    "deutsch": "de",
+    "german": "de",
+    "en": "en",
+    "english": "en",
+    "englisch": "en",
+}
+
+
+def setup_example(ctx: Context) -> str:
+    return ctx.cmd("setup") + " " + ctx._("Duisburg | Europe/Berlin | de")
+
+
+def parse_timezone(ctx: Context, text: str, example: str) -> str:
+    name = text.strip()
+    try:
+        ZoneInfo(name)
+        if "/" in name or name == "UTC":
+            return name
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    wanted = fold(name)
+    matches = sorted(z for z in available_timezones() if fold(z).endswith("/" + wanted))
+    if len(matches) == 1:
+        return matches[0]
+    raise UserError(
+        ctx._("“{value}” is not a timezone I know. Use an IANA name like Europe/Berlin.").format(
+            value=name
+        ),
+        example=example,
+    )
+
+
+def parse_language(ctx: Context, text: str, example: str) -> str:
+    language = _LANGUAGE_NAMES.get(fold(text.strip()))
+    if language is None:
+        raise UserError(
+            ctx._("“{value}” is not a language I speak. Choose de or en.").format(value=text),
+            example=example,
+        )
+    return language
+
+
+async def setup(ctx: Context, args: str) -> None:
+    if ctx.origin.is_private:
+        raise UserError(ctx._("A city group is set up in a group chat, not in a private chat."))
+    await ctx.require_admin()
+    parts = [p.strip() for p in args.split("|")]
+    example = setup_example(ctx)
+    if not parts[0]:
+        raise UserError(ctx._("Please name the city."), example=example)
+    if len(parts) > 3:
+        raise UserError(ctx._("Too many parts: city, timezone, language."), example=example)
+    name = parts[0]
+    if len(name) > MAX_CITY_NAME:
+        raise UserError(
+            ctx._("The city's name is too long: at most {limit} characters.").format(
+                limit=MAX_CITY_NAME
+            ),
+            example=example,
+        )
+    current = (
+        ctx.group.settings
+        if ctx.group
+        else GroupSettings(language=ctx.t.language, timezone=ctx.default_timezone)
+    )
+    timezone = parse_timezone(ctx, parts[1], example) if len(parts) > 1 and parts[1] else None
+    language = parse_language(ctx, parts[2], example) if len(parts) > 2 and parts[2] else None
+    settings = current.with_(
+        timezone=timezone or current.timezone, language=language or current.language
+    )
+    async with ctx.repo.atomic():
+        if ctx.group is None:
+            group = await ctx.repo.create_group(ctx.origin.chat, name, settings)
+        else:
+            group = CityGroup(ctx.group.id, name, settings)
+            await ctx.repo.update_group(group)
+    ctx.group = group
+    ctx.t = Translator(settings.language)
+    ctx.reply(
+        ctx._("This chat is now the city group {city} ({timezone}, {language}).").format(
+            city=group.name, timezone=settings.timezone, language=settings.language
+        )
+        + "\n"
+        + ctx._(
+            "Next: an admin adds venues with {venue}; then anyone opens a session with {open}."
+        ).format(venue=ctx.cmd("venue") + " add", open=ctx.cmd("open"))
+    )
+
+
+_SETTING_KEYS = {
+    "language": "language",
+    "sprache": "language",
+    "timezone": "timezone",
+    "zeitzone": "timezone",
+    "hours": "hours",
+    "zeiten": "hours",
+    "stunden": "hours",
+    "duration": "duration",
+    "dauer": "duration",
+    "public": "public",
+    "oeffentlich": "public",
+}
+_ON = {"on", "an", "ja", "yes", "true", "1"}
+_OFF = {"off", "aus", "nein", "no", "false", "0", "none", "keine", "now", "jetzt"}
+
+
+def describe_settings(ctx: Context, group: CityGroup) -> str:
+    s = group.settings
+    hours = ctx.t.time_range(*s.default_hours) if s.default_hours else ctx._("from now on")
+    de = ctx.t.language == "de"
+    lines = [
+        ctx._("Settings of {city}:").format(city=group.name),
+        f"• {'sprache' if de else 'language'}: {s.language}",
+        f"• {'zeitzone' if de else 'timezone'}: {s.timezone}",
+        f"• {'zeiten' if de else 'hours'}: {hours}",
+        f"• {'dauer' if de else 'duration'}: "
+        + ctx.ngettext("{count} hour", "{count} hours", s.default_duration_minutes // 60).format(
+            count=ctx.t.number(s.default_duration_minutes / 60)
+        ),
+        f"• {'oeffentlich' if de else 'public'}: " + (ctx._("yes") if s.public else ctx._("no")),
+        "",
+        ctx._("Admins change a setting like this:"),
+        settings_example(ctx),
+    ]
+    return "\n".join(lines)
+
+
+def settings_example(ctx: Context) -> str:
+    return ctx.cmd("settings") + " " + ctx._("hours 9-13")
+
+
+async def settings(ctx: Context, args: str) -> None:
+    group = ctx.require_group()
+    words = args.split(maxsplit=1)
+    if not words:
+        ctx.reply(describe_settings(ctx, group))
+        return
+    await ctx.require_admin()
+    key = _SETTING_KEYS.get(fold(words[0]))
+    example = settings_example(ctx)
+    if key is None:
+        raise UserError(
+            ctx._(
+                "“{value}” is not a setting. Settings: language, timezone, hours, duration, public."
+            ).format(value=words[0]),
+            example=example,
+        )
+    if len(words) < 2:
+        raise UserError(ctx._("Which value?"), example=example)
+    value = words[1].strip()
+    s = group.settings
+    if key == "language":
+        s = s.with_(language=parse_language(ctx, value, example))
+    elif key == "timezone":
+        s = s.with_(timezone=parse_timezone(ctx, value, example))
+    elif key == "hours":
+        if fold(value) in _OFF:
+            s = s.with_(default_hours=None)
+        else:
+            try:
+                s = s.with_(default_hours=parse_hours(value))
+            except BadInput as error:
+                raise bad_input(ctx, error, example) from None
+    elif key == "duration":
+        match = re.fullmatch(r"(\d{1,2})(?:[.,](\d))?", value)
+        hours = float(f"{match.group(1)}.{match.group(2) or 0}") if match else 0.0
+        if not 0.5 <= hours <= 12:
+            raise UserError(
+                ctx._("The duration is given in hours, from 0.5 to 12."),
+                example=ctx.cmd("settings") + " " + ctx._("duration 4"),
+            )
+        s = s.with_(default_duration_minutes=int(hours * 60))
+    elif key == "public":
+        if fold(value) not in _ON | _OFF:
+            raise UserError(
+                ctx._("Please answer on or off."),
+                example=ctx.cmd("settings") + " " + ctx._("public off"),
+            )
+        s = s.with_(public=fold(value) in _ON)
+    updated = CityGroup(group.id, group.name, s)
+    async with ctx.repo.atomic():
+        await ctx.repo.update_group(updated)
+    ctx.group = updated
+    ctx.t = Translator(s.language)
+    ctx.reply(ctx._("Saved.") + "\n" + describe_settings(ctx, updated))

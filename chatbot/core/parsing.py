@@ -1,0 +1,187 @@
+"""Reading what people type: time ranges, coordinates, venue names.
+
+Functions here return plain values or raise `BadInput` with a machine-readable
+reason; the use cases turn that into a translated reply with an example.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import time
+
+from chatbot.core.commands import fold
+from chatbot.core.model import Venue
+
+
+class BadInput(ValueError):
+    def __init__(self, reason: str, value: str = "") -> None:
+        super().__init__(reason, value)
+        self.reason = reason
+        self.value = value
+
+
+_CLOCK = r"\d{1,2}(?:[:.h]\d{2})?"
+_RANGE_RE = re.compile(rf"^({_CLOCK})\s*[-–—]\s*({_CLOCK})$")
+_SINGLE_RE = re.compile(r"^(\d{1,2})[:.h](\d{2})$")
+_TOPIC_SPLIT_RE = re.compile(r"\s+[-–—]\s+")
+
+
+def parse_clock(text: str) -> time:
+    """ "9", "09:30", "9.30", "14h00" -> a time; "25:99" -> BadInput("time")."""
+    match = re.fullmatch(r"(\d{1,2})(?:[:.h](\d{2}))?", text.strip())
+    if not match:
+        raise BadInput("time", text)
+    hour, minute = int(match.group(1)), int(match.group(2) or 0)
+    if hour > 23 or minute > 59:
+        raise BadInput("time", text)
+    return time(hour, minute)
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """`/open 10-14 Café Museum - topic`, read into its parts."""
+
+    start: time | None
+    end: time | None
+    place: str
+    topic: str
+
+
+def looks_like_time(token: str) -> bool:
+    return bool(_RANGE_RE.match(token) or _SINGLE_RE.match(token))
+
+
+def parse_open(args: str) -> OpenRequest:
+    """Time range and venue in either order; topic after ' - '.
+
+    A lone number is a venue number (from /venues); times need a colon or a range:
+    "9:30", "10-14", "9:30-13".
+    """
+    # "10 - 14" written with spaces is a range, not the topic separator
+    text = re.sub(rf"\b({_CLOCK})\s+[-–—]\s+({_CLOCK})\b", r"\1-\2", args.strip())
+    parts = _TOPIC_SPLIT_RE.split(text, maxsplit=1)
+    head = parts[0]
+    topic = parts[1].strip() if len(parts) > 1 else ""
+    start: time | None = None
+    end: time | None = None
+    place_tokens: list[str] = []
+    for token in head.split():
+        range_match = _RANGE_RE.match(token)
+        single_match = _SINGLE_RE.match(token)
+        if range_match and start is None:
+            start = parse_clock(range_match.group(1))
+            end = parse_clock(range_match.group(2))
+            if end <= start:
+                raise BadInput("range", token)
+        elif single_match and start is None:
+            start = parse_clock(token)
+        elif (range_match or single_match) and start is not None:
+            raise BadInput("two_times", token)
+        else:
+            place_tokens.append(token)
+    return OpenRequest(start=start, end=end, place=" ".join(place_tokens), topic=topic)
+
+
+def parse_hours(text: str) -> tuple[time, time]:
+    """ "9-13" -> (09:00, 13:00)."""
+    match = _RANGE_RE.match(text.strip())
+    if not match:
+        raise BadInput("range", text)
+    start, end = parse_clock(match.group(1)), parse_clock(match.group(2))
+    if end <= start:
+        raise BadInput("range", text)
+    return start, end
+
+
+def parse_coordinates(text: str) -> tuple[float, float]:
+    """ "51.4344, 6.7623" or "geo:51.4344,6.7623;u=35" -> (lat, lon), range-checked."""
+    raw = text.strip()
+    if raw.lower().startswith("geo:"):
+        raw = raw[4:].split(";", 1)[0]
+    match = re.fullmatch(r"\s*([-+]?\d+(?:\.\d+)?)\s*[,;]\s*([-+]?\d+(?:\.\d+)?)\s*", raw)
+    if not match:
+        raise BadInput("coordinates", text)
+    lat, lon = float(match.group(1)), float(match.group(2))
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise BadInput("coordinates_range", text)
+    return lat, lon
+
+
+@dataclass(frozen=True)
+class VenueMatch:
+    venue: Venue | None
+    suggestions: tuple[Venue, ...] = ()
+
+
+def match_venue(query: str, venues: Sequence[Venue]) -> VenueMatch:
+    """A venue by number (as /venues shows it) or by name, forgiving typos and accents.
+
+    Returns the venue when the choice is clear, otherwise the closest names.
+    """
+    query = query.strip()
+    if query.isdigit():
+        index = int(query) - 1
+        if 0 <= index < len(venues):
+            return VenueMatch(venues[index])
+        return VenueMatch(None)
+    wanted = fold(query)
+    if not wanted:
+        return VenueMatch(None)
+    by_fold = {fold(v.name): v for v in venues}
+    if wanted in by_fold:
+        return VenueMatch(by_fold[wanted])
+    containing = [v for key, v in by_fold.items() if wanted in key]
+    if len(containing) == 1:
+        return VenueMatch(containing[0])
+    scored = sorted(
+        ((_similarity(wanted, key), v) for key, v in by_fold.items()),
+        key=lambda pair: -pair[0],
+    )
+    suggestions = list(containing)
+    suggestions += [v for score, v in scored if score >= 0.6 and v not in suggestions]
+    return VenueMatch(None, tuple(suggestions[:3]))
+
+
+def _similarity(query: str, name: str) -> float:
+    """How alike a query and a name are, also when the query is only part of the name:
+    "museun" is close to "cafe museum"."""
+    best = difflib.SequenceMatcher(None, query, name).ratio()
+    name_words, width = name.split(), len(query.split())
+    for i in range(len(name_words) - width + 1):
+        window = " ".join(name_words[i : i + width])
+        best = max(best, difflib.SequenceMatcher(None, query, window).ratio())
+    return best
+
+
+_TAG_ALIASES = {
+    "wifi": "wifi",
+    "wlan": "wifi",
+    "wi-fi": "wifi",
+    "power": "power",
+    "strom": "power",
+    "steckdosen": "power",
+    "steckdose": "power",
+    "outlets": "power",
+    "quiet": "quiet",
+    "ruhig": "quiet",
+    "leise": "quiet",
+    "food": "food",
+    "essen": "food",
+}
+
+
+def parse_tags(text: str) -> tuple[str, ...]:
+    """ "wifi, strom ruhig" -> ("wifi", "power", "quiet"); unknown words -> BadInput."""
+    tags: list[str] = []
+    for word in re.split(r"[\s,;]+", text.strip()):
+        if not word:
+            continue
+        tag = _TAG_ALIASES.get(fold(word))
+        if tag is None:
+            raise BadInput("tag", word)
+        if tag not in tags:
+            tags.append(tag)
+    return tuple(tags)

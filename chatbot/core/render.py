@@ -1,0 +1,58 @@
+"""How sessions and venues read in a chat, in the chat's language."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chatbot.core.context import Context
+from chatbot.core.model import Session, Venue
+from chatbot.i18n import N_
+
+TAG_LABELS = {
+    "wifi": N_("Wi-Fi"),
+    "power": N_("power outlets"),
+    "quiet": N_("quiet"),
+    "food": N_("food"),
+}
+
+
+def names(people: Sequence[str]) -> str:
+    return ", ".join(people)
+
+
+def time_range(ctx: Context, session: Session) -> str:
+    return ctx.t.time_range(session.start, session.end)
+
+
+def session_block(ctx: Context, number: int, session: Session) -> str:
+    """One numbered session: place and time, who opened it, who comes, the topic."""
+    lines = [
+        ctx._("{number}. {place}, {time}").format(
+            number=number, place=session.place, time=time_range(ctx, session)
+        ),
+        "   " + ctx._("opened by {name}").format(name=session.opener.name),
+    ]
+    if session.joiners:
+        count = len(session.joiners)
+        lines.append(
+            "   "
+            + ctx.ngettext("{count} joining: {names}", "{count} joining: {names}", count).format(
+                count=count, names=names([j.name for j in session.joiners])
+            )
+        )
+    if session.topic:
+        lines.append("   " + ctx._("Topic: {topic}").format(topic=session.topic))
+    return "\n".join(lines)
+
+
+def venue_line(ctx: Context, number: int, venue: Venue) -> str:
+    line = ctx._("{number}. {name}").format(number=number, name=venue.name)
+    details = []
+    if venue.address:
+        details.append(venue.address)
+    details.extend(ctx._(TAG_LABELS[tag]) for tag in venue.tags if tag in TAG_LABELS)
+    if venue.notes:
+        details.append(venue.notes)
+    if details:
+        line += " · " + " · ".join(details)
+    return line

@@ -1,0 +1,98 @@
+"""Translations and locale-aware formatting.
+
+Messages are written in English in the code and marked with `_`, `ngettext` or `N_`;
+the catalogs live in `locales/<lang>/LC_MESSAGES/chatbot.po` (German and English,
+both complete; a test checks that). Dates, times and numbers are formatted with
+Babel for the chat's language.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gettext as _gettext
+import io
+from functools import cache
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_date
+from babel.dates import format_time as _babel_format_time
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+
+DOMAIN = "chatbot"
+SUPPORTED = ("de", "en")
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction; it is translated later, where it is shown."""
+    return message
+
+
+def locales_dir() -> Path:
+    """Where the catalogs are: inside the installed package, or in the source tree."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "locales", here.parent / "locales"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("no locales folder next to the chatbot package")
+
+
+@cache
+def _catalog(language: str) -> _gettext.GNUTranslations | _gettext.NullTranslations:
+    po_path = locales_dir() / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not po_path.exists():
+        return _gettext.NullTranslations()
+    with po_path.open("rb") as handle:
+        catalog = read_po(handle, locale=language)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return _gettext.GNUTranslations(buffer)
+
+
+def normalize_language(language: str | None, default: str = "de") -> str:
+    """Map a platform's language tag ("de-AT", "en_GB") to a supported language."""
+    if language:
+        base = language.replace("_", "-").split("-")[0].lower()
+        if base in SUPPORTED:
+            return base
+    return default
+
+
+class Translator:
+    """Everything language-dependent for one chat: messages and formats."""
+
+    def __init__(self, language: str) -> None:
+        self.language = normalize_language(language)
+        self.locale = Locale.parse(self.language)
+        self._catalog = _catalog(self.language)
+
+    def gettext(self, message: str) -> str:
+        return self._catalog.gettext(message)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self._catalog.ngettext(singular, plural, n)
+
+    def time(self, value: dt.time) -> str:
+        """A wall-clock time: "9:30" in German, "9:30 AM" in English."""
+        return str(_babel_format_time(value, "short", locale=self.locale))
+
+    def time_range(self, start: dt.time, end: dt.time) -> str:
+        return self.gettext("{start}–{end}").format(start=self.time(start), end=self.time(end))
+
+    def date(self, value: dt.date) -> str:
+        """A day: "Samstag, 28. November" / "Saturday, November 28"."""
+        # the pattern is a message, so each language's catalog says how a day reads
+        return str(format_date(value, self.gettext("EEEE, MMMM d"), locale=self.locale))
+
+    def number(self, value: float, digits: int = 1) -> str:
+        pattern = "#,##0" + ("." + "#" * digits if digits else "")
+        return str(format_decimal(value, pattern, locale=self.locale))
+
+    def distance(self, metres: float) -> str:
+        """ "350 m", "1,2 km" (German) / "1.2 km" (English)."""
+        if metres < 1000:
+            return self.gettext("{metres} m").format(metres=int(round(metres, -1)))
+        return self.gettext("{km} km").format(km=self.number(metres / 1000, 1))

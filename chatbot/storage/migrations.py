@@ -1,0 +1,147 @@
+"""Numbered schema migrations, as plain functions.
+
+A database of any older version upgrades itself at start: `PRAGMA user_version`
+holds the number of the last migration applied, and each later one runs in order,
+in its own transaction. Never edit a migration that has shipped; add a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import aiosqlite
+
+Migration = Callable[[aiosqlite.Connection], Awaitable[None]]
+
+
+async def _run(db: aiosqlite.Connection, script: str) -> None:
+    """Run statements one by one (executescript would commit the open transaction)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            await db.execute(statement)
+
+
+async def m001_city_groups_venues_sessions(db: aiosqlite.Connection) -> None:
+    await _run(
+        db,
+        """
+        CREATE TABLE city_groups (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            language TEXT NOT NULL,
+            timezone TEXT NOT NULL,
+            default_start TEXT,
+            default_end TEXT,
+            default_duration_minutes INTEGER NOT NULL DEFAULT 240,
+            public INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE chats (
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            group_id INTEGER NOT NULL REFERENCES city_groups(id) ON DELETE CASCADE,
+            active INTEGER NOT NULL DEFAULT 1,
+            PRIMARY KEY (platform, chat_id)
+        );
+        CREATE INDEX chats_by_group ON chats(group_id);
+        CREATE TABLE venues (
+            id INTEGER PRIMARY KEY,
+            group_id INTEGER NOT NULL REFERENCES city_groups(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            latitude REAL NOT NULL CHECK (latitude BETWEEN -90 AND 90),
+            longitude REAL NOT NULL CHECK (longitude BETWEEN -180 AND 180),
+            address TEXT NOT NULL DEFAULT '',
+            tags TEXT NOT NULL DEFAULT '',
+            notes TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX venues_by_group ON venues(group_id);
+        CREATE TABLE sessions (
+            id INTEGER PRIMARY KEY,
+            group_id INTEGER NOT NULL REFERENCES city_groups(id) ON DELETE CASCADE,
+            venue_id INTEGER REFERENCES venues(id) ON DELETE SET NULL,
+            place TEXT NOT NULL,
+            latitude REAL NOT NULL,
+            longitude REAL NOT NULL,
+            local_date TEXT NOT NULL,
+            start_local TEXT NOT NULL,
+            end_local TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            ends_at TEXT NOT NULL,
+            opener_platform TEXT NOT NULL,
+            opener_id TEXT NOT NULL,
+            opener_name TEXT NOT NULL,
+            topic TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL DEFAULT 'open',
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX sessions_by_day ON sessions(group_id, local_date, state);
+        CREATE INDEX sessions_by_end ON sessions(state, ends_at);
+        CREATE TABLE session_joiners (
+            session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+            platform TEXT NOT NULL,
+            person_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            joined_at TEXT NOT NULL,
+            PRIMARY KEY (session_id, platform, person_id)
+        );
+        """,
+    )
+
+
+async def m002_people_and_delivery_state(db: aiosqlite.Connection) -> None:
+    """People's names and languages; each platform's delivery position and handled events."""
+    await _run(
+        db,
+        """
+        CREATE TABLE people (
+            platform TEXT NOT NULL,
+            person_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            language TEXT,
+            last_seen TEXT NOT NULL,
+            PRIMARY KEY (platform, person_id)
+        );
+        CREATE TABLE platform_state (
+            platform TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (platform, key)
+        );
+        CREATE TABLE handled_events (
+            platform TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            handled_at TEXT NOT NULL,
+            PRIMARY KEY (platform, event_id)
+        );
+        """,
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    m001_city_groups_venues_sessions,
+    m002_people_and_delivery_state,
+)
+
+
+async def migrate(db: aiosqlite.Connection, target: int | None = None) -> int:
+    """Apply every migration after the database's version (up to `target`); return it."""
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    version = int(row[0]) if row else 0
+    wanted = len(MIGRATIONS) if target is None else target
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"database schema version {version} is newer than this program ({len(MIGRATIONS)})"
+        )
+    for number in range(version + 1, wanted + 1):
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            await MIGRATIONS[number - 1](db)
+            await db.execute(f"PRAGMA user_version = {number}")
+            await db.commit()
+        except BaseException:
+            await db.rollback()
+            raise
+        version = number
+    return version

@@ -1,0 +1,373 @@
+"""The repository on SQLite (aiosqlite): WAL, foreign keys on, migrations at open."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from chatbot.core.commands import fold
+from chatbot.core.events import ChatRef, Person, PersonRef
+from chatbot.core.model import (
+    CityGroup,
+    GroupSettings,
+    NewSession,
+    Session,
+    SessionState,
+    Venue,
+)
+from chatbot.storage.migrations import migrate
+
+_in_transaction: ContextVar[bool] = ContextVar("in_transaction", default=False)
+
+
+def sqlite_path(url: str) -> str:
+    """ "sqlite:///chatbot.db" (relative), "sqlite:////srv/bot.db" (absolute), or a path."""
+    for prefix in ("sqlite+aiosqlite:///", "sqlite:///"):
+        if url.startswith(prefix):
+            return url[len(prefix) :] or ":memory:"
+    if "://" in url:
+        raise ValueError("only sqlite:/// database URLs are supported so far")
+    return url
+
+
+def _iso(instant: datetime) -> str:
+    return instant.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _hm(value: time | None) -> str | None:
+    return value.strftime("%H:%M") if value is not None else None
+
+
+class SqliteRepository:
+    """Implements `chatbot.core.ports.Repository`."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, url: str, *, migrate_to: int | None = None) -> SqliteRepository:
+        path = sqlite_path(url)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute("PRAGMA busy_timeout=5000")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await migrate(db, migrate_to)
+        return cls(db)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[None]:
+        if _in_transaction.get():
+            yield
+            return
+        async with self._lock:
+            token = _in_transaction.set(True)
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                await self.db.rollback()
+                raise
+            else:
+                await self.db.commit()
+            finally:
+                _in_transaction.reset(token)
+
+    async def _one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        async with self.db.execute(sql, tuple(params)) as cursor:
+            return await cursor.fetchone()
+
+    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        async with self.db.execute(sql, tuple(params)) as cursor:
+            return list(await cursor.fetchall())
+
+    # --- city groups ---------------------------------------------------------------
+
+    @staticmethod
+    def _group(row: aiosqlite.Row) -> CityGroup:
+        hours = None
+        if row["default_start"] and row["default_end"]:
+            hours = (
+                time.fromisoformat(row["default_start"]),
+                time.fromisoformat(row["default_end"]),
+            )
+        settings = GroupSettings(
+            language=row["language"],
+            timezone=row["timezone"],
+            default_hours=hours,
+            default_duration_minutes=row["default_duration_minutes"],
+            public=bool(row["public"]),
+        )
+        return CityGroup(id=row["id"], name=row["name"], settings=settings)
+
+    async def group_for_chat(self, chat: ChatRef) -> CityGroup | None:
+        row = await self._one(
+            "SELECT g.* FROM city_groups g JOIN chats c ON c.group_id = g.id"
+            " WHERE c.platform = ? AND c.chat_id = ?",
+            (chat.platform, chat.id),
+        )
+        return self._group(row) if row else None
+
+    async def group(self, group_id: int) -> CityGroup | None:
+        row = await self._one("SELECT * FROM city_groups WHERE id = ?", (group_id,))
+        return self._group(row) if row else None
+
+    async def create_group(self, chat: ChatRef, name: str, settings: GroupSettings) -> CityGroup:
+        async with self.atomic():
+            cursor = await self.db.execute(
+                "INSERT INTO city_groups (name, language, timezone, default_start, default_end,"
+                " default_duration_minutes, public, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    name,
+                    settings.language,
+                    settings.timezone,
+                    _hm(settings.default_hours[0]) if settings.default_hours else None,
+                    _hm(settings.default_hours[1]) if settings.default_hours else None,
+                    settings.default_duration_minutes,
+                    int(settings.public),
+                    _iso(datetime.now(UTC)),
+                ),
+            )
+            group_id = cursor.lastrowid
+            assert group_id is not None
+            await self.db.execute(
+                "INSERT INTO chats (platform, chat_id, group_id) VALUES (?, ?, ?)",
+                (chat.platform, chat.id, group_id),
+            )
+        return CityGroup(id=group_id, name=name, settings=settings)
+
+    async def update_group(self, group: CityGroup) -> None:
+        s = group.settings
+        await self.db.execute(
+            "UPDATE city_groups SET name = ?, language = ?, timezone = ?, default_start = ?,"
+            " default_end = ?, default_duration_minutes = ?, public = ? WHERE id = ?",
+            (
+                group.name,
+                s.language,
+                s.timezone,
+                _hm(s.default_hours[0]) if s.default_hours else None,
+                _hm(s.default_hours[1]) if s.default_hours else None,
+                s.default_duration_minutes,
+                int(s.public),
+                group.id,
+            ),
+        )
+
+    async def chats_of_group(self, group_id: int) -> Sequence[ChatRef]:
+        rows = await self._all(
+            "SELECT platform, chat_id FROM chats WHERE group_id = ? AND active = 1"
+            " ORDER BY platform, chat_id",
+            (group_id,),
+        )
+        return [ChatRef(r["platform"], r["chat_id"]) for r in rows]
+
+    # --- venues ----------------------------------------------------------------------
+
+    @staticmethod
+    def _venue(row: aiosqlite.Row) -> Venue:
+        return Venue(
+            id=row["id"],
+            group_id=row["group_id"],
+            name=row["name"],
+            latitude=row["latitude"],
+            longitude=row["longitude"],
+            address=row["address"],
+            tags=tuple(t for t in row["tags"].split(",") if t),
+            notes=row["notes"],
+        )
+
+    async def venues(self, group_id: int) -> Sequence[Venue]:
+        rows = await self._all("SELECT * FROM venues WHERE group_id = ?", (group_id,))
+        return sorted((self._venue(r) for r in rows), key=lambda v: (fold(v.name), v.id))
+
+    async def add_venue(self, venue: Venue) -> Venue:
+        cursor = await self.db.execute(
+            "INSERT INTO venues (group_id, name, latitude, longitude, address, tags, notes,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                venue.group_id,
+                venue.name,
+                venue.latitude,
+                venue.longitude,
+                venue.address,
+                ",".join(venue.tags),
+                venue.notes,
+                _iso(datetime.now(UTC)),
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return Venue(**{**venue.__dict__, "id": cursor.lastrowid})
+
+    async def update_venue(self, venue: Venue) -> None:
+        await self.db.execute(
+            "UPDATE venues SET name = ?, latitude = ?, longitude = ?, address = ?, tags = ?,"
+            " notes = ? WHERE id = ?",
+            (
+                venue.name,
+                venue.latitude,
+                venue.longitude,
+                venue.address,
+                ",".join(venue.tags),
+                venue.notes,
+                venue.id,
+            ),
+        )
+
+    async def remove_venue(self, venue_id: int) -> None:
+        await self.db.execute("DELETE FROM venues WHERE id = ?", (venue_id,))
+
+    # --- sessions --------------------------------------------------------------------
+
+    async def _sessions(self, where: str, params: Sequence[Any]) -> list[Session]:
+        rows = await self._all(
+            f"SELECT * FROM sessions WHERE {where} ORDER BY starts_at, id", params
+        )
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        marks = ",".join("?" * len(ids))
+        joiner_rows = await self._all(
+            f"SELECT * FROM session_joiners WHERE session_id IN ({marks})"
+            " ORDER BY joined_at, rowid",
+            ids,
+        )
+        joiners: dict[int, list[Person]] = {}
+        for j in joiner_rows:
+            joiners.setdefault(j["session_id"], []).append(
+                Person(PersonRef(j["platform"], j["person_id"]), j["name"])
+            )
+        return [
+            Session(
+                id=r["id"],
+                group_id=r["group_id"],
+                place=r["place"],
+                venue_id=r["venue_id"],
+                latitude=r["latitude"],
+                longitude=r["longitude"],
+                local_date=date.fromisoformat(r["local_date"]),
+                start=time.fromisoformat(r["start_local"]),
+                end=time.fromisoformat(r["end_local"]),
+                starts_at=_instant(r["starts_at"]),
+                ends_at=_instant(r["ends_at"]),
+                opener=Person(PersonRef(r["opener_platform"], r["opener_id"]), r["opener_name"]),
+                topic=r["topic"],
+                state=SessionState(r["state"]),
+                joiners=tuple(joiners.get(r["id"], ())),
+            )
+            for r in rows
+        ]
+
+    async def add_session(self, new: NewSession) -> Session:
+        cursor = await self.db.execute(
+            "INSERT INTO sessions (group_id, venue_id, place, latitude, longitude, local_date,"
+            " start_local, end_local, starts_at, ends_at, opener_platform, opener_id,"
+            " opener_name, topic, state, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)",
+            (
+                new.group_id,
+                new.venue_id,
+                new.place,
+                new.latitude,
+                new.longitude,
+                new.local_date.isoformat(),
+                _hm(new.start),
+                _hm(new.end),
+                _iso(new.starts_at),
+                _iso(new.ends_at),
+                new.opener.ref.platform,
+                new.opener.ref.id,
+                new.opener.name,
+                new.topic,
+                _iso(datetime.now(UTC)),
+            ),
+        )
+        assert cursor.lastrowid is not None
+        session = await self.session(cursor.lastrowid)
+        assert session is not None
+        return session
+
+    async def session(self, session_id: int) -> Session | None:
+        found = await self._sessions("id = ?", (session_id,))
+        return found[0] if found else None
+
+    async def sessions_on(self, group_id: int, local_date: date) -> Sequence[Session]:
+        return await self._sessions(
+            "group_id = ? AND local_date = ? AND state = 'open'",
+            (group_id, local_date.isoformat()),
+        )
+
+    async def add_joiner(self, session_id: int, person: Person, at: datetime) -> None:
+        await self.db.execute(
+            "INSERT OR IGNORE INTO session_joiners (session_id, platform, person_id, name,"
+            " joined_at) VALUES (?, ?, ?, ?, ?)",
+            (session_id, person.ref.platform, person.ref.id, person.name, _iso(at)),
+        )
+
+    async def remove_joiner(self, session_id: int, person: Person) -> None:
+        await self.db.execute(
+            "DELETE FROM session_joiners WHERE session_id = ? AND platform = ? AND person_id = ?",
+            (session_id, person.ref.platform, person.ref.id),
+        )
+
+    async def set_session_state(self, session_id: int, state: SessionState) -> None:
+        await self.db.execute(
+            "UPDATE sessions SET state = ? WHERE id = ?", (state.value, session_id)
+        )
+
+    async def end_sessions_before(self, instant: datetime) -> int:
+        cursor = await self.db.execute(
+            "UPDATE sessions SET state = 'ended' WHERE state = 'open' AND ends_at <= ?",
+            (_iso(instant),),
+        )
+        return cursor.rowcount
+
+    # --- people and platform delivery state -----------------------------------------
+
+    async def remember_person(self, person: Person, at: datetime) -> None:
+        await self.db.execute(
+            "INSERT INTO people (platform, person_id, name, language, last_seen)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (platform, person_id) DO UPDATE SET"
+            " name = excluded.name, language = COALESCE(excluded.language, people.language),"
+            " last_seen = excluded.last_seen",
+            (person.ref.platform, person.ref.id, person.name, person.language, _iso(at)),
+        )
+
+    async def platform_value(self, platform: str, key: str) -> str | None:
+        row = await self._one(
+            "SELECT value FROM platform_state WHERE platform = ? AND key = ?", (platform, key)
+        )
+        return str(row["value"]) if row else None
+
+    async def set_platform_value(self, platform: str, key: str, value: str) -> None:
+        await self.db.execute(
+            "INSERT INTO platform_state (platform, key, value) VALUES (?, ?, ?)"
+            " ON CONFLICT (platform, key) DO UPDATE SET value = excluded.value",
+            (platform, key, value),
+        )
+
+    async def mark_handled(self, platform: str, event_id: str, at: datetime) -> bool:
+        """Record an event as handled; False if it was handled before (a duplicate)."""
+        cursor = await self.db.execute(
+            "INSERT OR IGNORE INTO handled_events (platform, event_id, handled_at)"
+            " VALUES (?, ?, ?)",
+            (platform, event_id, _iso(at)),
+        )
+        return cursor.rowcount == 1

@@ -1,0 +1,65 @@
+"""A small test kit for the core: a city group chat driven by people's lines,
+with the real SQLite repository, a fake clock and an admin list we own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from chatbot.core.actions import Action, DirectMessage, SendText
+from chatbot.core.bot import Bot
+from chatbot.core.clock import FakeClock
+from chatbot.core.events import ChatRef, CommandEvent, Origin, Person, PersonRef
+
+BERLIN = ZoneInfo("Europe/Berlin")
+PLATFORM = "test"
+
+
+def berlin(text: str) -> datetime:
+    """ "2026-11-30 09:00" in Berlin, as an aware datetime."""
+    return datetime.fromisoformat(text).replace(tzinfo=BERLIN)
+
+
+@dataclass
+class FakeAdmins:
+    """Who the 'platform' says is an admin; records every question it was asked."""
+
+    names: set[str] = field(default_factory=set)
+    asked: list[str] = field(default_factory=list)
+
+    async def __call__(self, chat: ChatRef, person: Person) -> bool:
+        self.asked.append(person.name)
+        return person.name in self.names
+
+
+@dataclass
+class GroupChat:
+    bot: Bot
+    clock: FakeClock
+    admins: FakeAdmins
+    chat: ChatRef = field(default_factory=lambda: ChatRef(PLATFORM, "group-1"))
+    sent: list[Action] = field(default_factory=list)
+
+    def person(self, name: str, language: str | None = None) -> Person:
+        return Person(PersonRef(PLATFORM, name.lower()), name, language)
+
+    async def say(self, name: str, text: str, *, private: bool = False) -> list[Action]:
+        """NAME sends a command; returns the actions the bot gave back."""
+        assert text.startswith("/"), "the kit sends commands"
+        command, _, args = text[1:].partition(" ")
+        chat = ChatRef(PLATFORM, f"dm-{name.lower()}") if private else self.chat
+        origin = Origin(chat=chat, sender=self.person(name), is_private=private)
+        actions = await self.bot.handle(CommandEvent(origin, command, args), self.admins)
+        self.sent.extend(actions)
+        return actions
+
+    async def reply_text(self, name: str, text: str, **kwargs: bool) -> str:
+        """The text of the bot's single message in answer to NAME's command."""
+        actions = await self.say(name, text, **kwargs)
+        texts = [a.text for a in actions if isinstance(a, SendText)]
+        assert len(texts) == 1, f"expected one message, got {actions!r}"
+        return texts[0]
+
+    def direct_messages(self) -> list[DirectMessage]:
+        return [a for a in self.sent if isinstance(a, DirectMessage)]

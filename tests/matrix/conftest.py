@@ -1,0 +1,80 @@
+"""Fixtures for tests against a real Synapse homeserver (see tests/support/synapse.py).
+
+- ``synapse``: one homeserver for the whole test session (sync fixture, so it works
+  with pytest-asyncio's function-scoped event loops), stopped at session end.
+- ``matrix_user``: factory registering a fresh account with a unique name per call,
+  ``matrix_user("alice")`` -> ``MatrixUser(user_id, access_token, device_id)``; the
+  password is ``USER_PASSWORD`` unless given.
+- ``matrix_client``: async factory turning a ``MatrixUser`` into a logged-in
+  ``nio.AsyncClient`` that is closed after the test.
+- ``throttled_synapse``: a second session-wide homeserver with a low message rate
+  limit, for provoking M_LIMIT_EXCEEDED; started only by tests that use it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from nio import AsyncClient
+
+from tests.support.synapse import MatrixUser, SynapseServer
+
+USER_PASSWORD = "correct horse battery staple"
+
+MakeUser = Callable[..., MatrixUser]
+MakeClient = Callable[[MatrixUser], Awaitable[AsyncClient]]
+
+
+@pytest.fixture(scope="session")
+def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynapseServer]:
+    server = SynapseServer(Path(tmp_path_factory.mktemp("synapse")))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def throttled_synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynapseServer]:
+    """A second homeserver (started only if requested) with a low ``rc_message``.
+
+    Each user may send a burst of 3 events (room creation counts as one), then one
+    every 10 s; the 4th event in quick succession gets M_LIMIT_EXCEEDED.
+    """
+    server = SynapseServer(
+        Path(tmp_path_factory.mktemp("synapse-throttled")), message_rate=(0.1, 3)
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def matrix_user(synapse: SynapseServer) -> MakeUser:
+    def make(
+        prefix: str = "user", *, admin: bool = False, password: str = USER_PASSWORD
+    ) -> MatrixUser:
+        username = f"{prefix.lower()}-{uuid.uuid4().hex[:10]}"
+        return synapse.register(username, password, admin=admin)
+
+    return make
+
+
+@pytest.fixture
+async def matrix_client(synapse: SynapseServer) -> AsyncIterator[MakeClient]:
+    clients: list[AsyncClient] = []
+
+    async def make(user: MatrixUser) -> AsyncClient:
+        client = await synapse.new_client(*user)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
