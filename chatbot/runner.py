@@ -1,26 +1,89 @@
-"""`chatbot run`: every platform whose credentials are configured, in one process."""
+"""`chatbot run`: every platform whose credentials are configured, in one process,
+over one core and one database.
+
+Each platform adapter package exposes `build(settings, bot, repo) -> PlatformAdapter`
+(see `chatbot.adapters.base`). The runner starts them, routes the actions that time
+brings (`Bot.tick`) to the adapter of their platform, and stops them on SIGTERM.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
+from collections.abc import Callable
 
+from chatbot.adapters.base import PlatformAdapter, platform_of
 from chatbot.config import Settings
+from chatbot.core.bot import Bot
+from chatbot.core.clock import SystemClock
+from chatbot.storage.sqlite import SqliteRepository
 
 log = logging.getLogger(__name__)
 
+Build = Callable[[Settings, Bot, SqliteRepository], PlatformAdapter]
+
+
+def configured_platforms(settings: Settings) -> dict[str, Build]:
+    platforms: dict[str, Build] = {}
+    if settings.telegram_token:
+        from chatbot.adapters.telegram import build as build_telegram
+
+        platforms["telegram"] = build_telegram
+    if settings.matrix_homeserver and settings.matrix_user_id:
+        from chatbot.adapters.matrix import build as build_matrix
+
+        platforms["matrix"] = build_matrix
+    return platforms
+
 
 async def run_platforms(settings: Settings) -> int:
-    platforms = []
-    if settings.telegram_token:
-        platforms.append("telegram")
-    if settings.matrix_homeserver and settings.matrix_user_id:
-        platforms.append("matrix")
-    if not platforms:
+    builders = configured_platforms(settings)
+    if not builders:
         log.error(
             "no platform configured: set CHATBOT_TELEGRAM_TOKEN, or CHATBOT_MATRIX_HOMESERVER,"
             " CHATBOT_MATRIX_USER_ID and CHATBOT_MATRIX_PASSWORD (or _ACCESS_TOKEN);"
             " `chatbot console` needs none"
         )
         return 2
-    log.error("platform adapters are not built yet: %s", ", ".join(platforms))
-    return 2
+    repo = await SqliteRepository.open(settings.database_url)
+    bot = Bot(
+        repo,
+        SystemClock(),
+        default_language=settings.default_language,
+        default_timezone=settings.default_timezone,
+    )
+    adapters = {name: build(settings, bot, repo) for name, build in builders.items()}
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("serving %s", ", ".join(adapters))
+    try:
+        await asyncio.gather(
+            *(adapter.run(stop) for adapter in adapters.values()),
+            tick_until(bot, adapters, stop),
+        )
+    finally:
+        await repo.close()
+    return 0
+
+
+async def tick_until(
+    bot: Bot, adapters: dict[str, PlatformAdapter], stop: asyncio.Event, every: float = 20.0
+) -> None:
+    """The work that time brings (sessions ending; later polls and reminders)."""
+    while not stop.is_set():
+        try:
+            for action in await bot.tick():
+                adapter = adapters.get(platform_of(action))
+                if adapter is None:
+                    log.warning("no adapter for %s", platform_of(action))
+                    continue
+                await adapter.perform(action)
+        except Exception:
+            log.exception("tick failed")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        except TimeoutError:
+            pass

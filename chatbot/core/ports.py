@@ -58,3 +58,15 @@ class AdminCheck(Protocol):
     async def __call__(self, chat: ChatRef, person: Person) -> bool:
         """Is this person an admin of this chat, right now, as the platform says?"""
         ...
+
+
+class DeliveryLog(Protocol):
+    """What adapters keep so that no update is handled twice or lost across a restart:
+    a platform's delivery position (Telegram update_id, Matrix sync token) and the ids
+    of events already handled."""
+
+    async def platform_value(self, platform: str, key: str) -> str | None: ...
+    async def set_platform_value(self, platform: str, key: str, value: str) -> None: ...
+    async def mark_handled(self, platform: str, event_id: str, at: datetime) -> bool:
+        """Record the event as handled; False when it was handled before."""
+        ...
