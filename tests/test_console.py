@@ -1,0 +1,109 @@
+"""`chatbot console` end to end: a real process, a real SQLite file, scripts in, blocks out."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def console(tmp_path: Path, script: str, *args: str, via_stdin: bool = True) -> str:
+    command = [
+        sys.executable,
+        "-m",
+        "chatbot",
+        "console",
+        "--database",
+        f"sqlite:///{tmp_path / 'c.db'}",
+    ]
+    command += list(args)
+    result = subprocess.run(
+        command,
+        input=script if via_stdin else None,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("name", ["duisburg-de", "duisburg-en"])
+def test_examples_print_what_the_readme_shows(tmp_path: Path, name: str) -> None:
+    script = ROOT / "examples" / f"{name}.txt"
+    output = console(
+        tmp_path, "", "--script", str(script), "--admin", "Anna", "--echo", via_stdin=False
+    )
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown = re.search(rf"<!-- output:{name} -->\n```text\n(.*?)```", readme, re.S)
+    assert shown, f"README.md shows no output for {name}"
+    assert output.strip() == shown.group(1).strip()
+
+
+def test_blocks_name_the_chat_and_show_buttons(tmp_path: Path) -> None:
+    output = console(
+        tmp_path,
+        "@ 2026-11-30 08:00\n"
+        "Anna: /einrichten Duisburg\n"
+        "Anna: /ort add Café Museum | 51.4344, 6.7623\n"
+        "Ben: /neu 10-14 Café Museum\n"
+        "Carla: /dabei\n"
+        "Ben: /streichen\n"
+        "Ben (dm): /heute\n",
+        "--admin",
+        "Anna",
+    )
+    blocks = output.strip().split("\n\n")
+    assert blocks[2].splitlines() == [
+        "[group]",
+        "Neue Session: Café Museum, 10:00–14:00, eröffnet von Ben.",
+        "Dabei sein mit /dabei 1.",
+        "  [Dabei bei 1] → /dabei 1",
+    ]
+    assert blocks[5].startswith("[dm Carla]\nDie Session in Duisburg")
+    assert blocks[6].startswith("[dm Ben]\nDas ist ein privater Chat")
+
+
+def test_admin_commands_need_the_admin_flag(tmp_path: Path) -> None:
+    output = console(tmp_path, "Ben: /einrichten Duisburg\n")
+    assert "nur die Admins" in output
+
+
+def test_clock_lines_are_in_the_group_timezone_and_end_sessions(tmp_path: Path) -> None:
+    output = console(
+        tmp_path,
+        "# a group on New York time\n"
+        "@ 2026-11-30 08:00\n"
+        "Anna: /setup New York | America/New_York | en\n"
+        "Anna: /venue add Think Coffee | 40.73, -73.99\n"
+        "@ 2026-11-30 09:00\n"
+        "Ben: /open 9:30-11 Think\n"
+        "@ 11:00\n"
+        "Ben: /today\n",
+        "--admin",
+        "Anna",
+    )
+    assert "9:30\u202fAM–11:00\u202fAM" in output  # local New York time
+    assert output.strip().endswith(
+        "No sessions yet. Open one:\n/open 10-14 Think Coffee - tax return"
+    )
+
+
+def test_a_database_file_keeps_the_group_between_runs(tmp_path: Path) -> None:
+    console(tmp_path, "Anna: /einrichten Duisburg | Europe/Berlin | en\n", "--admin", "Anna")
+    output = console(tmp_path, "Ben: /venues\n")
+    assert "No venues yet" in output
+
+
+def test_a_malformed_line_is_explained_and_the_script_goes_on(tmp_path: Path) -> None:
+    output = console(tmp_path, "just some words\n@ tomorrow\nBen: /hilfe\n")
+    assert "NAME: TEXT" in output
+    assert "@ 2026-11-30 09:00" in output
+    assert "/heute" in output
