@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from chatbot.core.actions import Action, DirectMessage, SendText
 from chatbot.core.bot import Bot
 from chatbot.core.clock import FakeClock
-from chatbot.core.events import ChatRef, CommandEvent, Origin, Person, PersonRef
+from chatbot.core.events import ChatRef, CommandEvent, Origin, Person, PersonRef, VoteEvent
 
 BERLIN = ZoneInfo("Europe/Berlin")
 PLATFORM = "test"
@@ -60,6 +60,24 @@ class GroupChat:
         texts = [a.text for a in actions if isinstance(a, SendText)]
         assert len(texts) == 1, f"expected one message, got {actions!r}"
         return texts[0]
+
+    async def vote(self, name: str, poll_key: str, *indexes: int) -> list[Action]:
+        """NAME answers the native poll (0-based option indexes; none: retract)."""
+        origin = Origin(chat=self.chat, sender=self.person(name), is_private=False)
+        actions = await self.bot.handle(VoteEvent(origin, poll_key, tuple(indexes)), self.admins)
+        self.sent.extend(actions)
+        return actions
+
+    async def advance(self, when: datetime) -> list[Action]:
+        """Move the clock to `when`, running everything due on the way at its own time."""
+        actions: list[Action] = []
+        while (due := await self.bot.next_due()) is not None and due <= when:
+            self.clock.set(due)
+            actions += await self.bot.tick()
+        self.clock.set(when)
+        actions += await self.bot.tick()
+        self.sent.extend(actions)
+        return actions
 
     def direct_messages(self) -> list[DirectMessage]:
         return [a for a in self.sent if isinstance(a, DirectMessage)]

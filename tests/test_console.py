@@ -107,3 +107,39 @@ def test_a_malformed_line_is_explained_and_the_script_goes_on(tmp_path: Path) ->
     assert "NAME: TEXT" in output
     assert "@ 2026-11-30 09:00" in output
     assert "/heute" in output
+
+
+def test_a_week_of_polls_at_eight_across_the_dst_change(tmp_path: Path) -> None:
+    script = ROOT / "examples" / "poll-week-de.txt"
+    output = console(
+        tmp_path, "", "--script", str(script), "--admin", "Anna", "--echo", via_stdin=False
+    )
+    scheduled = re.findall(r"^# (\S+ \S+)\n\n\[group\]\n(.*)$", output, re.M)
+    polls = [when for when, first_line in scheduled if first_line.startswith("Wo arbeiten wir")]
+    # every morning at 08:00 wall-clock time, before and after the 25th
+    assert polls == [f"2026-10-{day} 08:00" for day in (23, 24, 25, 26, 27)]
+    assert "Die Umfrage ist geschlossen: Finkenkrug gewinnt mit 2 Stimmen." in output
+    assert "Heutige Session: Finkenkrug, 10:00–14:00. Dabei: Carla, Dana." in output
+    tuesday = output.split("> Emil: /heute")[1]
+    assert "1. Café Museum, 09:00–13:00" in tuesday and "jeden Dienstag" in tuesday
+
+
+def test_a_restart_between_poll_and_close_closes_once(tmp_path: Path) -> None:
+    first = console(
+        tmp_path,
+        "@ 2026-11-29 18:00\n"
+        "Anna: /einrichten Duisburg\n"
+        "Anna: /ort add Café Museum | 51.4344, 6.7623\n"
+        "Anna: /ort add Kö Lounge | 51.4330, 6.7650\n"
+        "@ 2026-11-30 08:30\n"
+        "Ben: /stimme 2\n",
+        "--admin",
+        "Anna",
+    )
+    assert "Wo arbeiten wir heute?" in first and "Ben stimmt für Kö Lounge." in first
+    # the process ended before the close; a new one starts at 10:30 on the same file
+    second = console(tmp_path, "@ 2026-11-30 10:30\nBen: /heute\n")
+    assert second.count("Die Umfrage ist geschlossen: Kö Lounge gewinnt mit 1 Stimme.") == 1
+    assert "1. Kö Lounge, 10:30–14:30" in second  # closed late, so it starts at 10:30
+    third = console(tmp_path, "@ 2026-11-30 10:45\n")
+    assert third.strip() == ""

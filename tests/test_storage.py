@@ -19,26 +19,43 @@ NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
 
 async def test_a_database_from_the_first_migration_upgrades_itself(db_url: str) -> None:
+    # a database as the first version of the program left it, written with that
+    # version's schema (the current repository code speaks only the newest schema)
     old = await SqliteRepository.open(db_url, migrate_to=1)
-    group = await old.create_group(CHAT, "Duisburg", GroupSettings())
-    async with old.atomic():
-        await old.add_venue(Venue(0, group.id, "Café Museum", 51.43, 6.76))
-    async with old.db.execute("PRAGMA user_version") as cursor:
-        assert (await cursor.fetchone())[0] == 1  # type: ignore[index]
-    with pytest.raises(aiosqlite.OperationalError):
-        await old.remember_person(BEN, NOW)  # the table comes with migration 2
-    await old.close()
+    try:
+        await old.db.execute(
+            "INSERT INTO city_groups (id, name, language, timezone, created_at)"
+            " VALUES (1, 'Duisburg', 'de', 'Europe/Berlin', '2026-01-01T00:00:00+00:00')"
+        )
+        await old.db.execute(
+            "INSERT INTO chats (platform, chat_id, group_id) VALUES ('test', 'g1', 1)"
+        )
+        await old.db.execute(
+            "INSERT INTO venues (group_id, name, latitude, longitude, created_at)"
+            " VALUES (1, 'Café Museum', 51.43, 6.76, '2026-01-01T00:00:00+00:00')"
+        )
+        async with old.db.execute("PRAGMA user_version") as cursor:
+            assert (await cursor.fetchone())[0] == 1  # type: ignore[index]
+        with pytest.raises(aiosqlite.OperationalError):
+            await old.remember_person(BEN, NOW)  # the table comes with migration 2
+    finally:
+        await old.close()
 
     upgraded = await SqliteRepository.open(db_url)
-    async with upgraded.db.execute("PRAGMA user_version") as cursor:
-        assert (await cursor.fetchone())[0] == len(MIGRATIONS)  # type: ignore[index]
-    found = await upgraded.group_for_chat(CHAT)
-    assert found is not None and found.name == "Duisburg"
-    assert [v.name for v in await upgraded.venues(found.id)] == ["Café Museum"]
-    await upgraded.remember_person(BEN, NOW)
-    assert await upgraded.mark_handled("test", "update-1", NOW) is True
-    assert await upgraded.mark_handled("test", "update-1", NOW) is False
-    await upgraded.close()
+    try:
+        async with upgraded.db.execute("PRAGMA user_version") as cursor:
+            assert (await cursor.fetchone())[0] == len(MIGRATIONS)  # type: ignore[index]
+        found = await upgraded.group_for_chat(CHAT)
+        assert found is not None and found.name == "Duisburg"
+        # columns added later get their defaults: the daily poll at 08:00 on weekdays
+        assert found.settings.poll_time == time(8, 0)
+        assert found.settings.poll_days == (0, 1, 2, 3, 4)
+        assert [v.name for v in await upgraded.venues(found.id)] == ["Café Museum"]
+        await upgraded.remember_person(BEN, NOW)
+        assert await upgraded.mark_handled("test", "update-1", NOW) is True
+        assert await upgraded.mark_handled("test", "update-1", NOW) is False
+    finally:
+        await upgraded.close()
 
 
 async def test_wal_and_foreign_keys_are_on(repo: SqliteRepository) -> None:

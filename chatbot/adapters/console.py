@@ -144,17 +144,30 @@ class ConsoleAdapter:
         return TextEvent(origin, text)
 
     async def _set_clock(self, day: str | None, clock_time: str) -> None:
-        group = await self.bot.repo.group_for_chat(GROUP)
-        zone = ZoneInfo(group.settings.timezone if group else self.bot.default_timezone)
-        current = self.clock.now().astimezone(zone)
+        current = await self._local_now()
+        zone = current.tzinfo
         hour, minute = (int(x) for x in clock_time.split(":"))
         local_day = date.fromisoformat(day) if day else current.date()
-        instant = datetime.combine(local_day, time(hour, minute), tzinfo=zone).astimezone(UTC)
-        self.clock.set(instant)
+        target = datetime.combine(local_day, time(hour, minute), tzinfo=zone).astimezone(UTC)
+        if self.clock.simulated is None:
+            self.clock.set(target)
+        # everything scheduled up to the target runs, in order, each at its own time
+        while (due := await self.bot.next_due()) is not None and due <= target:
+            self.clock.set(due)
+            await self._tick()
+        self.clock.set(target)
         await self._tick()
 
     async def _tick(self) -> None:
-        self.emit(await self.bot.tick())
+        actions = await self.bot.tick()
+        if actions and self.echo:
+            self._print(f"# {await self._local_now():%Y-%m-%d %H:%M}")
+        self.emit(actions)
+
+    async def _local_now(self) -> datetime:
+        group = await self.bot.repo.group_for_chat(GROUP)
+        zone = ZoneInfo(group.settings.timezone if group else self.bot.default_timezone)
+        return self.clock.now().astimezone(zone)
 
     # --- output ---------------------------------------------------------------------------
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
+from chatbot.core import schedule
 from chatbot.core.actions import Action, SendText
 from chatbot.core.clock import Clock
 from chatbot.core.commands import find_command
@@ -17,12 +19,16 @@ from chatbot.core.context import Context
 from chatbot.core.errors import UserError
 from chatbot.core.events import (
     ButtonPress,
+    ChatRef,
     CommandEvent,
     Event,
     MemberJoined,
     Origin,
+    Person,
+    PersonRef,
+    VoteEvent,
 )
-from chatbot.core.handlers import info, sessions, setup, venues
+from chatbot.core.handlers import info, polls, sessions, setup, venues
 from chatbot.core.model import CityGroup
 from chatbot.core.ports import AdminCheck, Repository
 from chatbot.i18n import Translator, normalize_language
@@ -42,7 +48,12 @@ HANDLERS: dict[str, Handler] = {
     "setup": setup.setup,
     "settings": setup.settings,
     "help": info.help_text,
+    "poll": polls.start_poll,
+    "vote": polls.cast_vote,
+    "close": polls.close_now,
 }
+
+SCHEDULE = Person(PersonRef("core", "schedule"), "schedule")
 
 
 class Bot:
@@ -58,6 +69,7 @@ class Bot:
         self.clock = clock
         self.default_language = normalize_language(default_language)
         self.default_timezone = default_timezone
+        self.prefixes: dict[str, str] = {}  # adapters register their command prefix
 
     def language_for(self, origin: Origin, group: CityGroup | None) -> str:
         if group is not None:
@@ -76,6 +88,7 @@ class Bot:
             group=group,
             t=Translator(self.language_for(origin, group)),
             default_timezone=self.default_timezone,
+            prefixes=self.prefixes,
         )
 
     async def handle(self, event: Event, is_admin: AdminCheck) -> list[Action]:
@@ -87,6 +100,8 @@ class Bot:
                 await self._command(ctx, name, event.args)
             elif isinstance(event, MemberJoined) and event.is_the_bot:
                 info.greet(ctx)
+            elif isinstance(event, VoteEvent):
+                await polls.native_vote(ctx, event)
         except UserError as error:
             ctx.actions.clear()
             text = error.text
@@ -118,7 +133,58 @@ class Bot:
         await HANDLERS[spec.key](ctx, args)
 
     async def tick(self) -> list[Action]:
-        """The work that time brings: sessions past their end are ended."""
+        """Everything due at the clock's now: standing sessions of the day appear, polls
+        open and close, sessions past their end are ended. Never raises."""
+        actions: list[Action] = []
+        now = self.clock.now()
+        for group in await self.repo.groups():
+            try:
+                ctx = await self.group_context(group)
+                if ctx is None:
+                    continue
+                await sessions.materialize_standing(self.repo, group, ctx.today(), ctx.zone)
+                for due_group, closes_at in await schedule.polls_due(self.repo, now):
+                    if due_group.id == group.id:
+                        await polls.open_poll(ctx, group, None, closes_at)
+                for poll_id in await schedule.closes_due(self.repo, now):
+                    poll = await self.repo.poll(poll_id)
+                    if poll is not None and poll.group_id == group.id:
+                        await polls.finish_poll(ctx, group, poll)
+                actions += ctx.actions
+            except UserError:
+                continue  # e.g. fewer than two venues: no automatic poll
+            except Exception:
+                log.exception("scheduled work failed for group %s", group.id)
         async with self.repo.atomic():
-            await self.repo.end_sessions_before(self.clock.now())
-        return []
+            await self.repo.end_sessions_before(now)
+        return actions
+
+    async def next_due(self) -> datetime | None:
+        """When `tick` has something to do next (after the clock's now)."""
+        return await schedule.next_due(self.repo, self.clock.now())
+
+    async def group_context(self, group: CityGroup) -> Context | None:
+        """A context for scheduled work, speaking in the group's first chat."""
+        chats = await self.repo.chats_of_group(group.id)
+        if not chats:
+            return None
+        origin = Origin(
+            chat=chats[0],
+            sender=SCHEDULE,
+            is_private=False,
+            command_prefix=self.prefixes.get(chats[0].platform, "/"),
+        )
+        return Context(
+            repo=self.repo,
+            clock=self.clock,
+            is_admin=_nobody_is_admin,
+            origin=origin,
+            group=group,
+            t=Translator(group.settings.language),
+            default_timezone=self.default_timezone,
+            prefixes=self.prefixes,
+        )
+
+
+async def _nobody_is_admin(chat: ChatRef, person: Person) -> bool:
+    return False

@@ -6,9 +6,9 @@ show the names of the chat's language.
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
+from chatbot.core.text import fold
 from chatbot.i18n import N_
 
 
@@ -43,6 +43,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
         False,
         N_("show the settings; admins change them"),
     ),
+    CommandSpec("poll", "poll", "umfrage", False, N_("post today's venue poll now")),
+    CommandSpec("vote", "vote", "stimme", False, N_("vote in today's poll by number")),
+    CommandSpec(
+        "close", "close", "schliessen", False, N_("close today's poll now (starter or admin)")
+    ),
     CommandSpec("help", "help", "hilfe", False, N_("this help"), aliases=("start",)),
 )
 
@@ -50,18 +55,6 @@ _BY_NAME: dict[str, CommandSpec] = {}
 for _spec in COMMANDS:
     for _name in (_spec.en, _spec.de, *_spec.aliases):
         _BY_NAME[_name] = _spec
-
-
-def fold(text: str) -> str:
-    """Lower case, German umlauts spelled out, other accents dropped.
-
-    "Schließen" -> "schliessen", "Nähe" -> "naehe", "Café" -> "cafe".
-    """
-    text = text.casefold()
-    for umlaut, spelled in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss")):
-        text = text.replace(umlaut, spelled)
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def find_command(name: str) -> CommandSpec | None:

@@ -27,6 +27,7 @@ class Context:
     t: Translator
     default_timezone: str
     actions: list[Action] = field(default_factory=list)
+    prefixes: dict[str, str] = field(default_factory=dict)  # platform -> command prefix
 
     # --- language ---------------------------------------------------------------------
 
@@ -85,6 +86,34 @@ class Context:
 
     def direct(self, person: PersonRef, text: str, buttons: tuple[Button, ...] = ()) -> None:
         self.actions.append(DirectMessage(person, text, buttons))
+
+    async def each_chat_of(self, group: CityGroup) -> list[Context]:
+        """A context for every active chat of the group, to post the same news in each,
+        in the chat's own command syntax."""
+        contexts = []
+        for chat in await self.repo.chats_of_group(group.id):
+            if chat == self.origin.chat:
+                origin = self.origin
+            else:
+                origin = Origin(
+                    chat=chat,
+                    sender=self.origin.sender,
+                    is_private=False,
+                    command_prefix=self.prefixes.get(chat.platform, "/"),
+                )
+            contexts.append(
+                Context(
+                    repo=self.repo,
+                    clock=self.clock,
+                    is_admin=self.is_admin,
+                    origin=origin,
+                    group=group,
+                    t=Translator(group.settings.language),
+                    default_timezone=self.default_timezone,
+                    prefixes=self.prefixes,
+                )
+            )
+        return contexts
 
     # --- guards -----------------------------------------------------------------------
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from enum import StrEnum
 
-from chatbot.core.events import Person
+from chatbot.core.events import Person, PersonRef
+from chatbot.core.text import fold
 
 LANGUAGES = ("de", "en")
 VENUE_TAGS = ("wifi", "power", "quiet", "food")
@@ -25,6 +26,14 @@ class GroupSettings:
     default_hours: tuple[time, time] | None = None
     default_duration_minutes: int = 240
     public: bool = True
+    # the daily venue poll: posted at poll_time on poll_days (0 = Monday), closed at
+    # poll_close; poll_time None: no automatic poll
+    poll_time: time | None = time(8, 0)
+    poll_close: time = time(10, 0)
+    poll_days: tuple[int, ...] = (0, 1, 2, 3, 4)
+    # the schedule starts with the first poll time after this instant: a group set up
+    # (or re-scheduled) at 09:00 gets its first automatic poll at the next poll time
+    poll_since: datetime | None = None
 
     def with_(self, **changes: object) -> GroupSettings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -72,6 +81,7 @@ class Session:
     topic: str = ""
     state: SessionState = SessionState.OPEN
     joiners: tuple[Person, ...] = field(default_factory=tuple)
+    standing_id: int | None = None
 
     def has_joined(self, person: Person) -> bool:
         return any(j.ref == person.ref for j in self.joiners)
@@ -96,3 +106,72 @@ class NewSession:
     ends_at: datetime
     opener: Person
     topic: str = ""
+    standing_id: int | None = None
+    joiners: tuple[Person, ...] = ()
+
+
+@dataclass(frozen=True)
+class StandingSession:
+    """A session that repeats every week on one weekday (0 = Monday)."""
+
+    id: int
+    group_id: int
+    weekday: int
+    place: str
+    venue_id: int | None
+    latitude: float
+    longitude: float
+    start: time
+    end: time
+    opener: Person
+    topic: str = ""
+
+
+class PollState(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class PollOption:
+    position: int  # 1-based, as people vote: /stimme 2
+    venue_id: int | None
+    name: str
+    latitude: float
+    longitude: float
+    last_used: date | None  # when a session last took place there (for rotation and ties)
+
+
+@dataclass(frozen=True)
+class Vote:
+    person: Person
+    position: int
+    voted_at: datetime
+
+
+@dataclass(frozen=True)
+class VenuePoll:
+    id: int
+    group_id: int
+    local_date: date
+    starter: PersonRef | None  # None: posted by the schedule
+    state: PollState
+    closes_at: datetime
+    options: tuple[PollOption, ...]
+    votes: tuple[Vote, ...] = ()
+
+    def winner(self) -> PollOption | None:
+        """Most votes; a tie goes to the venue used longest ago (or never), then by name."""
+        counts = self.counts()
+        if not any(counts.values()):
+            return None
+        return min(
+            self.options,
+            key=lambda o: (-counts[o.position], o.last_used or date.min, fold(o.name)),
+        )
+
+    def counts(self) -> dict[int, int]:
+        tally = {option.position: 0 for option in self.options}
+        for vote in self.votes:
+            tally[vote.position] = tally.get(vote.position, 0) + 1
+        return tally

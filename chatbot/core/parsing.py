@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import time
 
-from chatbot.core.commands import fold
 from chatbot.core.model import Venue
+from chatbot.core.text import fold
 
 
 class BadInput(ValueError):
@@ -48,6 +48,7 @@ class OpenRequest:
     end: time | None
     place: str
     topic: str
+    weekday: int | None = None  # "jeden di" / "every tue": a standing weekly session
 
 
 def looks_like_time(token: str) -> bool:
@@ -68,6 +69,7 @@ def parse_open(args: str) -> OpenRequest:
     start: time | None = None
     end: time | None = None
     place_tokens: list[str] = []
+    head, weekday = take_weekly(head)
     for token in head.split():
         range_match = _RANGE_RE.match(token)
         single_match = _SINGLE_RE.match(token)
@@ -82,7 +84,80 @@ def parse_open(args: str) -> OpenRequest:
             raise BadInput("two_times", token)
         else:
             place_tokens.append(token)
-    return OpenRequest(start=start, end=end, place=" ".join(place_tokens), topic=topic)
+    return OpenRequest(
+        start=start, end=end, place=" ".join(place_tokens), topic=topic, weekday=weekday
+    )
+
+
+_EVERY = {"jeden", "jede", "jeder", "every", "each"}
+WEEKDAYS = {
+    **{
+        name: n
+        for n, names in enumerate(
+            (
+                ("mo", "mon", "montag", "monday", "montags", "mondays"),
+                ("di", "tue", "tues", "dienstag", "tuesday", "dienstags", "tuesdays"),
+                ("mi", "wed", "mittwoch", "wednesday", "mittwochs", "wednesdays"),
+                (
+                    "do",
+                    "thu",
+                    "thur",
+                    "thurs",
+                    "donnerstag",
+                    "thursday",
+                    "donnerstags",
+                    "thursdays",
+                ),
+                ("fr", "fri", "freitag", "friday", "freitags", "fridays"),
+                ("sa", "sat", "samstag", "saturday", "samstags", "saturdays", "sonnabend"),
+                ("so", "sun", "sonntag", "sunday", "sonntags", "sundays"),
+            )
+        )
+        for name in names
+    },
+}
+
+
+def weekday_of(word: str) -> int | None:
+    return WEEKDAYS.get(fold(word).rstrip("."))
+
+
+def take_weekly(text: str) -> tuple[str, int | None]:
+    """Find "jeden di" / "every tue" in text; return the rest and the weekday (0 = Monday)."""
+    words = text.split()
+    for i, word in enumerate(words[:-1]):
+        if fold(word) in _EVERY:
+            weekday = weekday_of(words[i + 1])
+            if weekday is None:
+                raise BadInput("weekday", words[i + 1])
+            return " ".join(words[:i] + words[i + 2 :]), weekday
+    return text, None
+
+
+def parse_weekdays(text: str) -> tuple[int, ...]:
+    """ "mo-fr", "mon,wed,fri", "di do" -> weekday numbers (0 = Monday), sorted."""
+    days: set[int] = set()
+    for part in re.split(r"[\s,;]+", text.strip()):
+        if not part:
+            continue
+        ends = re.split(r"[-–]", part)
+        if len(ends) == 2:
+            first, last = weekday_of(ends[0]), weekday_of(ends[1])
+            if first is None or last is None:
+                raise BadInput("weekday", part)
+            day = first
+            days.add(day)
+            while day != last:
+                day = (day + 1) % 7
+                days.add(day)
+        else:
+            day_ = weekday_of(part)
+            if day_ is None:
+                raise BadInput("weekday", part)
+            days.add(day_)
+    if not days:
+        raise BadInput("weekday", text)
+    return tuple(sorted(days))
 
 
 def parse_hours(text: str) -> tuple[time, time]:

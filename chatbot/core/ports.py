@@ -11,8 +11,18 @@ from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
 from typing import Protocol
 
-from chatbot.core.events import ChatRef, Person
-from chatbot.core.model import CityGroup, GroupSettings, NewSession, Session, SessionState, Venue
+from chatbot.core.events import ChatRef, Person, PersonRef
+from chatbot.core.model import (
+    CityGroup,
+    GroupSettings,
+    NewSession,
+    PollOption,
+    Session,
+    SessionState,
+    StandingSession,
+    Venue,
+    VenuePoll,
+)
 
 
 class Repository(Protocol):
@@ -38,7 +48,10 @@ class Repository(Protocol):
     async def remove_venue(self, venue_id: int) -> None: ...
 
     # sessions
-    async def add_session(self, new: NewSession) -> Session: ...
+    async def add_session(self, new: NewSession) -> Session | None:
+        """None when a standing session's day has its row already."""
+        ...
+
     async def session(self, session_id: int) -> Session | None: ...
     async def sessions_on(self, group_id: int, local_date: date) -> Sequence[Session]:
         """Open sessions of that local date, in start order."""
@@ -52,6 +65,42 @@ class Repository(Protocol):
         ...
 
     async def remember_person(self, person: Person, at: datetime) -> None: ...
+
+    # the schedule
+    async def groups(self) -> Sequence[CityGroup]: ...
+    async def next_session_end(self, after: datetime) -> datetime | None: ...
+    async def venues_last_used(self, group_id: int) -> dict[int, date]:
+        """Venue id -> the last day a (not cancelled) session took place there."""
+        ...
+
+    # venue polls
+    async def create_poll(
+        self,
+        group_id: int,
+        local_date: date,
+        starter: PersonRef | None,
+        closes_at: datetime,
+        options: Sequence[PollOption],
+        at: datetime,
+    ) -> VenuePoll | None:
+        """The day's poll, or None when the group has one for that date already."""
+        ...
+
+    async def poll(self, poll_id: int) -> VenuePoll | None: ...
+    async def poll_on(self, group_id: int, local_date: date) -> VenuePoll | None: ...
+    async def open_polls(self) -> Sequence[VenuePoll]: ...
+    async def set_vote(self, poll_id: int, person: Person, position: int, at: datetime) -> None: ...
+    async def remove_vote(self, poll_id: int, person: Person) -> None: ...
+    async def close_poll(self, poll_id: int, winner_session_id: int | None) -> bool:
+        """False when the poll was closed already."""
+        ...
+
+    # standing sessions
+    async def add_standing(self, standing: StandingSession, at: datetime) -> StandingSession: ...
+    async def standing_sessions(
+        self, group_id: int, weekday: int | None = None
+    ) -> Sequence[StandingSession]: ...
+    async def end_standing(self, standing_id: int) -> None: ...
 
 
 class AdminCheck(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from chatbot.core.context import Context
-from chatbot.core.model import Session, Venue
+from chatbot.core.model import PollState, Session, Venue, VenuePoll
 from chatbot.i18n import N_
 
 TAG_LABELS = {
@@ -42,6 +42,11 @@ def session_block(ctx: Context, number: int, session: Session) -> str:
         )
     if session.topic:
         lines.append("   " + ctx._("Topic: {topic}").format(topic=session.topic))
+    if session.standing_id is not None:
+        lines.append(
+            "   "
+            + ctx._("every {weekday}").format(weekday=ctx.t.weekday(session.local_date.weekday()))
+        )
     return "\n".join(lines)
 
 
@@ -56,3 +61,24 @@ def venue_line(ctx: Context, number: int, venue: Venue) -> str:
     if details:
         line += " · " + " · ".join(details)
     return line
+
+
+def poll_state_line(ctx: Context, poll: VenuePoll | None) -> str | None:
+    """One line for /today about today's poll."""
+    if poll is None:
+        return None
+    if poll.state == PollState.OPEN:
+        votes = len(poll.votes)
+        return ctx.ngettext(
+            "Poll open until {time}: {count} vote so far. Vote with {vote} N.",
+            "Poll open until {time}: {count} votes so far. Vote with {vote} N.",
+            votes,
+        ).format(
+            time=ctx.t.time(poll.closes_at.astimezone(ctx.zone).time()),
+            count=votes,
+            vote=ctx.cmd("vote"),
+        )
+    best = poll.winner()
+    if best is None:
+        return ctx._("Today's poll closed without votes.")
+    return ctx._("Today's poll is closed: {place} won.").format(place=best.name)

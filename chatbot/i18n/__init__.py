@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_date
+from babel.dates import format_date, get_day_names
 from babel.dates import format_time as _babel_format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -86,6 +86,14 @@ class Translator:
         """A day: "Samstag, 28. November" / "Saturday, November 28"."""
         # the pattern is a message, so each language's catalog says how a day reads
         return str(format_date(value, self.gettext("EEEE, MMMM d"), locale=self.locale))
+
+    def weekday(self, weekday: int) -> str:
+        """0 = Monday -> "Montag" / "Monday"."""
+        return str(get_day_names("wide", locale=self.locale)[weekday])
+
+    def weekday_short(self, weekday: int) -> str:
+        """0 = Monday -> "Mo." / "Mon"."""
+        return str(get_day_names("abbreviated", locale=self.locale)[weekday])
 
     def number(self, value: float, digits: int = 1) -> str:
         pattern = "#,##0" + ("." + "#" * digits if digits else "")

@@ -118,9 +118,77 @@ async def m002_people_and_delivery_state(db: aiosqlite.Connection) -> None:
     )
 
 
+async def m003_polls_and_standing_sessions(db: aiosqlite.Connection) -> None:
+    """Venue polls (one per group and local date), the poll schedule's settings, and
+    standing weekly sessions with skipped dates."""
+    await _run(
+        db,
+        """
+        ALTER TABLE city_groups ADD COLUMN poll_time TEXT DEFAULT '08:00';
+        ALTER TABLE city_groups ADD COLUMN poll_close TEXT NOT NULL DEFAULT '10:00';
+        ALTER TABLE city_groups ADD COLUMN poll_days TEXT NOT NULL DEFAULT '0,1,2,3,4';
+        ALTER TABLE city_groups ADD COLUMN poll_since TEXT;
+        CREATE TABLE venue_polls (
+            id INTEGER PRIMARY KEY,
+            group_id INTEGER NOT NULL REFERENCES city_groups(id) ON DELETE CASCADE,
+            local_date TEXT NOT NULL,
+            starter_platform TEXT,
+            starter_id TEXT,
+            state TEXT NOT NULL DEFAULT 'open',
+            closes_at TEXT NOT NULL,
+            winner_session_id INTEGER REFERENCES sessions(id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (group_id, local_date)
+        );
+        CREATE INDEX venue_polls_by_state ON venue_polls(state, closes_at);
+        CREATE TABLE poll_options (
+            poll_id INTEGER NOT NULL REFERENCES venue_polls(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            venue_id INTEGER REFERENCES venues(id) ON DELETE SET NULL,
+            name TEXT NOT NULL,
+            latitude REAL NOT NULL,
+            longitude REAL NOT NULL,
+            last_used TEXT,
+            PRIMARY KEY (poll_id, position)
+        );
+        CREATE TABLE poll_votes (
+            poll_id INTEGER NOT NULL REFERENCES venue_polls(id) ON DELETE CASCADE,
+            platform TEXT NOT NULL,
+            person_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            voted_at TEXT NOT NULL,
+            PRIMARY KEY (poll_id, platform, person_id)
+        );
+        CREATE TABLE standing_sessions (
+            id INTEGER PRIMARY KEY,
+            group_id INTEGER NOT NULL REFERENCES city_groups(id) ON DELETE CASCADE,
+            weekday INTEGER NOT NULL CHECK (weekday BETWEEN 0 AND 6),
+            venue_id INTEGER REFERENCES venues(id) ON DELETE SET NULL,
+            place TEXT NOT NULL,
+            latitude REAL NOT NULL,
+            longitude REAL NOT NULL,
+            start_local TEXT NOT NULL,
+            end_local TEXT NOT NULL,
+            opener_platform TEXT NOT NULL,
+            opener_id TEXT NOT NULL,
+            opener_name TEXT NOT NULL,
+            topic TEXT NOT NULL DEFAULT '',
+            active INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL
+        );
+        ALTER TABLE sessions ADD COLUMN standing_id INTEGER
+            REFERENCES standing_sessions(id) ON DELETE SET NULL;
+        CREATE UNIQUE INDEX sessions_one_per_standing_day
+            ON sessions(standing_id, local_date) WHERE standing_id IS NOT NULL;
+        """,
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_city_groups_venues_sessions,
     m002_people_and_delivery_state,
+    m003_polls_and_standing_sessions,
 )
 
 

@@ -6,22 +6,28 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import replace
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from chatbot.core.commands import fold
 from chatbot.core.events import ChatRef, Person, PersonRef
 from chatbot.core.model import (
     CityGroup,
     GroupSettings,
     NewSession,
+    PollOption,
+    PollState,
     Session,
     SessionState,
+    StandingSession,
     Venue,
+    VenuePoll,
+    Vote,
 )
+from chatbot.core.text import fold
 from chatbot.storage.migrations import migrate
 
 _in_transaction: ContextVar[bool] = ContextVar("in_transaction", default=False)
@@ -115,6 +121,10 @@ class SqliteRepository:
             default_hours=hours,
             default_duration_minutes=row["default_duration_minutes"],
             public=bool(row["public"]),
+            poll_time=time.fromisoformat(row["poll_time"]) if row["poll_time"] else None,
+            poll_close=time.fromisoformat(row["poll_close"]),
+            poll_days=tuple(int(d) for d in row["poll_days"].split(",") if d),
+            poll_since=_instant(row["poll_since"]) if row["poll_since"] else None,
         )
         return CityGroup(id=row["id"], name=row["name"], settings=settings)
 
@@ -149,16 +159,21 @@ class SqliteRepository:
             group_id = cursor.lastrowid
             assert group_id is not None
             await self.db.execute(
-                "INSERT INTO chats (platform, chat_id, group_id) VALUES (?, ?, ?)",
+                "INSERT INTO chats (platform, chat_id, group_id) VALUES (?, ?, ?)"
+                " ON CONFLICT (platform, chat_id) DO UPDATE SET group_id = excluded.group_id,"
+                " active = 1",
                 (chat.platform, chat.id, group_id),
             )
-        return CityGroup(id=group_id, name=name, settings=settings)
+            group = CityGroup(id=group_id, name=name, settings=settings)
+            await self.update_group(group)
+        return group
 
     async def update_group(self, group: CityGroup) -> None:
         s = group.settings
         await self.db.execute(
             "UPDATE city_groups SET name = ?, language = ?, timezone = ?, default_start = ?,"
-            " default_end = ?, default_duration_minutes = ?, public = ? WHERE id = ?",
+            " default_end = ?, default_duration_minutes = ?, public = ?, poll_time = ?,"
+            " poll_close = ?, poll_days = ?, poll_since = ? WHERE id = ?",
             (
                 group.name,
                 s.language,
@@ -167,6 +182,10 @@ class SqliteRepository:
                 _hm(s.default_hours[1]) if s.default_hours else None,
                 s.default_duration_minutes,
                 int(s.public),
+                _hm(s.poll_time),
+                _hm(s.poll_close),
+                ",".join(str(d) for d in s.poll_days),
+                _iso(s.poll_since) if s.poll_since else None,
                 group.id,
             ),
         )
@@ -271,16 +290,19 @@ class SqliteRepository:
                 topic=r["topic"],
                 state=SessionState(r["state"]),
                 joiners=tuple(joiners.get(r["id"], ())),
+                standing_id=r["standing_id"],
             )
             for r in rows
         ]
 
-    async def add_session(self, new: NewSession) -> Session:
+    async def add_session(self, new: NewSession) -> Session | None:
+        """Store a session with its first joiners; None if a standing session's day
+        already has its row (materialized or skipped before)."""
         cursor = await self.db.execute(
-            "INSERT INTO sessions (group_id, venue_id, place, latitude, longitude, local_date,"
-            " start_local, end_local, starts_at, ends_at, opener_platform, opener_id,"
-            " opener_name, topic, state, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)",
+            "INSERT OR IGNORE INTO sessions (group_id, venue_id, place, latitude, longitude,"
+            " local_date, start_local, end_local, starts_at, ends_at, opener_platform,"
+            " opener_id, opener_name, topic, state, created_at, standing_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
             (
                 new.group_id,
                 new.venue_id,
@@ -297,12 +319,14 @@ class SqliteRepository:
                 new.opener.name,
                 new.topic,
                 _iso(datetime.now(UTC)),
+                new.standing_id,
             ),
         )
-        assert cursor.lastrowid is not None
-        session = await self.session(cursor.lastrowid)
-        assert session is not None
-        return session
+        if cursor.rowcount != 1 or cursor.lastrowid is None:
+            return None
+        for person in new.joiners:
+            await self.add_joiner(cursor.lastrowid, person, new.starts_at)
+        return await self.session(cursor.lastrowid)
 
     async def session(self, session_id: int) -> Session | None:
         found = await self._sessions("id = ?", (session_id,))
@@ -371,3 +395,209 @@ class SqliteRepository:
             (platform, event_id, _iso(at)),
         )
         return cursor.rowcount == 1
+
+    # --- groups, for the schedule ------------------------------------------------------
+
+    async def groups(self) -> Sequence[CityGroup]:
+        return [self._group(r) for r in await self._all("SELECT * FROM city_groups ORDER BY id")]
+
+    async def next_session_end(self, after: datetime) -> datetime | None:
+        row = await self._one(
+            "SELECT MIN(ends_at) AS due FROM sessions WHERE state = 'open' AND ends_at > ?",
+            (_iso(after),),
+        )
+        return _instant(row["due"]) if row and row["due"] else None
+
+    async def venues_last_used(self, group_id: int) -> dict[int, date]:
+        rows = await self._all(
+            "SELECT venue_id, MAX(local_date) AS day FROM sessions WHERE group_id = ?"
+            " AND venue_id IS NOT NULL AND state != 'cancelled' GROUP BY venue_id",
+            (group_id,),
+        )
+        return {r["venue_id"]: date.fromisoformat(r["day"]) for r in rows}
+
+    # --- venue polls -------------------------------------------------------------------
+
+    async def _polls(self, where: str, params: Sequence[Any]) -> list[VenuePoll]:
+        rows = await self._all(f"SELECT * FROM venue_polls WHERE {where} ORDER BY id", params)
+        polls = []
+        for r in rows:
+            options = [
+                PollOption(
+                    position=o["position"],
+                    venue_id=o["venue_id"],
+                    name=o["name"],
+                    latitude=o["latitude"],
+                    longitude=o["longitude"],
+                    last_used=date.fromisoformat(o["last_used"]) if o["last_used"] else None,
+                )
+                for o in await self._all(
+                    "SELECT * FROM poll_options WHERE poll_id = ? ORDER BY position", (r["id"],)
+                )
+            ]
+            votes = [
+                Vote(
+                    Person(PersonRef(v["platform"], v["person_id"]), v["name"]),
+                    v["position"],
+                    _instant(v["voted_at"]),
+                )
+                for v in await self._all(
+                    "SELECT * FROM poll_votes WHERE poll_id = ? ORDER BY voted_at, rowid",
+                    (r["id"],),
+                )
+            ]
+            starter = (
+                PersonRef(r["starter_platform"], r["starter_id"]) if r["starter_platform"] else None
+            )
+            polls.append(
+                VenuePoll(
+                    id=r["id"],
+                    group_id=r["group_id"],
+                    local_date=date.fromisoformat(r["local_date"]),
+                    starter=starter,
+                    state=PollState(r["state"]),
+                    closes_at=_instant(r["closes_at"]),
+                    options=tuple(options),
+                    votes=tuple(votes),
+                )
+            )
+        return polls
+
+    async def create_poll(
+        self,
+        group_id: int,
+        local_date: date,
+        starter: PersonRef | None,
+        closes_at: datetime,
+        options: Sequence[PollOption],
+        at: datetime,
+    ) -> VenuePoll | None:
+        """The day's poll, or None when the group has one for that date already."""
+        cursor = await self.db.execute(
+            "INSERT OR IGNORE INTO venue_polls (group_id, local_date, starter_platform,"
+            " starter_id, closes_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                group_id,
+                local_date.isoformat(),
+                starter.platform if starter else None,
+                starter.id if starter else None,
+                _iso(closes_at),
+                _iso(at),
+            ),
+        )
+        if cursor.rowcount != 1 or cursor.lastrowid is None:
+            return None
+        await self.db.executemany(
+            "INSERT INTO poll_options (poll_id, position, venue_id, name, latitude, longitude,"
+            " last_used) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    cursor.lastrowid,
+                    o.position,
+                    o.venue_id,
+                    o.name,
+                    o.latitude,
+                    o.longitude,
+                    o.last_used.isoformat() if o.last_used else None,
+                )
+                for o in options
+            ],
+        )
+        return await self.poll(cursor.lastrowid)
+
+    async def poll(self, poll_id: int) -> VenuePoll | None:
+        found = await self._polls("id = ?", (poll_id,))
+        return found[0] if found else None
+
+    async def poll_on(self, group_id: int, local_date: date) -> VenuePoll | None:
+        found = await self._polls(
+            "group_id = ? AND local_date = ?", (group_id, local_date.isoformat())
+        )
+        return found[0] if found else None
+
+    async def open_polls(self) -> Sequence[VenuePoll]:
+        return await self._polls("state = 'open'", ())
+
+    async def set_vote(self, poll_id: int, person: Person, position: int, at: datetime) -> None:
+        await self.db.execute(
+            "INSERT INTO poll_votes (poll_id, platform, person_id, name, position, voted_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (poll_id, platform, person_id) DO UPDATE"
+            " SET position = excluded.position, name = excluded.name,"
+            " voted_at = excluded.voted_at",
+            (poll_id, person.ref.platform, person.ref.id, person.name, position, _iso(at)),
+        )
+
+    async def remove_vote(self, poll_id: int, person: Person) -> None:
+        await self.db.execute(
+            "DELETE FROM poll_votes WHERE poll_id = ? AND platform = ? AND person_id = ?",
+            (poll_id, person.ref.platform, person.ref.id),
+        )
+
+    async def close_poll(self, poll_id: int, winner_session_id: int | None) -> bool:
+        """Close an open poll; False when it was closed already (nothing is done twice)."""
+        cursor = await self.db.execute(
+            "UPDATE venue_polls SET state = 'closed', winner_session_id = ?"
+            " WHERE id = ? AND state = 'open'",
+            (winner_session_id, poll_id),
+        )
+        return cursor.rowcount == 1
+
+    # --- standing sessions -------------------------------------------------------------
+
+    @staticmethod
+    def _standing(r: aiosqlite.Row) -> StandingSession:
+        return StandingSession(
+            id=r["id"],
+            group_id=r["group_id"],
+            weekday=r["weekday"],
+            place=r["place"],
+            venue_id=r["venue_id"],
+            latitude=r["latitude"],
+            longitude=r["longitude"],
+            start=time.fromisoformat(r["start_local"]),
+            end=time.fromisoformat(r["end_local"]),
+            opener=Person(PersonRef(r["opener_platform"], r["opener_id"]), r["opener_name"]),
+            topic=r["topic"],
+        )
+
+    async def add_standing(self, standing: StandingSession, at: datetime) -> StandingSession:
+        cursor = await self.db.execute(
+            "INSERT INTO standing_sessions (group_id, weekday, venue_id, place, latitude,"
+            " longitude, start_local, end_local, opener_platform, opener_id, opener_name,"
+            " topic, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                standing.group_id,
+                standing.weekday,
+                standing.venue_id,
+                standing.place,
+                standing.latitude,
+                standing.longitude,
+                _hm(standing.start),
+                _hm(standing.end),
+                standing.opener.ref.platform,
+                standing.opener.ref.id,
+                standing.opener.name,
+                standing.topic,
+                _iso(at),
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return replace(standing, id=cursor.lastrowid)
+
+    async def standing_sessions(
+        self, group_id: int, weekday: int | None = None
+    ) -> Sequence[StandingSession]:
+        where, params = "group_id = ? AND active = 1", [group_id]
+        if weekday is not None:
+            where += " AND weekday = ?"
+            params.append(weekday)
+        rows = await self._all(
+            f"SELECT * FROM standing_sessions WHERE {where} ORDER BY weekday, start_local, id",
+            params,
+        )
+        return [self._standing(r) for r in rows]
+
+    async def end_standing(self, standing_id: int) -> None:
+        await self.db.execute(
+            "UPDATE standing_sessions SET active = 0 WHERE id = ?", (standing_id,)
+        )

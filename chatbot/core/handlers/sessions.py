@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from chatbot.core.actions import Button
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
-from chatbot.core.model import CityGroup, NewSession, Session, SessionState, Venue
-from chatbot.core.parsing import BadInput, match_venue, parse_open
-from chatbot.core.render import session_block, time_range
+from chatbot.core.model import (
+    CityGroup,
+    NewSession,
+    Session,
+    SessionState,
+    StandingSession,
+    Venue,
+)
+from chatbot.core.parsing import BadInput, match_venue, parse_open, take_weekly
+from chatbot.core.ports import Repository
+from chatbot.core.render import poll_state_line, session_block, time_range
 
 MAX_TOPIC = 200
 LAST_MINUTE = time(23, 59)
@@ -35,15 +44,47 @@ def bad_input(ctx: Context, error: BadInput, example: str) -> UserError:
             "“{value}” is off the map: latitude goes from -90 to 90, longitude from -180 to 180."
         ),
         "tag": ctx._("“{value}” is not a venue tag. Known tags: wifi, power, quiet, food."),
+        "weekday": ctx._("“{value}” is not a weekday. Write mo, di, mi … or mon, tue, wed …"),
     }
     return UserError(texts[error.reason].format(value=error.value), example=example)
 
 
 async def todays_sessions(ctx: Context, group: CityGroup) -> list[Session]:
     """Today's open sessions that have not ended, in start order: /today's numbering."""
+    await materialize_standing(ctx.repo, group, ctx.today(), ctx.zone)
     now = ctx.now()
     sessions = await ctx.repo.sessions_on(group.id, ctx.today())
     return [s for s in sessions if s.ends_at > now]
+
+
+async def materialize_standing(
+    repo: Repository, group: CityGroup, day: date, zone: ZoneInfo
+) -> list[Session]:
+    """Give each standing session of that weekday its row for the day (once: a day that
+    has a row, open or skipped, keeps it). Returns the sessions created now."""
+    created = []
+    for standing in await repo.standing_sessions(group.id, day.weekday()):
+        async with repo.atomic():
+            session = await repo.add_session(
+                NewSession(
+                    group_id=group.id,
+                    place=standing.place,
+                    venue_id=standing.venue_id,
+                    latitude=standing.latitude,
+                    longitude=standing.longitude,
+                    local_date=day,
+                    start=standing.start,
+                    end=standing.end,
+                    starts_at=datetime.combine(day, standing.start, tzinfo=zone).astimezone(UTC),
+                    ends_at=datetime.combine(day, standing.end, tzinfo=zone).astimezone(UTC),
+                    opener=standing.opener,
+                    topic=standing.topic,
+                    standing_id=standing.id,
+                )
+            )
+        if session is not None:
+            created.append(session)
+    return created
 
 
 def _default_range(ctx: Context, group: CityGroup) -> tuple[time, time]:
@@ -102,6 +143,9 @@ async def open_session(ctx: Context, args: str) -> None:
     else:
         start = request.start
         end = request.end or _plus(start, group.settings.default_duration_minutes)
+    if request.weekday is not None:
+        await _open_standing(ctx, group, venue, request.weekday, start, end, request.topic)
+        return
     today = ctx.today()
     starts_at, ends_at = ctx.instant(today, start), ctx.instant(today, end)
     if ends_at <= ctx.now():
@@ -126,6 +170,12 @@ async def open_session(ctx: Context, args: str) -> None:
                 topic=request.topic,
             )
         )
+    assert session is not None
+    await announce_session(ctx, group, session)
+
+
+async def announce_session(ctx: Context, group: CityGroup, session: Session) -> None:
+    """Post a new session in the chat, with its number and a join button."""
     number = [s.id for s in await todays_sessions(ctx, group)].index(session.id) + 1
     text = ctx._("New session: {place}, {time}, opened by {name}.").format(
         place=session.place, time=time_range(ctx, session), name=session.opener.name
@@ -134,6 +184,46 @@ async def open_session(ctx: Context, args: str) -> None:
         text += "\n" + ctx._("Topic: {topic}").format(topic=session.topic)
     text += "\n" + ctx._("Join with {command}.").format(command=f"{ctx.cmd('join')} {number}")
     ctx.post(text, (join_button(ctx, number),))
+
+
+async def _open_standing(
+    ctx: Context, group: CityGroup, venue: Venue, weekday: int, start: time, end: time, topic: str
+) -> None:
+    async with ctx.repo.atomic():
+        await ctx.repo.remember_person(ctx.origin.sender, ctx.now())
+        await ctx.repo.add_standing(
+            StandingSession(
+                id=0,
+                group_id=group.id,
+                weekday=weekday,
+                place=venue.name,
+                venue_id=venue.id,
+                latitude=venue.latitude,
+                longitude=venue.longitude,
+                start=start,
+                end=end,
+                opener=ctx.origin.sender,
+                topic=topic,
+            ),
+            ctx.now(),
+        )
+    ctx.post(
+        ctx._("Standing session: every {weekday}, {time} at {place}, opened by {name}.").format(
+            weekday=ctx.t.weekday(weekday),
+            time=ctx.t.time_range(start, end),
+            place=venue.name,
+            name=ctx.origin.sender.name,
+        )
+        + "\n"
+        + ctx._(
+            "It shows up in {today} every week. {cancel} on the day skips that date;"
+            " {cancel_series} ends the series."
+        ).format(
+            today=ctx.cmd("today"),
+            cancel=ctx.cmd("cancel"),
+            cancel_series=ctx.cmd("cancel") + " " + ctx._("every tue"),
+        )
+    )
 
 
 def join_button(ctx: Context, number: int) -> Button:
@@ -238,6 +328,13 @@ async def leave_session(ctx: Context, args: str) -> None:
 async def cancel_session(ctx: Context, args: str) -> None:
     group = ctx.require_group()
     me = ctx.origin.sender
+    try:
+        rest, weekday = take_weekly(args)
+    except BadInput as error:
+        raise bad_input(ctx, error, f"{ctx.cmd('cancel')} {ctx._('every tue')}") from None
+    if weekday is not None:
+        await _end_series(ctx, group, weekday, rest)
+        return
     sessions = await todays_sessions(ctx, group)
     if args.strip():
         session = _pick(ctx, sessions, args, "cancel")
@@ -251,6 +348,8 @@ async def cancel_session(ctx: Context, args: str) -> None:
     text = ctx._("Cancelled: {place}, {time} (by {name}).").format(
         place=session.place, time=time_range(ctx, session), name=me.name
     )
+    if session.standing_id is not None:
+        text += "\n" + ctx._("Only today: the weekly session goes on next week.")
     if session.joiners:
         text += "\n" + ctx._("Told: {names}.").format(
             names=", ".join(j.name for j in session.joiners)
@@ -267,6 +366,8 @@ async def today(ctx: Context, args: str) -> None:
     group = ctx.require_group()
     sessions = await todays_sessions(ctx, group)
     header = ctx._("Today in {city}, {date}").format(city=group.name, date=ctx.t.date(ctx.today()))
+    state = poll_state_line(ctx, await ctx.repo.poll_on(group.id, ctx.today()))
+    poll_line = "\n\n" + state if state else ""
     if not sessions:
         venues = await ctx.repo.venues(group.id)
         ctx.reply(
@@ -275,8 +376,37 @@ async def today(ctx: Context, args: str) -> None:
             + ctx._("No sessions yet. Open one:")
             + "\n"
             + open_example(ctx, venues[0].name if venues else None)
+            + poll_line
         )
         return
     blocks = [session_block(ctx, n, s) for n, s in enumerate(sessions, start=1)]
     buttons = tuple(join_button(ctx, n) for n in range(1, len(sessions) + 1))
-    ctx.reply(header + "\n\n" + "\n\n".join(blocks), buttons)
+    ctx.reply(header + "\n\n" + "\n\n".join(blocks) + poll_line, buttons)
+
+
+async def _end_series(ctx: Context, group: CityGroup, weekday: int, place: str) -> None:
+    me = ctx.origin.sender
+    series = list(await ctx.repo.standing_sessions(group.id, weekday))
+    if place.strip():
+        match = match_venue(place, await ctx.repo.venues(group.id))
+        series = [s for s in series if match.venue and s.venue_id == match.venue.id]
+    if len(series) != 1:
+        raise UserError(
+            ctx._("There is no single weekly session on {weekday}{venue}.").format(
+                weekday=ctx.t.weekday(weekday), venue=f" ({place.strip()})" if place.strip() else ""
+            ),
+            example=f"{ctx.cmd('cancel')} {ctx._('every tue')} {ctx._('Café Museum')}",
+        )
+    standing = series[0]
+    if standing.opener.ref != me.ref and not await ctx.is_admin(ctx.origin.chat, me):
+        raise UserError(ctx._("Only the person who opened a session, or an admin, can cancel it."))
+    async with ctx.repo.atomic():
+        await ctx.repo.end_standing(standing.id)
+        for session in await ctx.repo.sessions_on(group.id, ctx.today()):
+            if session.standing_id == standing.id:
+                await ctx.repo.set_session_state(session.id, SessionState.CANCELLED)
+    ctx.post(
+        ctx._("The weekly session on {weekday} at {place} has ended.").format(
+            weekday=ctx.t.weekday(weekday), place=standing.place
+        )
+    )

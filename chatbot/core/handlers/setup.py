@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from chatbot.core.commands import fold
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
 from chatbot.core.handlers.sessions import bad_input
 from chatbot.core.model import CityGroup, GroupSettings
-from chatbot.core.parsing import BadInput, parse_hours
+from chatbot.core.parsing import BadInput, parse_clock, parse_hours, parse_weekdays
+from chatbot.core.text import fold
 from chatbot.i18n import Translator
 
 MAX_CITY_NAME = 64
@@ -84,7 +84,9 @@ async def setup(ctx: Context, args: str) -> None:
     timezone = parse_timezone(ctx, parts[1], example) if len(parts) > 1 and parts[1] else None
     language = parse_language(ctx, parts[2], example) if len(parts) > 2 and parts[2] else None
     settings = current.with_(
-        timezone=timezone or current.timezone, language=language or current.language
+        timezone=timezone or current.timezone,
+        language=language or current.language,
+        poll_since=ctx.now(),
     )
     async with ctx.repo.atomic():
         if ctx.group is None:
@@ -117,6 +119,12 @@ _SETTING_KEYS = {
     "dauer": "duration",
     "public": "public",
     "oeffentlich": "public",
+    "poll": "poll",
+    "umfrage": "poll",
+    "close": "close",
+    "schluss": "close",
+    "days": "days",
+    "tage": "days",
 }
 _ON = {"on", "an", "ja", "yes", "true", "1"}
 _OFF = {"off", "aus", "nein", "no", "false", "0", "none", "keine", "now", "jetzt"}
@@ -136,6 +144,10 @@ def describe_settings(ctx: Context, group: CityGroup) -> str:
             count=ctx.t.number(s.default_duration_minutes / 60)
         ),
         f"• {'oeffentlich' if de else 'public'}: " + (ctx._("yes") if s.public else ctx._("no")),
+        f"• {'umfrage' if de else 'poll'}: "
+        + (ctx.t.time(s.poll_time) if s.poll_time else ctx._("off")),
+        f"• {'schluss' if de else 'close'}: " + ctx.t.time(s.poll_close),
+        f"• {'tage' if de else 'days'}: " + ", ".join(ctx.t.weekday_short(d) for d in s.poll_days),
         "",
         ctx._("Admins change a setting like this:"),
         settings_example(ctx),
@@ -159,7 +171,8 @@ async def settings(ctx: Context, args: str) -> None:
     if key is None:
         raise UserError(
             ctx._(
-                "“{value}” is not a setting. Settings: language, timezone, hours, duration, public."
+                "“{value}” is not a setting. Settings: language, timezone, hours, duration,"
+                " public, poll, close, days."
             ).format(value=words[0]),
             example=example,
         )
@@ -195,6 +208,31 @@ async def settings(ctx: Context, args: str) -> None:
                 example=ctx.cmd("settings") + " " + ctx._("public off"),
             )
         s = s.with_(public=fold(value) in _ON)
+    elif key in ("poll", "close"):
+        example = ctx.cmd("settings") + " " + ctx._("poll 8:00")
+        try:
+            if key == "poll" and fold(value) in _OFF:
+                s = s.with_(poll_time=None)
+            elif key == "poll":
+                s = s.with_(poll_time=parse_clock(value))
+            else:
+                s = s.with_(poll_close=parse_clock(value))
+        except BadInput as error:
+            raise bad_input(ctx, error, example) from None
+        if s.poll_time is not None and s.poll_close <= s.poll_time:
+            raise UserError(
+                ctx._("The poll must close after it opens ({poll} before {close}).").format(
+                    poll=ctx.t.time(s.poll_time), close=ctx.t.time(s.poll_close)
+                ),
+                example=ctx.cmd("settings") + " " + ctx._("close 10:00"),
+            )
+    elif key == "days":
+        try:
+            s = s.with_(poll_days=parse_weekdays(value))
+        except BadInput as error:
+            raise bad_input(ctx, error, ctx.cmd("settings") + " " + ctx._("days mo-fr")) from None
+    if key in ("poll", "close", "days", "timezone"):
+        s = s.with_(poll_since=ctx.now())  # takes effect for the next occurrence
     updated = CityGroup(group.id, group.name, s)
     async with ctx.repo.atomic():
         await ctx.repo.update_group(updated)

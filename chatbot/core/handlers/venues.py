@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from chatbot.core.commands import fold
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
 from chatbot.core.handlers.sessions import bad_input
 from chatbot.core.model import Venue
 from chatbot.core.parsing import BadInput, match_venue, parse_coordinates, parse_tags
 from chatbot.core.render import venue_line
+from chatbot.core.text import fold
 
 MAX_VENUE_NAME = 80
 MAX_ADDRESS = 200

@@ -1,0 +1,230 @@
+"""The venue poll: "where do we work today?", one per city group and day.
+
+Started by the schedule at the group's poll time or by /poll; votes come from the
+platform's poll UI (VoteEvent) or /vote N; closed at the close time or by /close,
+when the winner becomes today's session.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from chatbot.core.actions import Button, ClosePoll, SendPoll
+from chatbot.core.context import Context
+from chatbot.core.errors import UserError
+from chatbot.core.events import Person, VoteEvent
+from chatbot.core.handlers.sessions import join_button, todays_sessions
+from chatbot.core.model import CityGroup, NewSession, PollOption, PollState, Session, VenuePoll
+from chatbot.core.ports import Repository
+from chatbot.core.text import fold
+
+MAX_OPTIONS = 10  # Telegram's limit for a poll
+
+
+async def rotated_options(repo: Repository, group: CityGroup) -> list[PollOption]:
+    """The group's venues, those used longest ago (or never) first, at most ten."""
+    venues = await repo.venues(group.id)
+    last_used = await repo.venues_last_used(group.id)
+    ordered = sorted(
+        venues,
+        key=lambda v: (v.id in last_used, last_used.get(v.id, date.min), fold(v.name)),
+    )
+    return [
+        PollOption(n, v.id, v.name, v.latitude, v.longitude, last_used.get(v.id))
+        for n, v in enumerate(ordered[:MAX_OPTIONS], start=1)
+    ]
+
+
+async def open_poll(
+    ctx: Context, group: CityGroup, starter: Person | None, closes_at: datetime
+) -> VenuePoll | None:
+    """Create today's poll and post it to every chat of the group. None: one exists."""
+    options = await rotated_options(ctx.repo, group)
+    if len(options) < 2:
+        raise UserError(
+            ctx._("A poll needs at least two venues. An admin adds them with {venue}.").format(
+                venue=ctx.cmd("venue") + " add"
+            )
+        )
+    async with ctx.repo.atomic():
+        poll = await ctx.repo.create_poll(
+            group.id, ctx.today(), starter.ref if starter else None, closes_at, options, ctx.now()
+        )
+    if poll is None:
+        return None
+    for chat_ctx in await ctx.each_chat_of(group):
+        question = chat_ctx._("Where do we work today? Vote until {time} (or {vote} N).").format(
+            time=chat_ctx.t.time(closes_at.astimezone(chat_ctx.zone).time()),
+            vote=chat_ctx.cmd("vote"),
+        )
+        chat_ctx.actions.append(
+            SendPoll(
+                chat_ctx.origin.chat,
+                question,
+                tuple(o.name for o in poll.options),
+                poll_key=str(poll.id),
+                thread=chat_ctx.origin.thread,
+            )
+        )
+        ctx.actions.extend(chat_ctx.actions)
+    return poll
+
+
+async def start_poll(ctx: Context, args: str) -> None:
+    """/poll: today's poll, now, if there is none yet."""
+    group = ctx.require_group()
+    existing = await ctx.repo.poll_on(group.id, ctx.today())
+    if existing is not None:
+        raise UserError(_already(ctx, existing))
+    closes_at = ctx.instant(ctx.today(), group.settings.poll_close)
+    if closes_at <= ctx.now() + timedelta(minutes=30):
+        # after today's close time: give people an hour, but not past midnight
+        closes_at = min(ctx.now() + timedelta(hours=1), ctx.instant(ctx.today(), time(23, 59)))
+    if await open_poll(ctx, group, ctx.origin.sender, closes_at) is None:
+        existing = await ctx.repo.poll_on(group.id, ctx.today())
+        assert existing is not None
+        raise UserError(_already(ctx, existing))
+
+
+def _already(ctx: Context, poll: VenuePoll) -> str:
+    if poll.state == PollState.OPEN:
+        return ctx._("Today's poll is already running. Vote with {vote} N.").format(
+            vote=ctx.cmd("vote")
+        )
+    return ctx._("Today's poll is already closed. There is one poll a day.")
+
+
+async def cast_vote(ctx: Context, args: str) -> None:
+    """/vote N: the text path beside the platform's poll UI."""
+    group = ctx.require_group()
+    poll = await ctx.repo.poll_on(group.id, ctx.today())
+    if poll is None or poll.state != PollState.OPEN:
+        raise UserError(
+            ctx._("There is no open poll today. {poll} starts one.").format(poll=ctx.cmd("poll"))
+        )
+    arg = args.strip()
+    if not arg.isdigit() or not 1 <= int(arg) <= len(poll.options):
+        raise UserError(
+            ctx._("Please vote with a number from 1 to {count}.").format(count=len(poll.options)),
+            example=f"{ctx.cmd('vote')} 1",
+        )
+    option = poll.options[int(arg) - 1]
+    async with ctx.repo.atomic():
+        await ctx.repo.remember_person(ctx.origin.sender, ctx.now())
+        await ctx.repo.set_vote(poll.id, ctx.origin.sender, option.position, ctx.now())
+    ctx.reply(
+        ctx._("{name} votes for {place}.").format(name=ctx.origin.sender.name, place=option.name)
+    )
+
+
+async def native_vote(ctx: Context, event: VoteEvent) -> None:
+    """A vote from the platform's poll UI; an empty answer takes the vote back."""
+    if not event.poll_id.isdigit():
+        return
+    poll = await ctx.repo.poll(int(event.poll_id))
+    if poll is None or poll.state != PollState.OPEN:
+        return
+    async with ctx.repo.atomic():
+        if not event.option_indexes:
+            await ctx.repo.remove_vote(poll.id, event.origin.sender)
+            return
+        index = event.option_indexes[0]
+        if 0 <= index < len(poll.options):
+            await ctx.repo.remember_person(event.origin.sender, ctx.now())
+            await ctx.repo.set_vote(poll.id, event.origin.sender, index + 1, ctx.now())
+
+
+async def close_now(ctx: Context, args: str) -> None:
+    """/close: the poll's starter or an admin closes today's poll now."""
+    group = ctx.require_group()
+    poll = await ctx.repo.poll_on(group.id, ctx.today())
+    if poll is None or poll.state != PollState.OPEN:
+        raise UserError(ctx._("There is no open poll today."))
+    me = ctx.origin.sender
+    if poll.starter != me.ref and not await ctx.is_admin(ctx.origin.chat, me):
+        raise UserError(ctx._("Only the person who started the poll, or an admin, can close it."))
+    await finish_poll(ctx, group, poll)
+
+
+async def finish_poll(ctx: Context, group: CityGroup, poll: VenuePoll) -> None:
+    """Close the poll once, open the winner's session, announce it in every chat."""
+    best = poll.winner()
+    session: Session | None = None
+    async with ctx.repo.atomic():
+        fresh = await ctx.repo.poll(poll.id)
+        if fresh is None or fresh.state != PollState.OPEN:
+            return  # closed meanwhile: nothing is done twice
+        poll = fresh
+        best = poll.winner()
+        if best is not None:
+            voters = [v.person for v in poll.votes if v.position == best.position]
+            start, end = _winner_hours(ctx, group, poll)
+            session = await ctx.repo.add_session(
+                NewSession(
+                    group_id=group.id,
+                    place=best.name,
+                    venue_id=best.venue_id,
+                    latitude=best.latitude,
+                    longitude=best.longitude,
+                    local_date=poll.local_date,
+                    start=start,
+                    end=end,
+                    starts_at=ctx.instant(poll.local_date, start),
+                    ends_at=ctx.instant(poll.local_date, end),
+                    opener=voters[0],
+                    joiners=tuple(voters[1:]),
+                )
+            )
+        await ctx.repo.close_poll(poll.id, session.id if session else None)
+    number = None
+    if session is not None:
+        number = [s.id for s in await todays_sessions(ctx, group)].index(session.id) + 1
+    for chat_ctx in await ctx.each_chat_of(group):
+        chat_ctx.actions.append(ClosePoll(chat_ctx.origin.chat, str(poll.id)))
+        chat_ctx.post(*_announcement(chat_ctx, poll, best, session, number))
+        ctx.actions.extend(chat_ctx.actions)
+
+
+def _winner_hours(ctx: Context, group: CityGroup, poll: VenuePoll) -> tuple[time, time]:
+    settings = group.settings
+    if (
+        settings.default_hours
+        and ctx.instant(poll.local_date, settings.default_hours[1]) > ctx.now()
+    ):
+        return settings.default_hours
+    start = max(ctx.now(), poll.closes_at).astimezone(ctx.zone)
+    start = start.replace(minute=start.minute - start.minute % 5, second=0, microsecond=0)
+    end = start + timedelta(minutes=settings.default_duration_minutes)
+    return start.time(), (end.time() if end.date() == start.date() else time(23, 59))
+
+
+def _announcement(
+    ctx: Context,
+    poll: VenuePoll,
+    best: PollOption | None,
+    session: Session | None,
+    number: int | None,
+) -> tuple[str, tuple[Button, ...]]:
+    if best is None or session is None or number is None:
+        text = ctx._("The poll is closed without votes, so there is no session from it today.")
+        text += "\n" + ctx._("Anyone can still open one with {open}.").format(open=ctx.cmd("open"))
+        return text, ()
+    counts = poll.counts()
+    tally = ", ".join(
+        f"{o.name} {counts[o.position]}"
+        for o in sorted(poll.options, key=lambda o: -counts[o.position])
+    )
+    lines = [
+        ctx.ngettext(
+            "The poll is closed: {place} wins with {count} vote.",
+            "The poll is closed: {place} wins with {count} votes.",
+            counts[best.position],
+        ).format(place=best.name, count=counts[best.position]),
+        ctx._("Votes: {tally}").format(tally=tally),
+        ctx._("Today's session: {place}, {time}. Coming: {names}.").format(
+            place=session.place,
+            time=ctx.t.time_range(session.start, session.end),
+            names=", ".join([session.opener.name, *(j.name for j in session.joiners)]),
+        ),
+    ]
+    return "\n".join(lines), (join_button(ctx, number),)
