@@ -10,7 +10,15 @@ from zoneinfo import ZoneInfo
 from chatbot.core.actions import Action, DirectMessage, SendText
 from chatbot.core.bot import Bot
 from chatbot.core.clock import FakeClock
-from chatbot.core.events import ChatRef, CommandEvent, Origin, Person, PersonRef, VoteEvent
+from chatbot.core.events import (
+    ChatRef,
+    CommandEvent,
+    LocationEvent,
+    Origin,
+    Person,
+    PersonRef,
+    VoteEvent,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 PLATFORM = "test"
@@ -65,6 +73,24 @@ class GroupChat:
         """NAME answers the native poll (0-based option indexes; none: retract)."""
         origin = Origin(chat=self.chat, sender=self.person(name), is_private=False)
         actions = await self.bot.handle(VoteEvent(origin, poll_key, tuple(indexes)), self.admins)
+        self.sent.extend(actions)
+        return actions
+
+    async def share(
+        self,
+        name: str,
+        latitude: float,
+        longitude: float,
+        *,
+        private: bool = False,
+        title: str | None = None,
+        address: str | None = None,
+    ) -> list[Action]:
+        """NAME shares a location (a venue, with a title)."""
+        chat = ChatRef(PLATFORM, f"dm-{name.lower()}") if private else self.chat
+        origin = Origin(chat=chat, sender=self.person(name), is_private=private)
+        event = LocationEvent(origin, latitude, longitude, title=title, address=address)
+        actions = await self.bot.handle(event, self.admins)
         self.sent.extend(actions)
         return actions
 

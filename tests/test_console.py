@@ -143,3 +143,25 @@ def test_a_restart_between_poll_and_close_closes_once(tmp_path: Path) -> None:
     assert "1. Kö Lounge, 10:30–14:30" in second  # closed late, so it starts at 10:30
     third = console(tmp_path, "@ 2026-11-30 10:45\n")
     assert third.strip() == ""
+
+
+def test_geo_lines_are_shared_locations(tmp_path: Path) -> None:
+    output = console(
+        tmp_path,
+        "@ 2026-11-30 08:00\n"
+        "Anna: /einrichten Duisburg\n"
+        "Anna: /ort add Kö Lounge | 51.4330, 6.7650\n"
+        "Ben: /neu 10-14 Kö Lounge\n"
+        "Gast (dm): geo:51.4297,6.7755;u=20\n"
+        "Ben: geo:91,6\n",
+        "--admin",
+        "Anna",
+    )
+    blocks = output.strip().split("\n\n")
+    assert blocks[3].splitlines() == [
+        "[dm Gast]",
+        "Heutige Sessions im Umkreis von 5 km, die nächste zuerst:",
+        "1. Kö Lounge (Duisburg), 10:00–14:00 · 820 m",
+        "  [Dabei bei 1] → /dabei s1",
+    ]
+    assert "außerhalb der Karte" in blocks[4]

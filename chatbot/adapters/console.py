@@ -41,13 +41,16 @@ from chatbot.core.events import (
     PersonRef,
     TextEvent,
 )
-from chatbot.core.parsing import BadInput, parse_coordinates
 
 PLATFORM = "console"
 GROUP = ChatRef(PLATFORM, "group")
 DM_PREFIX = "dm:"
 
 _LINE_RE = re.compile(r"^(?P<name>[^:()]+?)\s*(?P<dm>\(dm\))?\s*:\s?(?P<text>.*)$")
+_GEO_RE = re.compile(
+    r"^geo:(?P<lat>[-+]?\d+(?:\.\d+)?),(?P<lon>[-+]?\d+(?:\.\d+)?)(?:;u=(?P<u>[\d.]+))?",
+    re.IGNORECASE,
+)
 _CLOCK_RE = re.compile(r"^@\s*(?:(?P<date>\d{4}-\d{2}-\d{2})\s+)?(?P<time>\d{1,2}:\d{2})\s*$")
 
 
@@ -132,14 +135,15 @@ class ConsoleAdapter:
         if text.startswith("/"):
             command, _, args = text[1:].partition(" ")
             return CommandEvent(origin, command.split("@", 1)[0], args.strip())
-        if text.lower().startswith("geo:"):
-            try:
-                latitude, longitude = parse_coordinates(text)
-            except BadInput:
-                return TextEvent(origin, text)
-            accuracy = re.search(r";u=([\d.]+)", text)
+        geo = _GEO_RE.match(text)
+        if geo:
+            # the core checks the range and answers bad coordinates itself
+            accuracy = geo.group("u")
             return LocationEvent(
-                origin, latitude, longitude, float(accuracy.group(1)) if accuracy else None
+                origin,
+                float(geo.group("lat")),
+                float(geo.group("lon")),
+                float(accuracy) if accuracy else None,
             )
         return TextEvent(origin, text)
 

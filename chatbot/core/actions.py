@@ -26,6 +26,7 @@ class SendText:
     buttons: tuple[Button, ...] = ()
     thread: str | None = None
     reply_to: str | None = None
+    ask_location: bool = False  # offer a "share my location" button where the platform can
 
 
 @dataclass(frozen=True)

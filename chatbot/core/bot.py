@@ -22,13 +22,15 @@ from chatbot.core.events import (
     ChatRef,
     CommandEvent,
     Event,
+    LocationEvent,
     MemberJoined,
     Origin,
     Person,
     PersonRef,
     VoteEvent,
 )
-from chatbot.core.handlers import info, polls, sessions, setup, venues
+from chatbot.core.handlers import info, nearby, polls, sessions, setup, venues
+from chatbot.core.memory import ShortMemory
 from chatbot.core.model import CityGroup
 from chatbot.core.ports import AdminCheck, Repository
 from chatbot.i18n import Translator, normalize_language
@@ -51,6 +53,7 @@ HANDLERS: dict[str, Handler] = {
     "poll": polls.start_poll,
     "vote": polls.cast_vote,
     "close": polls.close_now,
+    "nearby": nearby.ask_for_location,
 }
 
 SCHEDULE = Person(PersonRef("core", "schedule"), "schedule")
@@ -70,6 +73,7 @@ class Bot:
         self.default_language = normalize_language(default_language)
         self.default_timezone = default_timezone
         self.prefixes: dict[str, str] = {}  # adapters register their command prefix
+        self.memory = ShortMemory()
 
     def language_for(self, origin: Origin, group: CityGroup | None) -> str:
         if group is not None:
@@ -80,6 +84,9 @@ class Bot:
 
     async def context(self, origin: Origin, is_admin: AdminCheck) -> Context:
         group = await self.repo.group_for_chat(origin.chat)
+        return self._context(origin, group, is_admin)
+
+    def _context(self, origin: Origin, group: CityGroup | None, is_admin: AdminCheck) -> Context:
         return Context(
             repo=self.repo,
             clock=self.clock,
@@ -89,6 +96,7 @@ class Bot:
             t=Translator(self.language_for(origin, group)),
             default_timezone=self.default_timezone,
             prefixes=self.prefixes,
+            memory=self.memory,
         )
 
     async def handle(self, event: Event, is_admin: AdminCheck) -> list[Action]:
@@ -102,6 +110,8 @@ class Bot:
                 info.greet(ctx)
             elif isinstance(event, VoteEvent):
                 await polls.native_vote(ctx, event)
+            elif isinstance(event, LocationEvent):
+                await nearby.answer_location(ctx, event)
         except UserError as error:
             ctx.actions.clear()
             text = error.text
@@ -174,16 +184,7 @@ class Bot:
             is_private=False,
             command_prefix=self.prefixes.get(chats[0].platform, "/"),
         )
-        return Context(
-            repo=self.repo,
-            clock=self.clock,
-            is_admin=_nobody_is_admin,
-            origin=origin,
-            group=group,
-            t=Translator(group.settings.language),
-            default_timezone=self.default_timezone,
-            prefixes=self.prefixes,
-        )
+        return self._context(origin, group, _nobody_is_admin)
 
 
 async def _nobody_is_admin(chat: ChatRef, person: Person) -> bool:

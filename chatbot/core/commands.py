@@ -48,6 +48,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "close", "close", "schliessen", False, N_("close today's poll now (starter or admin)")
     ),
+    CommandSpec(
+        "nearby", "nearby", "naehe", False, N_("today's sessions near a location you share")
+    ),
     CommandSpec("help", "help", "hilfe", False, N_("this help"), aliases=("start",)),
 )
 

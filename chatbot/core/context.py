@@ -3,7 +3,7 @@ the clock, the repository, and a list of actions to send back."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -12,6 +12,7 @@ from chatbot.core.clock import Clock
 from chatbot.core.commands import spec_for
 from chatbot.core.errors import UserError
 from chatbot.core.events import Origin, PersonRef
+from chatbot.core.memory import ShortMemory
 from chatbot.core.model import CityGroup
 from chatbot.core.ports import AdminCheck, Repository
 from chatbot.i18n import Translator
@@ -28,6 +29,7 @@ class Context:
     default_timezone: str
     actions: list[Action] = field(default_factory=list)
     prefixes: dict[str, str] = field(default_factory=dict)  # platform -> command prefix
+    memory: ShortMemory = field(default_factory=ShortMemory)
 
     # --- language ---------------------------------------------------------------------
 
@@ -69,7 +71,9 @@ class Context:
 
     # --- replies ----------------------------------------------------------------------
 
-    def reply(self, text: str, buttons: tuple[Button, ...] = ()) -> None:
+    def reply(
+        self, text: str, buttons: tuple[Button, ...] = (), *, ask_location: bool = False
+    ) -> None:
         self.actions.append(
             SendText(
                 self.origin.chat,
@@ -77,6 +81,7 @@ class Context:
                 buttons,
                 thread=self.origin.thread,
                 reply_to=self.origin.message_id,
+                ask_location=ask_location,
             )
         )
 
@@ -102,15 +107,12 @@ class Context:
                     command_prefix=self.prefixes.get(chat.platform, "/"),
                 )
             contexts.append(
-                Context(
-                    repo=self.repo,
-                    clock=self.clock,
-                    is_admin=self.is_admin,
+                replace(
+                    self,
                     origin=origin,
                     group=group,
                     t=Translator(group.settings.language),
-                    default_timezone=self.default_timezone,
-                    prefixes=self.prefixes,
+                    actions=[],
                 )
             )
         return contexts

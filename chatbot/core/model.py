@@ -34,6 +34,7 @@ class GroupSettings:
     # the schedule starts with the first poll time after this instant: a group set up
     # (or re-scheduled) at 09:00 gets its first automatic poll at the next poll time
     poll_since: datetime | None = None
+    radius_km: float = 5.0  # how far a shared location looks for sessions
 
     def with_(self, **changes: object) -> GroupSettings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -108,6 +109,7 @@ class NewSession:
     topic: str = ""
     standing_id: int | None = None
     joiners: tuple[Person, ...] = ()
+    here: bool = False  # at a shared (rounded) position instead of a venue
 
 
 @dataclass(frozen=True)

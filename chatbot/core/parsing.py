@@ -171,6 +171,18 @@ def parse_hours(text: str) -> tuple[time, time]:
     return start, end
 
 
+def round_position(lat: float, lon: float) -> tuple[float, float]:
+    """About 100 m of precision (3 decimals): enough to meet, not enough to find a home."""
+    return round(lat, 3), round(lon, 3)
+
+
+def check_coordinates(lat: float, lon: float) -> tuple[float, float]:
+    """A position as a platform sent it, range-checked."""
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or lat != lat or lon != lon:
+        raise BadInput("coordinates_range", f"{lat}, {lon}")
+    return lat, lon
+
+
 def parse_coordinates(text: str) -> tuple[float, float]:
     """ "51.4344, 6.7623" or "geo:51.4344,6.7623;u=35" -> (lat, lon), range-checked."""
     raw = text.strip()

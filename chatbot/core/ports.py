@@ -32,6 +32,7 @@ class Repository(Protocol):
 
     # city groups and their chats
     async def group_for_chat(self, chat: ChatRef) -> CityGroup | None: ...
+    async def group(self, group_id: int) -> CityGroup | None: ...
     async def create_group(
         self, chat: ChatRef, name: str, settings: GroupSettings
     ) -> CityGroup: ...
@@ -65,6 +66,33 @@ class Repository(Protocol):
         ...
 
     async def remember_person(self, person: Person, at: datetime) -> None: ...
+
+    # nearby
+    async def live_sessions_near(
+        self,
+        latitude: float,
+        longitude: float,
+        radius_m: float,
+        *,
+        now: datetime,
+        group_id: int | None,
+        limit: int,
+    ) -> Sequence[tuple[Session, float]]:
+        """Live sessions within the radius, nearest first, with their distance in metres,
+        of that group and every publicly listed one."""
+        ...
+
+    async def nearest_live_session(
+        self,
+        latitude: float,
+        longitude: float,
+        *,
+        now: datetime,
+        group_id: int | None,
+        cap_m: float,
+    ) -> tuple[Session, float] | None:
+        """The nearest live session up to `cap_m` away (same groups as above)."""
+        ...
 
     # the schedule
     async def groups(self) -> Sequence[CityGroup]: ...

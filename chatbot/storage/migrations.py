@@ -185,10 +185,23 @@ async def m003_polls_and_standing_sessions(db: aiosqlite.Connection) -> None:
     )
 
 
+async def m004_nearby(db: aiosqlite.Connection) -> None:
+    """The group's search radius; sessions opened "here" (at a shared, rounded point,
+    which is wiped when the session ends)."""
+    await _run(
+        db,
+        """
+        ALTER TABLE city_groups ADD COLUMN radius_km REAL NOT NULL DEFAULT 5.0;
+        ALTER TABLE sessions ADD COLUMN here INTEGER NOT NULL DEFAULT 0
+        """,
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_city_groups_venues_sessions,
     m002_people_and_delivery_state,
     m003_polls_and_standing_sessions,
+    m004_nearby,
 )
 
 

@@ -30,6 +30,15 @@ from chatbot.core.model import (
 from chatbot.core.text import fold
 from chatbot.storage.migrations import migrate
 
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    from math import asin, cos, radians, sin, sqrt
+
+    p1, p2 = radians(lat1), radians(lat2)
+    a = sin((p2 - p1) / 2) ** 2 + cos(p1) * cos(p2) * sin(radians(lon2 - lon1) / 2) ** 2
+    return 2 * 6_371_008.8 * asin(sqrt(a))
+
+
 _in_transaction: ContextVar[bool] = ContextVar("in_transaction", default=False)
 
 
@@ -58,8 +67,9 @@ def _hm(value: time | None) -> str | None:
 class SqliteRepository:
     """Implements `chatbot.core.ports.Repository`."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, db_path: str = ":memory:") -> None:
         self.db = db
+        self.db_path = db_path
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -74,7 +84,7 @@ class SqliteRepository:
         await db.execute("PRAGMA busy_timeout=5000")
         await db.execute("PRAGMA synchronous=NORMAL")
         await migrate(db, migrate_to)
-        return cls(db)
+        return cls(db, path)
 
     async def close(self) -> None:
         await self.db.close()
@@ -125,6 +135,7 @@ class SqliteRepository:
             poll_close=time.fromisoformat(row["poll_close"]),
             poll_days=tuple(int(d) for d in row["poll_days"].split(",") if d),
             poll_since=_instant(row["poll_since"]) if row["poll_since"] else None,
+            radius_km=row["radius_km"],
         )
         return CityGroup(id=row["id"], name=row["name"], settings=settings)
 
@@ -173,7 +184,7 @@ class SqliteRepository:
         await self.db.execute(
             "UPDATE city_groups SET name = ?, language = ?, timezone = ?, default_start = ?,"
             " default_end = ?, default_duration_minutes = ?, public = ?, poll_time = ?,"
-            " poll_close = ?, poll_days = ?, poll_since = ? WHERE id = ?",
+            " poll_close = ?, poll_days = ?, poll_since = ?, radius_km = ? WHERE id = ?",
             (
                 group.name,
                 s.language,
@@ -186,6 +197,7 @@ class SqliteRepository:
                 _hm(s.poll_close),
                 ",".join(str(d) for d in s.poll_days),
                 _iso(s.poll_since) if s.poll_since else None,
+                s.radius_km,
                 group.id,
             ),
         )
@@ -301,8 +313,8 @@ class SqliteRepository:
         cursor = await self.db.execute(
             "INSERT OR IGNORE INTO sessions (group_id, venue_id, place, latitude, longitude,"
             " local_date, start_local, end_local, starts_at, ends_at, opener_platform,"
-            " opener_id, opener_name, topic, state, created_at, standing_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
+            " opener_id, opener_name, topic, state, created_at, standing_id, here)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
             (
                 new.group_id,
                 new.venue_id,
@@ -320,6 +332,7 @@ class SqliteRepository:
                 new.topic,
                 _iso(datetime.now(UTC)),
                 new.standing_id,
+                int(new.here),
             ),
         )
         if cursor.rowcount != 1 or cursor.lastrowid is None:
@@ -355,13 +368,63 @@ class SqliteRepository:
         await self.db.execute(
             "UPDATE sessions SET state = ? WHERE id = ?", (state.value, session_id)
         )
+        await self._wipe_here_points()
 
     async def end_sessions_before(self, instant: datetime) -> int:
         cursor = await self.db.execute(
             "UPDATE sessions SET state = 'ended' WHERE state = 'open' AND ends_at <= ?",
             (_iso(instant),),
         )
-        return cursor.rowcount
+        ended = cursor.rowcount
+        await self._wipe_here_points()
+        return ended
+
+    async def _wipe_here_points(self) -> None:
+        """A session opened "here" keeps its (rounded) point only while it is open."""
+        await self.db.execute(
+            "UPDATE sessions SET latitude = 0, longitude = 0"
+            " WHERE here = 1 AND state != 'open' AND (latitude != 0 OR longitude != 0)"
+        )
+
+    # --- nearby ------------------------------------------------------------------------
+
+    async def live_sessions_near(
+        self,
+        latitude: float,
+        longitude: float,
+        radius_m: float,
+        *,
+        now: datetime,
+        group_id: int | None,
+        limit: int,
+    ) -> Sequence[tuple[Session, float]]:
+        found = await self._live_by_distance(latitude, longitude, now, group_id)
+        return [(s, d) for s, d in found if d <= radius_m][:limit]
+
+    async def nearest_live_session(
+        self,
+        latitude: float,
+        longitude: float,
+        *,
+        now: datetime,
+        group_id: int | None,
+        cap_m: float,
+    ) -> tuple[Session, float] | None:
+        found = await self._live_by_distance(latitude, longitude, now, group_id)
+        return found[0] if found and found[0][1] <= cap_m else None
+
+    async def _live_by_distance(
+        self, latitude: float, longitude: float, now: datetime, group_id: int | None
+    ) -> list[tuple[Session, float]]:
+        sessions = await self._sessions(
+            "state = 'open' AND ends_at > ? AND (group_id = ? OR group_id IN"
+            " (SELECT id FROM city_groups WHERE public = 1))",
+            (_iso(now), group_id if group_id is not None else -1),
+        )
+        measured = [
+            (s, haversine_m(latitude, longitude, s.latitude, s.longitude)) for s in sessions
+        ]
+        return sorted(measured, key=lambda pair: pair[1])
 
     # --- people and platform delivery state -----------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -17,9 +18,10 @@ from chatbot.core.model import (
     StandingSession,
     Venue,
 )
-from chatbot.core.parsing import BadInput, match_venue, parse_open, take_weekly
+from chatbot.core.parsing import BadInput, match_venue, parse_open, round_position, take_weekly
 from chatbot.core.ports import Repository
 from chatbot.core.render import poll_state_line, session_block, time_range
+from chatbot.core.text import fold
 
 MAX_TOPIC = 200
 LAST_MINUTE = time(23, 59)
@@ -129,10 +131,13 @@ async def open_session(ctx: Context, args: str) -> None:
         raise bad_input(ctx, error, open_example(ctx, venues[0].name)) from None
     if not request.place:
         raise UserError(ctx._("Which venue?"), example=open_example(ctx, venues[0].name))
-    match = match_venue(request.place, venues)
-    if match.venue is None:
-        raise unknown_venue(ctx, request.place, match.suggestions)
-    venue = match.venue
+    if fold(request.place) in HERE:
+        venue = _here(ctx, group)
+    else:
+        match = match_venue(request.place, venues)
+        if match.venue is None:
+            raise unknown_venue(ctx, request.place, match.suggestions)
+        venue = match.venue
     if len(request.topic) > MAX_TOPIC:
         raise UserError(
             ctx._("The topic is too long: at most {limit} characters.").format(limit=MAX_TOPIC),
@@ -158,7 +163,7 @@ async def open_session(ctx: Context, args: str) -> None:
             NewSession(
                 group_id=group.id,
                 place=venue.name,
-                venue_id=venue.id,
+                venue_id=venue.id or None,
                 latitude=venue.latitude,
                 longitude=venue.longitude,
                 local_date=today,
@@ -168,10 +173,27 @@ async def open_session(ctx: Context, args: str) -> None:
                 ends_at=ends_at,
                 opener=ctx.origin.sender,
                 topic=request.topic,
+                here=venue.id == 0,
             )
         )
     assert session is not None
     await announce_session(ctx, group, session)
+
+
+HERE = {"hier", "here"}
+
+
+def _here(ctx: Context, group: CityGroup) -> Venue:
+    """The position the person just shared, rounded to about 100 m, as a place."""
+    position = ctx.memory.position(ctx.origin.sender.ref, ctx.now())
+    if position is None:
+        raise UserError(
+            ctx._("Please share your location first; then open the session “here”."),
+            example=ctx.cmd("open") + " " + ctx._("here 10-14"),
+        )
+    latitude, longitude = round_position(*position)
+    name = ctx._("Meeting point near {name}").format(name=ctx.origin.sender.name)
+    return Venue(0, group.id, name, latitude, longitude)
 
 
 async def announce_session(ctx: Context, group: CityGroup, session: Session) -> None:
@@ -226,6 +248,29 @@ async def _open_standing(
     )
 
 
+async def _live_session_by_id(ctx: Context, session_id: int) -> Session:
+    """A session named by id (from a nearby answer's button): still live, and in this
+    chat's group or a publicly listed one."""
+    session = await ctx.repo.session(session_id)
+    group = await ctx.repo.group(session.group_id) if session else None
+    visible = group is not None and (
+        group.settings.public or (ctx.group is not None and ctx.group.id == group.id)
+    )
+    if (
+        session is None
+        or not visible
+        or session.state != SessionState.OPEN
+        or session.ends_at <= ctx.now()
+    ):
+        raise UserError(ctx._("That session is over or was cancelled."))
+    return session
+
+
+def join_button_by_id(ctx: Context, number: int, session_id: int) -> Button:
+    """A join button that works from any chat (a visitor's private chat, too)."""
+    return ctx.button(ctx._("Join {number}").format(number=number), "join", f"s{session_id}")
+
+
 def join_button(ctx: Context, number: int) -> Button:
     return ctx.button(ctx._("Join {number}").format(number=number), "join", str(number))
 
@@ -262,9 +307,13 @@ def _by_number(ctx: Context, sessions: Sequence[Session], number: int, key: str)
 
 
 async def join_session(ctx: Context, args: str) -> None:
-    group = ctx.require_group()
-    sessions = await todays_sessions(ctx, group)
-    session = _pick(ctx, sessions, args, "join")
+    by_id = re.fullmatch(r"s(\d+)", args.strip())
+    if by_id:
+        session = await _live_session_by_id(ctx, int(by_id.group(1)))
+    else:
+        group = ctx.require_group()
+        sessions = await todays_sessions(ctx, group)
+        session = _pick(ctx, sessions, args, "join")
     me = ctx.origin.sender
     if session.opener.ref == me.ref:
         ctx.reply(ctx._("You opened this session, so you are in already."))

@@ -125,6 +125,8 @@ _SETTING_KEYS = {
     "schluss": "close",
     "days": "days",
     "tage": "days",
+    "radius": "radius",
+    "umkreis": "radius",
 }
 _ON = {"on", "an", "ja", "yes", "true", "1"}
 _OFF = {"off", "aus", "nein", "no", "false", "0", "none", "keine", "now", "jetzt"}
@@ -148,6 +150,7 @@ def describe_settings(ctx: Context, group: CityGroup) -> str:
         + (ctx.t.time(s.poll_time) if s.poll_time else ctx._("off")),
         f"• {'schluss' if de else 'close'}: " + ctx.t.time(s.poll_close),
         f"• {'tage' if de else 'days'}: " + ", ".join(ctx.t.weekday_short(d) for d in s.poll_days),
+        f"• {'umkreis' if de else 'radius'}: " + ctx.t.distance(s.radius_km * 1000),
         "",
         ctx._("Admins change a setting like this:"),
         settings_example(ctx),
@@ -172,7 +175,7 @@ async def settings(ctx: Context, args: str) -> None:
         raise UserError(
             ctx._(
                 "“{value}” is not a setting. Settings: language, timezone, hours, duration,"
-                " public, poll, close, days."
+                " public, poll, close, days, radius."
             ).format(value=words[0]),
             example=example,
         )
@@ -226,6 +229,15 @@ async def settings(ctx: Context, args: str) -> None:
                 ),
                 example=ctx.cmd("settings") + " " + ctx._("close 10:00"),
             )
+    elif key == "radius":
+        match = re.fullmatch(r"(\d{1,3})(?:[.,](\d))?\s*(?:km)?", value)
+        km = float(f"{match.group(1)}.{match.group(2) or 0}") if match else 0.0
+        if not 0.5 <= km <= 100:
+            raise UserError(
+                ctx._("The radius is given in km, from 0.5 to 100."),
+                example=ctx.cmd("settings") + " " + ctx._("radius 5"),
+            )
+        s = s.with_(radius_km=km)
     elif key == "days":
         try:
             s = s.with_(poll_days=parse_weekdays(value))

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
+from chatbot.core.events import LocationEvent
 from chatbot.core.handlers.sessions import bad_input
 from chatbot.core.model import Venue
 from chatbot.core.parsing import BadInput, match_venue, parse_coordinates, parse_tags
@@ -89,6 +90,15 @@ async def manage_venue(ctx: Context, args: str) -> None:
 
 async def _add(ctx: Context, group_id: int, text: str) -> None:
     example = add_example(ctx)
+    if not text.strip():
+        # the admin may share the venue instead (Telegram: attach → location → a place)
+        ctx.memory.want_venue(ctx.origin.chat, ctx.origin.sender.ref, ctx.now())
+        ctx.reply(
+            ctx._("Share the venue as a location with a name (reply to this message), or write:")
+            + "\n"
+            + example
+        )
+        return
     parts = [p.strip() for p in text.split("|")]
     if len(parts) < 2 or len(parts) > 5:
         raise UserError(
@@ -108,6 +118,21 @@ async def _add(ctx: Context, group_id: int, text: str) -> None:
             Venue(0, group_id, name, latitude, longitude, address, tags, notes)
         )
     venues = list(await ctx.repo.venues(group_id))
+    number = next(n for n, v in enumerate(venues, start=1) if v.name == name)
+    ctx.reply(ctx._("Added venue {number}: {name}.").format(number=number, name=name))
+
+
+async def add_shared_venue(ctx: Context, event: LocationEvent) -> None:
+    """An admin shared a venue (name, address, position) after `/venue add`."""
+    group = ctx.require_group()
+    await ctx.require_admin()
+    example = add_example(ctx)
+    venues = list(await ctx.repo.venues(group.id))
+    name = _checked_name(ctx, event.title or "", venues, example)
+    address = _checked_text(ctx, event.address or "", MAX_ADDRESS, example)
+    async with ctx.repo.atomic():
+        await ctx.repo.add_venue(Venue(0, group.id, name, event.latitude, event.longitude, address))
+    venues = list(await ctx.repo.venues(group.id))
     number = next(n for n, v in enumerate(venues, start=1) if v.name == name)
     ctx.reply(ctx._("Added venue {number}: {name}.").format(number=number, name=name))
 
