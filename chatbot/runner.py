@@ -17,6 +17,7 @@ from chatbot.adapters.base import PlatformAdapter, platform_of
 from chatbot.config import Settings
 from chatbot.core.bot import Bot
 from chatbot.core.clock import SystemClock
+from chatbot.delivery import OutboxSender
 from chatbot.storage.sqlite import SqliteRepository
 
 log = logging.getLogger(__name__)
@@ -60,9 +61,11 @@ async def run_platforms(settings: Settings) -> int:
         loop.add_signal_handler(signum, stop.set)
     log.info("serving %s", ", ".join(adapters))
     try:
+        senders = [OutboxSender(bot, adapter) for adapter in adapters.values()]
         await asyncio.gather(
             *(adapter.run(stop) for adapter in adapters.values()),
-            tick_until(bot, adapters, stop),
+            *(sender.run(stop) for sender in senders),
+            tick_until(bot, adapters, stop, senders),
         )
     finally:
         await repo.close()
@@ -70,7 +73,11 @@ async def run_platforms(settings: Settings) -> int:
 
 
 async def tick_until(
-    bot: Bot, adapters: dict[str, PlatformAdapter], stop: asyncio.Event, every: float = 20.0
+    bot: Bot,
+    adapters: dict[str, PlatformAdapter],
+    stop: asyncio.Event,
+    senders: list[OutboxSender],
+    every: float = 20.0,
 ) -> None:
     """The work that time brings (sessions ending; later polls and reminders)."""
     while not stop.is_set():
@@ -81,6 +88,8 @@ async def tick_until(
                     log.warning("no adapter for %s", platform_of(action))
                     continue
                 await adapter.perform(action)
+            for sender in senders:
+                sender.wake.set()
         except Exception:
             log.exception("tick failed")
         try:

@@ -165,3 +165,25 @@ def test_geo_lines_are_shared_locations(tmp_path: Path) -> None:
         "  [Dabei bei 1] → /dabei s1",
     ]
     assert "außerhalb der Karte" in blocks[4]
+
+
+def test_pings_and_reminders_are_printed_as_direct_messages(tmp_path: Path) -> None:
+    output = console(
+        tmp_path,
+        "@ 2026-11-30 08:00\n"
+        "Anna: /einrichten Duisburg\n"
+        "Anna: /ort add Kö Lounge | 51.4330, 6.7650\n"
+        "Carla: /abo\n"
+        "Ben: /neu 10-14 Kö Lounge\n"
+        "Carla: /dabei\n"
+        "@ 09:50\n",
+        "--admin",
+        "Anna",
+    )
+    blocks = output.strip().split("\n\n")
+    assert blocks[4].splitlines() == [
+        "[dm Carla]",
+        "Neue Session in Duisburg: Kö Lounge, 10:00–14:00, eröffnet von Ben.",
+        "  [Dabei] → /dabei s1",
+    ]
+    assert blocks[-1] == "[dm Carla]\nErinnerung: Kö Lounge, 10:00–14:00 beginnt in 15 Minuten."

@@ -8,17 +8,38 @@ from typing import Protocol
 from chatbot.core.actions import Action, DirectMessage
 
 
-class PlatformAdapter(Protocol):
-    platform: str  # the name used in ChatRef/PersonRef: "telegram", "matrix", "console"
+class Unreachable(Exception):
+    """The platform will not deliver to this person (Telegram: never started the bot, or
+    blocked it). `perform` raises it for a DirectMessage."""
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Receive updates and hand them to the core until `stop` is set; then finish the
-        updates in flight, save the delivery position and return."""
-        ...
+
+class RetryAfter(Exception):
+    """The platform asked to wait (a 429 that the adapter did not absorb itself)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds} s")
+        self.seconds = seconds
+
+
+class Performer(Protocol):
+    """Carries out the core's actions on one platform."""
+
+    platform: str  # the name used in ChatRef/PersonRef: "telegram", "matrix", "console"
 
     async def perform(self, action: Action) -> None:
         """Carry out one action of the core (also ones that did not come from an update
-        of this adapter, e.g. the ticker's)."""
+        of this adapter, e.g. the ticker's or the outbox's). A DirectMessage to someone
+        the platform won't deliver to raises `Unreachable`."""
+        ...
+
+    # optional: `def private_chat_link(self, start: str) -> str | None`, a link that opens
+    # a private chat with the bot (Telegram deep link), shown when pings can't be delivered
+
+
+class PlatformAdapter(Performer, Protocol):
+    async def run(self, stop: asyncio.Event) -> None:
+        """Receive updates and hand them to the core until `stop` is set; then finish the
+        updates in flight, save the delivery position and return."""
         ...
 
 

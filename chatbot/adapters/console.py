@@ -41,6 +41,7 @@ from chatbot.core.events import (
     PersonRef,
     TextEvent,
 )
+from chatbot.delivery import OutboxSender
 
 PLATFORM = "console"
 GROUP = ChatRef(PLATFORM, "group")
@@ -88,6 +89,12 @@ class ConsoleAdapter:
         self.out = out
         self.echo = echo
         self.default_sender = default_sender
+        self.platform = PLATFORM
+        self.sender = OutboxSender(bot, self, rate=0)
+
+    async def perform(self, action: Action) -> None:
+        """Carry out an action (the outbox sender delivers pings through this)."""
+        self.emit([action])
 
     async def is_admin(self, chat: ChatRef, person: Person) -> bool:
         if chat != GROUP:
@@ -127,6 +134,7 @@ class ConsoleAdapter:
         event = self._event(name, private, text.strip())
         if event is not None:
             self.emit(await self.bot.handle(event, self.is_admin))
+        await self.sender.drain()
 
     def _event(self, name: str, private: bool, text: str) -> Event | None:
         person = Person(PersonRef(PLATFORM, name), name)
@@ -164,9 +172,13 @@ class ConsoleAdapter:
 
     async def _tick(self) -> None:
         actions = await self.bot.tick()
-        if actions and self.echo:
+        due = await self.bot.repo.due_messages(
+            PLATFORM, self.clock.now(), 1, stale_claim=self.clock.now()
+        )
+        if (actions or due) and self.echo:
             self._print(f"# {await self._local_now():%Y-%m-%d %H:%M}")
         self.emit(actions)
+        await self.sender.drain()
 
     async def _local_now(self) -> datetime:
         group = await self.bot.repo.group_for_chat(GROUP)

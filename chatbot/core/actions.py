@@ -67,6 +67,7 @@ class DirectMessage:
     person: PersonRef
     text: str
     buttons: tuple[Button, ...] = field(default_factory=tuple)
+    key: str | None = None  # idempotency key (outbox id) where the platform can use one
 
 
 Action = SendText | EditText | SendPoll | ClosePoll | SendVenue | DirectMessage

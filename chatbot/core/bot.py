@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from chatbot.core import schedule
 from chatbot.core.actions import Action, SendText
@@ -29,7 +29,7 @@ from chatbot.core.events import (
     PersonRef,
     VoteEvent,
 )
-from chatbot.core.handlers import info, nearby, polls, sessions, setup, venues
+from chatbot.core.handlers import info, nearby, pings, polls, sessions, setup, venues
 from chatbot.core.memory import ShortMemory
 from chatbot.core.model import CityGroup
 from chatbot.core.ports import AdminCheck, Repository
@@ -54,6 +54,10 @@ HANDLERS: dict[str, Handler] = {
     "vote": polls.cast_vote,
     "close": polls.close_now,
     "nearby": nearby.ask_for_location,
+    "subscribe": pings.subscribe,
+    "unsubscribe": pings.unsubscribe,
+    "privacy": pings.privacy,
+    "forget": pings.forget,
 }
 
 SCHEDULE = Person(PersonRef("core", "schedule"), "schedule")
@@ -103,6 +107,10 @@ class Bot:
         """Handle one event; never raises (an internal error becomes an apology)."""
         ctx = await self.context(event.origin, is_admin)
         try:
+            if event.origin.is_private and isinstance(event, CommandEvent | ButtonPress):
+                # who writes to the bot privately can be messaged privately
+                async with self.repo.atomic():
+                    await self.repo.set_reachable(event.origin.sender.ref, True)
             if isinstance(event, CommandEvent | ButtonPress):
                 name = event.name if isinstance(event, CommandEvent) else event.command
                 await self._command(ctx, name, event.args)
@@ -160,6 +168,9 @@ class Bot:
                     poll = await self.repo.poll(poll_id)
                     if poll is not None and poll.group_id == group.id:
                         await polls.finish_poll(ctx, group, poll)
+                retention = ctx.today() - timedelta(days=group.settings.retention_days)
+                async with self.repo.atomic():
+                    await self.repo.purge_before(group.id, retention)
                 actions += ctx.actions
             except UserError:
                 continue  # e.g. fewer than two venues: no automatic poll

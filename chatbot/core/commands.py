@@ -51,6 +51,16 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "nearby", "nearby", "naehe", False, N_("today's sessions near a location you share")
     ),
+    CommandSpec(
+        "subscribe",
+        "subscribe",
+        "abo",
+        False,
+        N_("a direct message when a session opens (radius in km, quiet hours)"),
+    ),
+    CommandSpec("unsubscribe", "unsubscribe", "abbestellen", False, N_("no more pings")),
+    CommandSpec("privacy", "privacy", "datenschutz", False, N_("what I store about you")),
+    CommandSpec("forget", "forget", "vergessen", False, N_("delete everything about you")),
     CommandSpec("help", "help", "hilfe", False, N_("this help"), aliases=("start",)),
 )
 

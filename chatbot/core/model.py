@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from enum import StrEnum
 
-from chatbot.core.events import Person, PersonRef
+from chatbot.core.events import ChatRef, Person, PersonRef
 from chatbot.core.text import fold
 
 LANGUAGES = ("de", "en")
@@ -35,6 +35,8 @@ class GroupSettings:
     # (or re-scheduled) at 09:00 gets its first automatic poll at the next poll time
     poll_since: datetime | None = None
     radius_km: float = 5.0  # how far a shared location looks for sessions
+    reminder_minutes: int = 15  # joiners are reminded this long before a session; 0: never
+    retention_days: int = 90  # ended sessions' joiners and votes are deleted after this
 
     def with_(self, **changes: object) -> GroupSettings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -177,3 +179,40 @@ class VenuePoll:
         for vote in self.votes:
             tally[vote.position] = tally.get(vote.position, 0) + 1
         return tally
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """Someone wants a direct message when a session opens in this group."""
+
+    group_id: int
+    person: Person
+    radius_km: float | None = None  # None: anywhere in the city
+    centre: tuple[float, float] | None = None  # rounded to about 1 km
+    quiet: tuple[time, time] | None = None  # local wall-clock, may cross midnight
+    told_unreachable: bool = False
+
+    def quiet_at(self, local: time) -> bool:
+        if self.quiet is None:
+            return False
+        start, end = self.quiet
+        if start <= end:
+            return start <= local < end
+        return local >= start or local < end
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A direct message waiting to be delivered (written in the same transaction as
+    what caused it, delivered once by the sender loop)."""
+
+    id: int
+    kind: str  # "ping", "reminder", "notice"
+    person: PersonRef
+    chat: ChatRef | None  # for a notice into a group chat
+    session_id: int | None
+    text: str
+    buttons: tuple[tuple[str, str, str, str], ...]  # (label, command, args, command_name)
+    due_at: datetime
+    expires_at: datetime | None
+    attempts: int = 0

@@ -7,6 +7,7 @@ reason; the use cases turn that into a translated reply with an example.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -169,6 +170,16 @@ def parse_hours(text: str) -> tuple[time, time]:
     if end <= start:
         raise BadInput("range", text)
     return start, end
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The great-circle distance in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
+    return 2 * 6_371_008.8 * math.asin(math.sqrt(a))
 
 
 def round_position(lat: float, lon: float) -> tuple[float, float]:

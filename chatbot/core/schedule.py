@@ -44,6 +44,9 @@ async def next_due(repo: Repository, now: datetime) -> datetime | None:
     if session_end is not None:
         candidates.append(session_end)
     candidates += [p.closes_at for p in await repo.open_polls() if p.closes_at > now]
+    message_due = await repo.next_message_due(now)
+    if message_due is not None:
+        candidates.append(message_due)
     for group in await repo.groups():
         today = now.astimezone(zone_of(group)).date()
         for offset in range(8):

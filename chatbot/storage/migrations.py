@@ -197,11 +197,60 @@ async def m004_nearby(db: aiosqlite.Connection) -> None:
     )
 
 
+async def m005_pings_and_privacy(db: aiosqlite.Connection) -> None:
+    """Subscriptions, the durable outbox of direct messages (pings, reminders), who
+    cannot be reached, and the group's reminder and retention settings."""
+    await _run(
+        db,
+        """
+        ALTER TABLE city_groups ADD COLUMN reminder_minutes INTEGER NOT NULL DEFAULT 15;
+        ALTER TABLE city_groups ADD COLUMN retention_days INTEGER NOT NULL DEFAULT 90;
+        ALTER TABLE people ADD COLUMN unreachable INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE subscriptions (
+            group_id INTEGER NOT NULL REFERENCES city_groups(id) ON DELETE CASCADE,
+            platform TEXT NOT NULL,
+            person_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            language TEXT,
+            radius_km REAL,
+            centre_lat REAL,
+            centre_lon REAL,
+            quiet_start TEXT,
+            quiet_end TEXT,
+            told_unreachable INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (group_id, platform, person_id)
+        );
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            person_id TEXT NOT NULL,
+            chat_id TEXT,
+            session_id INTEGER REFERENCES sessions(id) ON DELETE CASCADE,
+            text TEXT NOT NULL,
+            buttons TEXT NOT NULL DEFAULT '[]',
+            due_at TEXT NOT NULL,
+            expires_at TEXT,
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            claimed_at TEXT,
+            sent_at TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX outbox_once ON outbox(kind, session_id, platform, person_id)
+            WHERE session_id IS NOT NULL;
+        CREATE INDEX outbox_due ON outbox(state, platform, due_at)
+        """,
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_city_groups_venues_sessions,
     m002_people_and_delivery_state,
     m003_polls_and_standing_sessions,
     m004_nearby,
+    m005_pings_and_privacy,
 )
 
 

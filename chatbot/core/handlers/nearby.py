@@ -11,7 +11,8 @@ from __future__ import annotations
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
 from chatbot.core.events import LocationEvent
-from chatbot.core.handlers.sessions import bad_input, join_button_by_id
+from chatbot.core.handlers.common import bad_input
+from chatbot.core.handlers.sessions import join_button_by_id
 from chatbot.core.handlers.venues import add_shared_venue
 from chatbot.core.model import CityGroup, Session
 from chatbot.core.parsing import BadInput, check_coordinates

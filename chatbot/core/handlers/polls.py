@@ -13,6 +13,7 @@ from chatbot.core.actions import Button, ClosePoll, SendPoll
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
 from chatbot.core.events import Person, VoteEvent
+from chatbot.core.handlers.pings import queue_pings
 from chatbot.core.handlers.sessions import join_button, todays_sessions
 from chatbot.core.model import CityGroup, NewSession, PollOption, PollState, Session, VenuePoll
 from chatbot.core.ports import Repository
@@ -176,6 +177,8 @@ async def finish_poll(ctx: Context, group: CityGroup, poll: VenuePoll) -> None:
                 )
             )
         await ctx.repo.close_poll(poll.id, session.id if session else None)
+        if session is not None:
+            await queue_pings(ctx, group, session)
     number = None
     if session is not None:
         number = [s.id for s in await todays_sessions(ctx, group)].index(session.id) + 1

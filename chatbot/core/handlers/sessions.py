@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 from chatbot.core.actions import Button
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
+from chatbot.core.handlers import pings
+from chatbot.core.handlers.common import bad_input
 from chatbot.core.model import (
     CityGroup,
     NewSession,
@@ -33,22 +35,6 @@ def open_example(ctx: Context, venue_name: str | None = None) -> str:
         + " "
         + ctx._("10-14 {venue} - tax return").format(venue=venue_name or ctx._("Café Museum"))
     )
-
-
-def bad_input(ctx: Context, error: BadInput, example: str) -> UserError:
-    """The translated reply for a value that could not be read."""
-    texts = {
-        "time": ctx._("“{value}” is not a time of day. Use hours 0–23 and minutes 0–59."),
-        "range": ctx._("“{value}” is not a time range: the end must come after the start."),
-        "two_times": ctx._("“{value}”: please give one time or one range, not two."),
-        "coordinates": ctx._("“{value}” are not coordinates. Write latitude,longitude."),
-        "coordinates_range": ctx._(
-            "“{value}” is off the map: latitude goes from -90 to 90, longitude from -180 to 180."
-        ),
-        "tag": ctx._("“{value}” is not a venue tag. Known tags: wifi, power, quiet, food."),
-        "weekday": ctx._("“{value}” is not a weekday. Write mo, di, mi … or mon, tue, wed …"),
-    }
-    return UserError(texts[error.reason].format(value=error.value), example=example)
 
 
 async def todays_sessions(ctx: Context, group: CityGroup) -> list[Session]:
@@ -176,7 +162,8 @@ async def open_session(ctx: Context, args: str) -> None:
                 here=venue.id == 0,
             )
         )
-    assert session is not None
+        assert session is not None
+        await pings.queue_pings(ctx, group, session)
     await announce_session(ctx, group, session)
 
 
@@ -328,6 +315,9 @@ async def join_session(ctx: Context, args: str) -> None:
     async with ctx.repo.atomic():
         await ctx.repo.remember_person(me, ctx.now())
         await ctx.repo.add_joiner(session.id, me, ctx.now())
+        session_group = await ctx.repo.group(session.group_id)
+        if session_group is not None:
+            await pings.queue_reminder(ctx, session_group, session, me)
     ctx.reply(
         ctx._("{name} joins {place}, {time}.").format(
             name=me.name, place=session.place, time=time_range(ctx, session)
@@ -367,6 +357,7 @@ async def leave_session(ctx: Context, args: str) -> None:
         raise UserError(ctx._("You have not joined that session."))
     async with ctx.repo.atomic():
         await ctx.repo.remove_joiner(session.id, me)
+        await ctx.repo.drop_messages(session.id, ("reminder",), me.ref)
     ctx.reply(
         ctx._("{name} is not coming to {place} after all.").format(
             name=me.name, place=session.place
@@ -394,6 +385,7 @@ async def cancel_session(ctx: Context, args: str) -> None:
         raise UserError(ctx._("Only the person who opened a session, or an admin, can cancel it."))
     async with ctx.repo.atomic():
         await ctx.repo.set_session_state(session.id, SessionState.CANCELLED)
+        await ctx.repo.drop_messages(session.id, ("ping", "reminder"))
     text = ctx._("Cancelled: {place}, {time} (by {name}).").format(
         place=session.place, time=time_range(ctx, session), name=me.name
     )

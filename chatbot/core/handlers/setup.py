@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
-from chatbot.core.handlers.sessions import bad_input
+from chatbot.core.handlers.common import bad_input
 from chatbot.core.model import CityGroup, GroupSettings
 from chatbot.core.parsing import BadInput, parse_clock, parse_hours, parse_weekdays
 from chatbot.core.text import fold

@@ -7,7 +7,7 @@ from dataclasses import replace
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
 from chatbot.core.events import LocationEvent
-from chatbot.core.handlers.sessions import bad_input
+from chatbot.core.handlers.common import bad_input
 from chatbot.core.model import Venue
 from chatbot.core.parsing import BadInput, match_venue, parse_coordinates, parse_tags
 from chatbot.core.render import venue_line

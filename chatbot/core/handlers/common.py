@@ -1,0 +1,23 @@
+"""Replies shared by several use cases."""
+
+from __future__ import annotations
+
+from chatbot.core.context import Context
+from chatbot.core.errors import UserError
+from chatbot.core.parsing import BadInput
+
+
+def bad_input(ctx: Context, error: BadInput, example: str) -> UserError:
+    """The translated reply for a value that could not be read."""
+    texts = {
+        "time": ctx._("“{value}” is not a time of day. Use hours 0–23 and minutes 0–59."),
+        "range": ctx._("“{value}” is not a time range: the end must come after the start."),
+        "two_times": ctx._("“{value}”: please give one time or one range, not two."),
+        "coordinates": ctx._("“{value}” are not coordinates. Write latitude,longitude."),
+        "coordinates_range": ctx._(
+            "“{value}” is off the map: latitude goes from -90 to 90, longitude from -180 to 180."
+        ),
+        "tag": ctx._("“{value}” is not a venue tag. Known tags: wifi, power, quiet, food."),
+        "weekday": ctx._("“{value}” is not a weekday. Write mo, di, mi … or mon, tue, wed …"),
+    }
+    return UserError(texts[error.reason].format(value=error.value), example=example)

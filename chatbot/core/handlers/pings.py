@@ -1,0 +1,234 @@
+"""Pings, reminders and personal data.
+
+`/subscribe` in a city group: a direct message when someone opens a session there
+(optionally only within a radius of a shared point, and outside quiet hours).
+Joiners get a reminder before a session starts. The messages are written to the
+outbox in the same transaction as what causes them; `chatbot.delivery` sends them.
+`/privacy` says what is stored; `/forget` deletes it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time, timedelta
+
+from chatbot.core.context import Context
+from chatbot.core.errors import UserError
+from chatbot.core.events import Person
+from chatbot.core.handlers.common import bad_input
+from chatbot.core.model import CityGroup, Session, Subscription
+from chatbot.core.parsing import BadInput, haversine_m, parse_clock
+from chatbot.core.text import fold
+from chatbot.i18n import Translator
+
+QUIET_WORDS = {"ruhe", "quiet", "ruhezeit"}
+
+
+def subscribe_example(ctx: Context) -> str:
+    return ctx.cmd("subscribe") + " " + ctx._("3 quiet 22-7")
+
+
+async def subscribe(ctx: Context, args: str) -> None:
+    """/subscribe [km] [quiet HH-HH]"""
+    group = ctx.require_group()
+    me = ctx.origin.sender
+    example = subscribe_example(ctx)
+    radius: float | None = None
+    quiet: tuple[time, time] | None = None
+    words = args.split()
+    i = 0
+    while i < len(words):
+        word = fold(words[i])
+        if word in QUIET_WORDS and i + 1 < len(words):
+            quiet = _quiet_hours(ctx, words[i + 1], example)
+            i += 2
+            continue
+        number = re.fullmatch(r"(\d{1,3})(?:[.,](\d))?(?:km)?", word)
+        if number and radius is None:
+            radius = float(f"{number.group(1)}.{number.group(2) or 0}")
+            if not 0.5 <= radius <= 100:
+                raise UserError(
+                    ctx._("The radius is given in km, from 0.5 to 100."), example=example
+                )
+            i += 1
+            continue
+        raise UserError(
+            ctx._("I don't understand “{value}”.").format(value=words[i]), example=example
+        )
+    centre = None
+    if radius is not None:
+        position = ctx.memory.position(me.ref, ctx.now())
+        if position is None:
+            raise UserError(
+                ctx._(
+                    "For pings within a radius, share your location first: I keep it rounded"
+                    " to about 1 km until you unsubscribe."
+                ),
+                example=example,
+            )
+        centre = (round(position[0], 2), round(position[1], 2))
+    async with ctx.repo.atomic():
+        await ctx.repo.remember_person(me, ctx.now())
+        await ctx.repo.subscribe(Subscription(group.id, me, radius, centre, quiet), ctx.now())
+    text = ctx._("{name} gets a direct message when a session opens in {city}.").format(
+        name=me.name, city=group.name
+    )
+    if radius is not None:
+        text += " " + ctx._("Only within {radius}.").format(radius=ctx.t.distance(radius * 1000))
+    if quiet is not None:
+        text += " " + ctx._("None from {start} to {end}.").format(
+            start=ctx.t.time(quiet[0]), end=ctx.t.time(quiet[1])
+        )
+    text += " " + ctx._("{unsubscribe} stops it.").format(unsubscribe=ctx.cmd("unsubscribe"))
+    if not await ctx.repo.is_reachable(me.ref):
+        text += "\n" + ctx._("I could not reach you last time: please start a chat with me.")
+    ctx.reply(text)
+
+
+def _quiet_hours(ctx: Context, text: str, example: str) -> tuple[time, time]:
+    parts = re.split(r"[-–]", text)
+    try:
+        if len(parts) != 2:
+            raise BadInput("range", text)
+        start, end = parse_clock(parts[0]), parse_clock(parts[1])
+    except BadInput as error:
+        raise bad_input(ctx, error, example) from None
+    if start == end:
+        raise bad_input(ctx, BadInput("range", text), example)
+    return start, end
+
+
+async def unsubscribe(ctx: Context, args: str) -> None:
+    group = ctx.require_group()
+    async with ctx.repo.atomic():
+        removed = await ctx.repo.unsubscribe(group.id, ctx.origin.sender.ref)
+    if removed:
+        ctx.reply(ctx._("No more pings from {city} for you.").format(city=group.name))
+    else:
+        ctx.reply(
+            ctx._("You had no pings here. {subscribe} turns them on.").format(
+                subscribe=ctx.cmd("subscribe")
+            )
+        )
+
+
+async def queue_pings(ctx: Context, group: CityGroup, session: Session) -> int:
+    """Inside the transaction that opens the session: one ping per subscriber who wants
+    it (not the opener or a joiner, within the radius, after quiet hours)."""
+    queued = 0
+    involved = {session.opener.ref, *(j.ref for j in session.joiners)}
+    zone = ctx.zone
+    for sub in await ctx.repo.subscriptions(group.id):
+        person = sub.person.ref
+        if person in involved or not await ctx.repo.is_reachable(person):
+            continue
+        if sub.radius_km is not None and sub.centre is not None:
+            distance = haversine_m(*sub.centre, session.latitude, session.longitude)
+            if distance > sub.radius_km * 1000:
+                continue
+        due = ctx.now()
+        if sub.quiet_at(due.astimezone(zone).time()):
+            due = _end_of_quiet(due.astimezone(zone), sub)
+            if due >= session.ends_at:
+                continue  # the session is over before the quiet hours are
+        t = Translator(sub.person.language or group.settings.language)
+        text = t.gettext("New session in {city}: {place}, {time}, opened by {name}.").format(
+            city=group.name,
+            place=session.place,
+            time=t.time_range(session.start, session.end),
+            name=session.opener.name,
+        )
+        if session.topic:
+            text += "\n" + t.gettext("Topic: {topic}").format(topic=session.topic)
+        label = t.gettext("Join")
+        command_name = ctx.button(label, "join").command_name
+        if await ctx.repo.enqueue(
+            "ping",
+            person,
+            text,
+            due_at=due,
+            session_id=session.id,
+            buttons=[(label, "join", f"s{session.id}", command_name)],
+            expires_at=session.ends_at,
+        ):
+            queued += 1
+    return queued
+
+
+def _end_of_quiet(local: datetime, sub: Subscription) -> datetime:
+    assert sub.quiet is not None
+    end = local.replace(hour=sub.quiet[1].hour, minute=sub.quiet[1].minute, second=0, microsecond=0)
+    if end <= local:
+        end += timedelta(days=1)
+    return end
+
+
+async def queue_reminder(ctx: Context, group: CityGroup, session: Session, person: Person) -> None:
+    """Inside the transaction of a join: remind the person before the session starts."""
+    minutes = group.settings.reminder_minutes
+    if minutes <= 0:
+        return
+    due = session.starts_at - timedelta(minutes=minutes)
+    if due <= ctx.now():
+        return
+    t = Translator(person.language or group.settings.language)
+    text = t.gettext("Reminder: {place}, {time} starts in {minutes} minutes.").format(
+        place=session.place, time=t.time_range(session.start, session.end), minutes=minutes
+    )
+    await ctx.repo.enqueue(
+        "reminder",
+        person.ref,
+        text,
+        due_at=due,
+        session_id=session.id,
+        expires_at=session.starts_at,
+    )
+
+
+async def privacy(ctx: Context, args: str) -> None:
+    me = ctx.origin.sender.ref
+    counts = await ctx.repo.personal_data(me)
+    lines = [
+        ctx._("What I store about you:"),
+        "• " + ctx._("your display name and language, to show who comes"),
+        "• "
+        + ctx.ngettext(
+            "{count} subscription (pings), until you unsubscribe",
+            "{count} subscriptions (pings), until you unsubscribe",
+            counts["subscriptions"],
+        ).format(count=counts["subscriptions"]),
+        "• "
+        + ctx.ngettext(
+            "{count} session you opened", "{count} sessions you opened", counts["sessions_opened"]
+        ).format(count=counts["sessions_opened"]),
+        "• "
+        + ctx.ngettext(
+            "{count} session you joined", "{count} sessions you joined", counts["joins"]
+        ).format(count=counts["joins"]),
+        "• "
+        + ctx.ngettext("{count} poll vote", "{count} poll votes", counts["votes"]).format(
+            count=counts["votes"]
+        ),
+        "",
+        ctx._(
+            "Joiner lists and votes of past sessions are deleted after {days} days. A shared"
+            " location is not stored; a session opened “here” keeps a point rounded to about"
+            " 100 m until it ends; a ping radius keeps one rounded to about 1 km."
+        ).format(days=ctx.group.settings.retention_days if ctx.group else 90),
+        ctx._("{forget} deletes all of it.").format(forget=ctx.cmd("forget")),
+    ]
+    ctx.reply("\n".join(lines))
+
+
+async def forget(ctx: Context, args: str) -> None:
+    me = ctx.origin.sender.ref
+    async with ctx.repo.atomic():
+        await ctx.repo.forget_person(me, ctx.now())
+    ctx.memory.forget(me)
+    ctx.reply(
+        ctx._(
+            "Done: I deleted everything I stored about you (name, subscriptions, joins, votes,"
+            " messages waiting for you). Sessions you opened are anonymous now; those still"
+            " ahead are cancelled."
+        )
+    )

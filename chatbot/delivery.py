@@ -1,0 +1,154 @@
+"""The sender that drains the outbox: pings and reminders, delivered once.
+
+Messages are written to the outbox in the transaction that causes them. A sender per
+platform claims each due message (state `sending`), hands it to the adapter, and marks
+it `sent`. A sender killed between the platform's answer and that mark leaves the
+message `sending`; after `STALE_CLAIM` it is sent again by the next sender. Matrix
+deduplicates that retry (the transaction id is the outbox id); on Telegram, which has
+no idempotency key, such a crash at that exact moment can repeat one message.
+
+Fan-out is paced below the platform's limits (Telegram: about 30 messages per second
+overall) so that replies to commands keep their share; a 429 that still comes is
+honoured exactly (`RetryAfter`), and the message is tried again after that time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time as _time
+from datetime import datetime, timedelta
+
+from chatbot.adapters.base import Performer, RetryAfter, Unreachable
+from chatbot.core.actions import Button, DirectMessage, SendText
+from chatbot.core.bot import Bot
+from chatbot.core.model import OutboxMessage
+from chatbot.i18n import Translator
+
+log = logging.getLogger(__name__)
+
+STALE_CLAIM = timedelta(seconds=60)
+BATCH = 100
+MAX_ATTEMPTS = 5
+# messages per second the sender uses of a platform's budget; replies get the rest
+PACE = {"telegram": 25.0, "matrix": 10.0}
+
+
+class OutboxSender:
+    def __init__(self, bot: Bot, adapter: Performer, *, rate: float | None = None) -> None:
+        self.bot = bot
+        self.repo = bot.repo
+        self.adapter = adapter
+        self.platform = adapter.platform
+        self.rate = rate if rate is not None else PACE.get(adapter.platform)
+        self.wake = asyncio.Event()
+        self._next_slot = 0.0
+
+    def now(self) -> datetime:
+        return self.bot.clock.now()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Drain until `stop`; a message that is being sent when stop comes is finished."""
+        while not stop.is_set():
+            try:
+                sent = await self.drain(stop)
+            except Exception:
+                log.exception("outbox drain failed on %s", self.platform)
+                sent = 0
+            if sent:
+                continue
+            self.wake.clear()
+            waiters = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())}
+            _, pending = await asyncio.wait(waiters, timeout=1.0, return_when="FIRST_COMPLETED")
+            for task in pending:
+                task.cancel()
+
+    async def drain(self, stop: asyncio.Event | None = None) -> int:
+        """Send what is due now; returns how many messages were handled."""
+        handled = 0
+        while stop is None or not stop.is_set():
+            now = self.now()
+            due = await self.repo.due_messages(
+                self.platform, now, BATCH, stale_claim=now - STALE_CLAIM
+            )
+            if not due:
+                break
+            for message in due:
+                if stop is not None and stop.is_set():
+                    break
+                await self._deliver(message)
+                handled += 1
+        return handled
+
+    async def _deliver(self, message: OutboxMessage) -> None:
+        now = self.now()
+        if message.expires_at is not None and message.expires_at <= now:
+            async with self.repo.atomic():
+                await self.repo.finish_message(message.id, "dropped", now)
+            return
+        async with self.repo.atomic():
+            if not await self.repo.claim_message(message.id, now):
+                return
+        await self._pace()
+        buttons = tuple(Button(*b) for b in message.buttons)
+        action = (
+            SendText(message.chat, message.text, buttons)
+            if message.chat is not None
+            else DirectMessage(message.person, message.text, buttons, key=f"outbox-{message.id}")
+        )
+        try:
+            await self.adapter.perform(action)
+        except RetryAfter as wait:
+            async with self.repo.atomic():
+                await self.repo.retry_message(
+                    message.id, self.now() + timedelta(seconds=wait.seconds)
+                )
+            await asyncio.sleep(min(wait.seconds, 60.0))
+            return
+        except Unreachable:
+            async with self.repo.atomic():
+                await self.repo.finish_message(message.id, "dropped", self.now())
+                await self.repo.set_reachable(message.person, False)
+            await self._tell_groups(message)
+            return
+        except Exception:
+            log.exception("sending outbox message %s failed", message.id)
+            async with self.repo.atomic():
+                if message.attempts + 1 >= MAX_ATTEMPTS:
+                    await self.repo.finish_message(message.id, "failed", self.now())
+                else:
+                    backoff = timedelta(seconds=2 ** (message.attempts + 1))
+                    await self.repo.retry_message(message.id, self.now() + backoff)
+            return
+        async with self.repo.atomic():
+            await self.repo.finish_message(message.id, "sent", self.now())
+
+    async def _pace(self) -> None:
+        if not self.rate:
+            return
+        slot = max(self._next_slot, _time.monotonic())
+        self._next_slot = slot + 1.0 / self.rate
+        delay = slot - _time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def _tell_groups(self, message: OutboxMessage) -> None:
+        """Once per group: this person can't get pings until they start a chat with me."""
+        link_for = getattr(self.adapter, "private_chat_link", None)
+        link = link_for("abo") if callable(link_for) else None
+        for sub in await self.repo.subscriptions_of(message.person):
+            async with self.repo.atomic():
+                first_time = await self.repo.set_told_unreachable(sub.group_id, message.person)
+            group = await self.repo.group(sub.group_id)
+            if not first_time or group is None:
+                continue
+            t = Translator(group.settings.language)
+            text = t.gettext(
+                "I can't send pings to {name}: on this platform people first have to start a"
+                " private chat with me."
+            ).format(name=sub.person.name)
+            if link:
+                text += " " + t.gettext("Start it here: {link}").format(link=link)
+            for chat in await self.repo.chats_of_group(sub.group_id):
+                if chat.platform == self.platform:
+                    await self.adapter.perform(SendText(chat, text))
