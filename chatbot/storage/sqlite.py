@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -18,26 +19,20 @@ from chatbot.core.model import (
     CityGroup,
     GroupSettings,
     NewSession,
+    OutboxMessage,
     PollOption,
     PollState,
     Session,
     SessionState,
     StandingSession,
+    Subscription,
     Venue,
     VenuePoll,
     Vote,
 )
+from chatbot.core.parsing import haversine_m
 from chatbot.core.text import fold
 from chatbot.storage.migrations import migrate
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    from math import asin, cos, radians, sin, sqrt
-
-    p1, p2 = radians(lat1), radians(lat2)
-    a = sin((p2 - p1) / 2) ** 2 + cos(p1) * cos(p2) * sin(radians(lon2 - lon1) / 2) ** 2
-    return 2 * 6_371_008.8 * asin(sqrt(a))
-
 
 _in_transaction: ContextVar[bool] = ContextVar("in_transaction", default=False)
 
@@ -136,6 +131,8 @@ class SqliteRepository:
             poll_days=tuple(int(d) for d in row["poll_days"].split(",") if d),
             poll_since=_instant(row["poll_since"]) if row["poll_since"] else None,
             radius_km=row["radius_km"],
+            reminder_minutes=row["reminder_minutes"],
+            retention_days=row["retention_days"],
         )
         return CityGroup(id=row["id"], name=row["name"], settings=settings)
 
@@ -184,7 +181,8 @@ class SqliteRepository:
         await self.db.execute(
             "UPDATE city_groups SET name = ?, language = ?, timezone = ?, default_start = ?,"
             " default_end = ?, default_duration_minutes = ?, public = ?, poll_time = ?,"
-            " poll_close = ?, poll_days = ?, poll_since = ?, radius_km = ? WHERE id = ?",
+            " poll_close = ?, poll_days = ?, poll_since = ?, radius_km = ?,"
+            " reminder_minutes = ?, retention_days = ? WHERE id = ?",
             (
                 group.name,
                 s.language,
@@ -198,6 +196,8 @@ class SqliteRepository:
                 ",".join(str(d) for d in s.poll_days),
                 _iso(s.poll_since) if s.poll_since else None,
                 s.radius_km,
+                s.reminder_minutes,
+                s.retention_days,
                 group.id,
             ),
         )
@@ -209,6 +209,15 @@ class SqliteRepository:
             (group_id,),
         )
         return [ChatRef(r["platform"], r["chat_id"]) for r in rows]
+
+    async def set_chat_active(self, chat: ChatRef, active: bool) -> None:
+        """The bot was removed from the chat (or blocked), or is back: an inactive chat
+        keeps its group but gets no posts (`chats_of_group` leaves it out)."""
+        async with self.atomic():
+            await self.db.execute(
+                "UPDATE chats SET active = ? WHERE platform = ? AND chat_id = ?",
+                (int(active), chat.platform, chat.id),
+            )
 
     # --- venues ----------------------------------------------------------------------
 
@@ -459,6 +468,33 @@ class SqliteRepository:
         )
         return cursor.rowcount == 1
 
+    async def is_handled(self, platform: str, event_id: str) -> bool:
+        """Was the event recorded as handled? (A read; the Matrix adapter records an event
+        only after its replies went out, so it asks first.)"""
+        row = await self._one(
+            "SELECT 1 FROM handled_events WHERE platform = ? AND event_id = ?",
+            (platform, event_id),
+        )
+        return row is not None
+
+    async def move_chat(self, old: ChatRef, new: ChatRef) -> None:
+        """A chat was replaced (Matrix room upgrade): its city group lives on in `new`.
+        If `new` belongs to a group already, that stays and `old` is deactivated."""
+        async with self.atomic():
+            taken = await self._one(
+                "SELECT 1 FROM chats WHERE platform = ? AND chat_id = ?", (new.platform, new.id)
+            )
+            if taken:
+                await self.db.execute(
+                    "UPDATE chats SET active = 0 WHERE platform = ? AND chat_id = ?",
+                    (old.platform, old.id),
+                )
+            else:
+                await self.db.execute(
+                    "UPDATE chats SET platform = ?, chat_id = ? WHERE platform = ? AND chat_id = ?",
+                    (new.platform, new.id, old.platform, old.id),
+                )
+
     # --- groups, for the schedule ------------------------------------------------------
 
     async def groups(self) -> Sequence[CityGroup]:
@@ -664,3 +700,271 @@ class SqliteRepository:
         await self.db.execute(
             "UPDATE standing_sessions SET active = 0 WHERE id = ?", (standing_id,)
         )
+
+    # --- subscriptions -----------------------------------------------------------------
+
+    @staticmethod
+    def _subscription(r: aiosqlite.Row) -> Subscription:
+        centre = (r["centre_lat"], r["centre_lon"]) if r["centre_lat"] is not None else None
+        quiet = (
+            (time.fromisoformat(r["quiet_start"]), time.fromisoformat(r["quiet_end"]))
+            if r["quiet_start"]
+            else None
+        )
+        return Subscription(
+            group_id=r["group_id"],
+            person=Person(PersonRef(r["platform"], r["person_id"]), r["name"], r["language"]),
+            radius_km=r["radius_km"],
+            centre=centre,
+            quiet=quiet,
+            told_unreachable=bool(r["told_unreachable"]),
+        )
+
+    async def subscribe(self, sub: Subscription, at: datetime) -> None:
+        await self.db.execute(
+            "INSERT INTO subscriptions (group_id, platform, person_id, name, language, radius_km,"
+            " centre_lat, centre_lon, quiet_start, quiet_end, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (group_id, platform, person_id) DO UPDATE SET name = excluded.name,"
+            " language = excluded.language, radius_km = excluded.radius_km,"
+            " centre_lat = excluded.centre_lat, centre_lon = excluded.centre_lon,"
+            " quiet_start = excluded.quiet_start, quiet_end = excluded.quiet_end",
+            (
+                sub.group_id,
+                sub.person.ref.platform,
+                sub.person.ref.id,
+                sub.person.name,
+                sub.person.language,
+                sub.radius_km,
+                sub.centre[0] if sub.centre else None,
+                sub.centre[1] if sub.centre else None,
+                _hm(sub.quiet[0]) if sub.quiet else None,
+                _hm(sub.quiet[1]) if sub.quiet else None,
+                _iso(at),
+            ),
+        )
+
+    async def unsubscribe(self, group_id: int, person: PersonRef) -> bool:
+        cursor = await self.db.execute(
+            "DELETE FROM subscriptions WHERE group_id = ? AND platform = ? AND person_id = ?",
+            (group_id, person.platform, person.id),
+        )
+        return cursor.rowcount == 1
+
+    async def subscriptions(self, group_id: int) -> Sequence[Subscription]:
+        rows = await self._all(
+            "SELECT * FROM subscriptions WHERE group_id = ? ORDER BY created_at, rowid",
+            (group_id,),
+        )
+        return [self._subscription(r) for r in rows]
+
+    async def subscriptions_of(self, person: PersonRef) -> Sequence[Subscription]:
+        rows = await self._all(
+            "SELECT * FROM subscriptions WHERE platform = ? AND person_id = ?",
+            (person.platform, person.id),
+        )
+        return [self._subscription(r) for r in rows]
+
+    async def set_told_unreachable(self, group_id: int, person: PersonRef) -> bool:
+        """Mark that the group was told this person can't get pings; False if it was."""
+        cursor = await self.db.execute(
+            "UPDATE subscriptions SET told_unreachable = 1 WHERE group_id = ? AND platform = ?"
+            " AND person_id = ? AND told_unreachable = 0",
+            (group_id, person.platform, person.id),
+        )
+        return cursor.rowcount == 1
+
+    async def set_reachable(self, person: PersonRef, reachable: bool) -> None:
+        await self.db.execute(
+            "UPDATE people SET unreachable = ? WHERE platform = ? AND person_id = ?",
+            (int(not reachable), person.platform, person.id),
+        )
+        if reachable:
+            await self.db.execute(
+                "UPDATE subscriptions SET told_unreachable = 0 WHERE platform = ?"
+                " AND person_id = ?",
+                (person.platform, person.id),
+            )
+
+    async def is_reachable(self, person: PersonRef) -> bool:
+        row = await self._one(
+            "SELECT unreachable FROM people WHERE platform = ? AND person_id = ?",
+            (person.platform, person.id),
+        )
+        return not (row and row["unreachable"])
+
+    # --- the outbox --------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        kind: str,
+        person: PersonRef,
+        text: str,
+        *,
+        due_at: datetime,
+        session_id: int | None = None,
+        chat: ChatRef | None = None,
+        buttons: Sequence[tuple[str, str, str, str]] = (),
+        expires_at: datetime | None = None,
+    ) -> bool:
+        """Queue a message; False if this kind was queued for this session and person."""
+        cursor = await self.db.execute(
+            "INSERT OR IGNORE INTO outbox (kind, platform, person_id, chat_id, session_id, text,"
+            " buttons, due_at, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                kind,
+                person.platform,
+                person.id,
+                chat.id if chat else None,
+                session_id,
+                text,
+                json.dumps([list(b) for b in buttons]),
+                _iso(due_at),
+                _iso(expires_at) if expires_at else None,
+                _iso(due_at),
+            ),
+        )
+        return cursor.rowcount == 1
+
+    @staticmethod
+    def _outbox(r: aiosqlite.Row) -> OutboxMessage:
+        return OutboxMessage(
+            id=r["id"],
+            kind=r["kind"],
+            person=PersonRef(r["platform"], r["person_id"]),
+            chat=ChatRef(r["platform"], r["chat_id"]) if r["chat_id"] else None,
+            session_id=r["session_id"],
+            text=r["text"],
+            buttons=tuple(tuple(b) for b in json.loads(r["buttons"])),
+            due_at=_instant(r["due_at"]),
+            expires_at=_instant(r["expires_at"]) if r["expires_at"] else None,
+            attempts=r["attempts"],
+        )
+
+    async def due_messages(
+        self, platform: str, now: datetime, limit: int, *, stale_claim: datetime
+    ) -> Sequence[OutboxMessage]:
+        """Pending messages due now, oldest first; also those claimed before
+        `stale_claim` whose sender died before it could say how it went."""
+        rows = await self._all(
+            "SELECT * FROM outbox WHERE platform = ? AND ((state = 'pending' AND due_at <= ?)"
+            " OR (state = 'sending' AND claimed_at <= ?)) ORDER BY due_at, id LIMIT ?",
+            (platform, _iso(now), _iso(stale_claim), limit),
+        )
+        return [self._outbox(r) for r in rows]
+
+    async def claim_message(self, message_id: int, now: datetime) -> bool:
+        cursor = await self.db.execute(
+            "UPDATE outbox SET state = 'sending', claimed_at = ?, attempts = attempts + 1"
+            " WHERE id = ? AND state IN ('pending', 'sending')",
+            (_iso(now), message_id),
+        )
+        return cursor.rowcount == 1
+
+    async def finish_message(self, message_id: int, state: str, now: datetime) -> None:
+        """state: 'sent', 'dropped' (expired, quiet hours over, unreachable) or 'failed'."""
+        await self.db.execute(
+            "UPDATE outbox SET state = ?, sent_at = ? WHERE id = ?",
+            (state, _iso(now), message_id),
+        )
+
+    async def retry_message(self, message_id: int, due_at: datetime) -> None:
+        await self.db.execute(
+            "UPDATE outbox SET state = 'pending', due_at = ?, claimed_at = NULL WHERE id = ?",
+            (_iso(due_at), message_id),
+        )
+
+    async def drop_messages(
+        self, session_id: int, kinds: Sequence[str], person: PersonRef | None = None
+    ) -> None:
+        marks = ",".join("?" * len(kinds))
+        sql = (
+            f"UPDATE outbox SET state = 'dropped' WHERE session_id = ? AND kind IN ({marks})"
+            " AND state = 'pending'"
+        )
+        params: list[Any] = [session_id, *kinds]
+        if person is not None:
+            sql += " AND platform = ? AND person_id = ?"
+            params += [person.platform, person.id]
+        await self.db.execute(sql, params)
+
+    async def next_message_due(self, after: datetime) -> datetime | None:
+        row = await self._one(
+            "SELECT MIN(due_at) AS due FROM outbox WHERE state = 'pending' AND due_at > ?",
+            (_iso(after),),
+        )
+        return _instant(row["due"]) if row and row["due"] else None
+
+    # --- personal data -----------------------------------------------------------------
+
+    async def personal_data(self, person: PersonRef) -> dict[str, int]:
+        """How many rows of each kind the database holds about a person."""
+        who = (person.platform, person.id)
+        queries = {
+            "names": "SELECT COUNT(*) FROM people WHERE platform = ? AND person_id = ?",
+            "subscriptions": "SELECT COUNT(*) FROM subscriptions WHERE platform = ?"
+            " AND person_id = ?",
+            "sessions_opened": "SELECT COUNT(*) FROM sessions WHERE opener_platform = ?"
+            " AND opener_id = ?",
+            "standing_sessions": "SELECT COUNT(*) FROM standing_sessions WHERE"
+            " opener_platform = ? AND opener_id = ? AND active = 1",
+            "joins": "SELECT COUNT(*) FROM session_joiners WHERE platform = ? AND person_id = ?",
+            "votes": "SELECT COUNT(*) FROM poll_votes WHERE platform = ? AND person_id = ?",
+            "messages": "SELECT COUNT(*) FROM outbox WHERE platform = ? AND person_id = ?",
+        }
+        counts = {}
+        for key, sql in queries.items():
+            row = await self._one(sql, who)
+            counts[key] = int(row[0]) if row else 0
+        return counts
+
+    async def forget_person(self, person: PersonRef, now: datetime) -> None:
+        """Delete every row about a person; sessions they opened lose their name, and
+        those still ahead are cancelled."""
+        who = (person.platform, person.id)
+        for table, platform_col, id_col in (
+            ("people", "platform", "person_id"),
+            ("subscriptions", "platform", "person_id"),
+            ("session_joiners", "platform", "person_id"),
+            ("poll_votes", "platform", "person_id"),
+            ("outbox", "platform", "person_id"),
+        ):
+            await self.db.execute(
+                f"DELETE FROM {table} WHERE {platform_col} = ? AND {id_col} = ?", who
+            )
+        await self.db.execute(
+            "UPDATE sessions SET state = 'cancelled' WHERE opener_platform = ? AND opener_id = ?"
+            " AND state = 'open'",
+            who,
+        )
+        for table in ("sessions", "standing_sessions"):
+            await self.db.execute(
+                f"UPDATE {table} SET opener_platform = '', opener_id = '', opener_name = ''"
+                " WHERE opener_platform = ? AND opener_id = ?",
+                who,
+            )
+        await self.db.execute(
+            "UPDATE standing_sessions SET active = 0 WHERE opener_platform = '' AND active = 1"
+        )
+        await self.db.execute(
+            "UPDATE venue_polls SET starter_platform = NULL, starter_id = NULL"
+            " WHERE starter_platform = ? AND starter_id = ?",
+            who,
+        )
+        await self._wipe_here_points()
+
+    async def purge_before(self, group_id: int, day: date) -> int:
+        """Retention: joiner lists and votes of the group's sessions and polls before
+        that day are deleted; returns how many rows went."""
+        gone = 0
+        for sql in (
+            "DELETE FROM session_joiners WHERE session_id IN (SELECT id FROM sessions"
+            " WHERE group_id = ? AND local_date < ? AND state != 'open')",
+            "DELETE FROM poll_votes WHERE poll_id IN (SELECT id FROM venue_polls"
+            " WHERE group_id = ? AND local_date < ?)",
+            "DELETE FROM outbox WHERE state != 'pending' AND session_id IN (SELECT id FROM"
+            " sessions WHERE group_id = ? AND local_date < ?)",
+        ):
+            cursor = await self.db.execute(sql, (group_id, day.isoformat()))
+            gone += cursor.rowcount
+        return gone
