@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
+from chatbot import logs
 from chatbot.config import Settings
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # httpx logs every request URL at INFO, and a Bot API URL contains the token
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,13 +26,25 @@ def build_parser() -> argparse.ArgumentParser:
     console.add_argument("--database", metavar="URL", help="database URL (sqlite:///file.db)")
     console.add_argument("--echo", action="store_true", help="print each input line before replies")
     commands.add_parser("run", help="serve every platform whose credentials are configured")
+    commands.add_parser(
+        "check-config", help="validate the settings and reach each configured platform"
+    )
+    commands.add_parser("health", help="exit 0 if `chatbot run` is alive (container health)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    settings = Settings()
-    configure_logging(settings.log_level if args.command == "run" else "WARNING")
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        print("The settings are not valid:", file=sys.stderr)
+        for problem in error.errors():
+            name = "CHATBOT_" + "_".join(str(p) for p in problem["loc"]).upper()
+            print(f"  {name}: {problem['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
+    level = settings.log_level if args.command in ("run", "check-config") else "WARNING"
+    logs.configure(level, settings.log_format, settings.secrets())
     if args.command == "console":
         from chatbot.adapters.console_main import run_console
 
@@ -54,6 +57,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                 echo=args.echo,
             )
         )
+    elif args.command == "check-config":
+        from chatbot.checks import run_check
+
+        code = run_check(settings)
+    elif args.command == "health":
+        from chatbot.checks import healthy
+
+        code = 0 if asyncio.run(healthy(settings)) else 1
     else:
         from chatbot.runner import run_platforms
 

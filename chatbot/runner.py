@@ -14,6 +14,7 @@ import signal
 from collections.abc import Callable
 
 from chatbot.adapters.base import PlatformAdapter, platform_of
+from chatbot.checks import HEARTBEAT
 from chatbot.config import Settings
 from chatbot.core.bot import Bot
 from chatbot.core.clock import SystemClock
@@ -82,6 +83,8 @@ async def tick_until(
     """The work that time brings (sessions ending; later polls and reminders)."""
     while not stop.is_set():
         try:
+            async with bot.repo.atomic():
+                await bot.repo.set_platform_value(*HEARTBEAT, bot.clock.now().isoformat())
             for action in await bot.tick():
                 adapter = adapters.get(platform_of(action))
                 if adapter is None:

@@ -8,6 +8,7 @@ for the work that time brings. Handlers are registered here, in one visible plac
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -105,6 +106,18 @@ class Bot:
 
     async def handle(self, event: Event, is_admin: AdminCheck) -> list[Action]:
         """Handle one event; never raises (an internal error becomes an apology)."""
+        started = time.monotonic()
+        actions = await self._handle(event, is_admin)
+        origin = event.origin
+        log.info(
+            "%s handled in %.0f ms",
+            _describe(event),
+            (time.monotonic() - started) * 1000,
+            extra={"platform": origin.chat.platform, "chat": origin.chat.id},
+        )
+        return actions
+
+    async def _handle(self, event: Event, is_admin: AdminCheck) -> list[Action]:
         ctx = await self.context(event.origin, is_admin)
         try:
             if event.origin.is_private and isinstance(event, CommandEvent | ButtonPress):
@@ -196,6 +209,14 @@ class Bot:
             command_prefix=self.prefixes.get(chats[0].platform, "/"),
         )
         return self._context(origin, group, _nobody_is_admin)
+
+
+def _describe(event: Event) -> str:
+    if isinstance(event, CommandEvent):
+        return f"command {event.name}"
+    if isinstance(event, ButtonPress):
+        return f"button {event.command}"
+    return type(event).__name__
 
 
 async def _nobody_is_admin(chat: ChatRef, person: Person) -> bool:

@@ -27,7 +27,19 @@ from chatbot.core.model import (
 )
 
 
-class Repository(Protocol):
+class DeliveryLog(Protocol):
+    """What adapters keep so that no update is handled twice or lost across a restart:
+    a platform's delivery position (Telegram update_id, Matrix sync token) and the ids
+    of events already handled."""
+
+    async def platform_value(self, platform: str, key: str) -> str | None: ...
+    async def set_platform_value(self, platform: str, key: str, value: str) -> None: ...
+    async def mark_handled(self, platform: str, event_id: str, at: datetime) -> bool:
+        """Record the event as handled; False when it was handled before."""
+        ...
+
+
+class Repository(DeliveryLog, Protocol):
     def atomic(self) -> AbstractAsyncContextManager[None]:
         """A transaction: everything written inside commits together or not at all."""
         ...
@@ -175,16 +187,4 @@ class Repository(Protocol):
 class AdminCheck(Protocol):
     async def __call__(self, chat: ChatRef, person: Person) -> bool:
         """Is this person an admin of this chat, right now, as the platform says?"""
-        ...
-
-
-class DeliveryLog(Protocol):
-    """What adapters keep so that no update is handled twice or lost across a restart:
-    a platform's delivery position (Telegram update_id, Matrix sync token) and the ids
-    of events already handled."""
-
-    async def platform_value(self, platform: str, key: str) -> str | None: ...
-    async def set_platform_value(self, platform: str, key: str, value: str) -> None: ...
-    async def mark_handled(self, platform: str, event_id: str, at: datetime) -> bool:
-        """Record the event as handled; False when it was handled before."""
         ...
