@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,17 +18,40 @@ class Settings(BaseSettings):
     default_language: Literal["de", "en"] = "de"
     default_timezone: str = "Europe/Berlin"
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
 
     telegram_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org/bot"
+    telegram_file_url: str | None = None  # default: derived from telegram_api_url
+    telegram_poll_timeout: int = 30  # seconds a getUpdates long poll waits
+    telegram_flood_limits: bool = True  # throttle sends to Telegram's documented limits
+    telegram_webhook_url: str | None = None  # public HTTPS URL: webhook mode instead of polling
+    telegram_webhook_listen: str = "127.0.0.1"
+    telegram_webhook_port: int = 8443
+    telegram_webhook_secret: SecretStr | None = None  # X-Telegram-Bot-Api-Secret-Token
 
     matrix_homeserver: str | None = None
     matrix_user_id: str | None = None
     matrix_password: SecretStr | None = None
     matrix_access_token: SecretStr | None = None
+    # who may invite the bot: comma-separated server names or user ids; empty: anyone
+    matrix_allowed: str = ""
 
     @field_validator("default_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        ZoneInfo(value)  # raises for an unknown zone
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone {value!r}, e.g. Europe/Berlin") from None
         return value
+
+    def secrets(self) -> list[str]:
+        """Every secret value set, for the log filter that keeps them out of logs."""
+        values = [
+            self.telegram_token,
+            self.telegram_webhook_secret,
+            self.matrix_password,
+            self.matrix_access_token,
+        ]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
