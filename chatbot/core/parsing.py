@@ -161,6 +161,13 @@ def parse_weekdays(text: str) -> tuple[int, ...]:
     return tuple(sorted(days))
 
 
+def parse_amount(text: str, unit: str = "") -> float | None:
+    """ "2", "2,5", "2.5", "2 km" (with unit "km") -> the number; anything else -> None."""
+    pattern = r"\s*(\d{1,3})(?:[.,](\d{1,2}))?\s*" + (f"(?:{unit})?\\s*" if unit else "")
+    match = re.fullmatch(pattern, text, re.IGNORECASE)
+    return float(f"{match.group(1)}.{match.group(2) or 0}") if match else None
+
+
 def parse_hours(text: str) -> tuple[time, time]:
     """ "9-13" -> (09:00, 13:00)."""
     match = _RANGE_RE.match(text.strip())

@@ -15,7 +15,7 @@ from chatbot.core.handlers.common import bad_input
 from chatbot.core.handlers.sessions import join_button_by_id
 from chatbot.core.handlers.venues import add_shared_venue
 from chatbot.core.model import CityGroup, Session
-from chatbot.core.parsing import BadInput, check_coordinates
+from chatbot.core.parsing import BadInput, check_coordinates, parse_amount
 
 DEFAULT_RADIUS_KM = 5.0
 MAX_RADIUS_KM = 100.0
@@ -29,12 +29,8 @@ def nearby_example(ctx: Context) -> str:
 
 async def ask_for_location(ctx: Context, args: str) -> None:
     """/nearby [km]: ask for a location (and remember the radius for it)."""
-    arg = args.strip().replace(",", ".").removesuffix("km").strip()
-    if arg:
-        try:
-            km = float(arg)
-        except ValueError:
-            km = -1.0
+    if args.strip():
+        km = parse_amount(args, "km") or 0.0
         if not 0.1 <= km <= MAX_RADIUS_KM:
             raise UserError(
                 ctx._("The radius is given in km, from 0.1 to {max}.").format(

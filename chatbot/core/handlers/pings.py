@@ -17,7 +17,7 @@ from chatbot.core.errors import UserError
 from chatbot.core.events import Person
 from chatbot.core.handlers.common import bad_input
 from chatbot.core.model import CityGroup, Session, Subscription
-from chatbot.core.parsing import BadInput, haversine_m, parse_clock
+from chatbot.core.parsing import BadInput, haversine_m, parse_amount, parse_clock
 from chatbot.core.text import fold
 from chatbot.i18n import Translator
 
@@ -43,9 +43,9 @@ async def subscribe(ctx: Context, args: str) -> None:
             quiet = _quiet_hours(ctx, words[i + 1], example)
             i += 2
             continue
-        number = re.fullmatch(r"(\d{1,3})(?:[.,](\d))?(?:km)?", word)
-        if number and radius is None:
-            radius = float(f"{number.group(1)}.{number.group(2) or 0}")
+        number = parse_amount(word, "km")
+        if number is not None and radius is None:
+            radius = number
             if not 0.5 <= radius <= 100:
                 raise UserError(
                     ctx._("The radius is given in km, from 0.5 to 100."), example=example

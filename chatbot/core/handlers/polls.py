@@ -14,7 +14,7 @@ from chatbot.core.context import Context
 from chatbot.core.errors import UserError
 from chatbot.core.events import Person, VoteEvent
 from chatbot.core.handlers.pings import queue_pings
-from chatbot.core.handlers.sessions import join_button, todays_sessions
+from chatbot.core.handlers.sessions import default_hours, join_button, todays_sessions
 from chatbot.core.model import CityGroup, NewSession, PollOption, PollState, Session, VenuePoll
 from chatbot.core.ports import Repository
 from chatbot.core.text import fold
@@ -159,7 +159,7 @@ async def finish_poll(ctx: Context, group: CityGroup, poll: VenuePoll) -> None:
         best = poll.winner()
         if best is not None:
             voters = [v.person for v in poll.votes if v.position == best.position]
-            start, end = _winner_hours(ctx, group, poll)
+            start, end = default_hours(ctx, group, max(ctx.now(), poll.closes_at))
             session = await ctx.repo.add_session(
                 NewSession(
                     group_id=group.id,
@@ -186,19 +186,6 @@ async def finish_poll(ctx: Context, group: CityGroup, poll: VenuePoll) -> None:
         chat_ctx.actions.append(ClosePoll(chat_ctx.origin.chat, str(poll.id)))
         chat_ctx.post(*_announcement(chat_ctx, poll, best, session, number))
         ctx.actions.extend(chat_ctx.actions)
-
-
-def _winner_hours(ctx: Context, group: CityGroup, poll: VenuePoll) -> tuple[time, time]:
-    settings = group.settings
-    if (
-        settings.default_hours
-        and ctx.instant(poll.local_date, settings.default_hours[1]) > ctx.now()
-    ):
-        return settings.default_hours
-    start = max(ctx.now(), poll.closes_at).astimezone(ctx.zone)
-    start = start.replace(minute=start.minute - start.minute % 5, second=0, microsecond=0)
-    end = start + timedelta(minutes=settings.default_duration_minutes)
-    return start.time(), (end.time() if end.date() == start.date() else time(23, 59))
 
 
 def _announcement(

@@ -75,12 +75,15 @@ async def materialize_standing(
     return created
 
 
-def _default_range(ctx: Context, group: CityGroup) -> tuple[time, time]:
+def default_hours(ctx: Context, group: CityGroup, start_at: datetime) -> tuple[time, time]:
+    """A session's hours when nobody gave them: the group's default hours while they
+    are still ahead, otherwise from `start_at` (rounded down to 5 minutes) for the
+    group's default duration, ending by midnight."""
     settings = group.settings
-    now = ctx.local_now()
     if settings.default_hours and ctx.instant(ctx.today(), settings.default_hours[1]) > ctx.now():
         return settings.default_hours
-    start = now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0)
+    local = start_at.astimezone(ctx.zone)
+    start = local.replace(minute=local.minute - local.minute % 5, second=0, microsecond=0)
     return start.time(), _plus(start.time(), settings.default_duration_minutes)
 
 
@@ -130,7 +133,7 @@ async def open_session(ctx: Context, args: str) -> None:
             example=open_example(ctx, venue.name),
         )
     if request.start is None:
-        start, end = _default_range(ctx, group)
+        start, end = default_hours(ctx, group, ctx.now())
     else:
         start = request.start
         end = request.end or _plus(start, group.settings.default_duration_minutes)

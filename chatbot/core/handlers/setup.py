@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
 from chatbot.core.handlers.common import bad_input
 from chatbot.core.model import CityGroup, GroupSettings
-from chatbot.core.parsing import BadInput, parse_clock, parse_hours, parse_weekdays
+from chatbot.core.parsing import BadInput, parse_amount, parse_clock, parse_hours, parse_weekdays
 from chatbot.core.text import fold
 from chatbot.i18n import Translator
 
@@ -196,8 +195,7 @@ async def settings(ctx: Context, args: str) -> None:
             except BadInput as error:
                 raise bad_input(ctx, error, example) from None
     elif key == "duration":
-        match = re.fullmatch(r"(\d{1,2})(?:[.,](\d))?", value)
-        hours = float(f"{match.group(1)}.{match.group(2) or 0}") if match else 0.0
+        hours = parse_amount(value, "h") or 0.0
         if not 0.5 <= hours <= 12:
             raise UserError(
                 ctx._("The duration is given in hours, from 0.5 to 12."),
@@ -230,8 +228,7 @@ async def settings(ctx: Context, args: str) -> None:
                 example=ctx.cmd("settings") + " " + ctx._("close 10:00"),
             )
     elif key == "radius":
-        match = re.fullmatch(r"(\d{1,3})(?:[.,](\d))?\s*(?:km)?", value)
-        km = float(f"{match.group(1)}.{match.group(2) or 0}") if match else 0.0
+        km = parse_amount(value, "km") or 0.0
         if not 0.5 <= km <= 100:
             raise UserError(
                 ctx._("The radius is given in km, from 0.5 to 100."),
