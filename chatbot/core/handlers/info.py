@@ -17,6 +17,12 @@ async def help_text(ctx: Context, args: str) -> None:
     lines.append(f"{prefix}{'hilfe' if language == 'de' else 'help'} – {ctx._('this help')}")
     lines.append("")
     lines.append(
+        ctx._(
+            "To find sessions near you, share a location: in a group as a reply to one of my"
+            " messages (attach → location), or in a private chat with me."
+        )
+    )
+    lines.append(
         ctx._("Example: {example}").format(
             example=ctx.cmd("open")
             + " "
