@@ -90,7 +90,10 @@ async def tick_until(
                 if adapter is None:
                     log.warning("no adapter for %s", platform_of(action))
                     continue
-                await adapter.perform(action)
+                try:
+                    await adapter.perform(action)
+                except Exception:
+                    log.exception("a scheduled %s failed", type(action).__name__)
             for sender in senders:
                 sender.wake.set()
         except Exception:

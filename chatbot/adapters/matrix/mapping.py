@@ -1,0 +1,247 @@
+"""Matrix events to neutral core events, and core actions to Matrix message content.
+
+Pure functions on plain JSON (the event dicts of /sync and /messages), so they are
+tested without a homeserver.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from chatbot.core.actions import Button, EditText, SendPoll, SendVenue
+from chatbot.core.events import CommandEvent, Event, LocationEvent, Origin, TextEvent
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "matrix"
+PREFIX = "!"  # Element reserves "/" for its own commands; "/" that arrives is accepted too
+COMMAND_PREFIXES = ("!", "/")
+HTML_FORMAT = "org.matrix.custom.html"
+MAX_TEXT = 30_000  # characters; an event may have 65,536 bytes in all
+LOCATION_KEYS = ("org.matrix.msc3488.location", "m.location")
+BEACON_TYPES = ("org.matrix.msc3672.beacon", "m.beacon")
+
+_GEO_RE = re.compile(
+    r"^geo:(?P<lat>[-+]?\d+(?:\.\d+)?),(?P<lon>[-+]?\d+(?:\.\d+)?)(?:,[-+]?\d+(?:\.\d+)?)?"
+    r"(?P<params>(?:;[^;]*)*)$",
+    re.IGNORECASE,
+)
+_COMMAND_RE = re.compile(r"^[!/](?P<name>[^\W\d_][\w-]*)(?:\s+(?P<args>.*))?$", re.DOTALL)
+
+
+# --- incoming -----------------------------------------------------------------------------
+
+
+def strip_reply_fallback(body: str) -> str:
+    """Drop a reply fallback: the quoted lines ("> ...") before the first blank line."""
+    if not body.startswith(">"):
+        return body
+    lines = body.split("\n")
+    for index, line in enumerate(lines):
+        if line.startswith(">"):
+            continue
+        if line.strip() == "":
+            return "\n".join(lines[index + 1 :])
+        break
+    return body  # no blank line after the quote: not a fallback, keep it all
+
+
+def parse_command(text: str) -> tuple[str, str] | None:
+    """ "!heute", "/neu 10-14 Café Museum" -> (name, args); None if not a command."""
+    match = _COMMAND_RE.match(text.strip())
+    if match is None:
+        return None
+    return match.group("name"), (match.group("args") or "").strip()
+
+
+def parse_geo_uri(uri: str) -> tuple[float, float, float | None] | None:
+    """RFC 5870 "geo:51.4344,6.7623;u=35" -> (lat, lon, accuracy in m); None if invalid."""
+    match = _GEO_RE.match(uri.strip())
+    if match is None:
+        return None
+    latitude, longitude = float(match.group("lat")), float(match.group("lon"))
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return None
+    accuracy: float | None = None
+    for param in match.group("params").split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "u":
+            try:
+                accuracy = float(value)
+            except ValueError:
+                return None
+            if not math.isfinite(accuracy) or accuracy < 0:
+                return None
+    return latitude, longitude, accuracy
+
+
+def location_of(content: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(geo URI, description) of an m.location message or a beacon point."""
+    for key in LOCATION_KEYS:
+        block = content.get(key)
+        if isinstance(block, dict) and isinstance(block.get("uri"), str):
+            description = block.get("description")
+            return block["uri"], description if isinstance(description, str) else None
+    uri = content.get("geo_uri")
+    return (uri if isinstance(uri, str) else None), None
+
+
+def relation(content: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(rel_type, event_id) of the event's m.relates_to, if any."""
+    relates = content.get("m.relates_to")
+    if not isinstance(relates, dict):
+        return None, None
+    rel_type = relates.get("rel_type")
+    event_id = relates.get("event_id")
+    return (
+        rel_type if isinstance(rel_type, str) else None,
+        event_id if isinstance(event_id, str) else None,
+    )
+
+
+def thread_root(content: Mapping[str, Any]) -> str | None:
+    rel_type, event_id = relation(content)
+    return event_id if rel_type == "m.thread" else None
+
+
+def message_event(event: Mapping[str, Any], origin: Origin) -> Event | None:
+    """An m.room.message as a core event; None for what the bot does not act on
+    (notices of other bots, emotes, media, edits, invalid locations)."""
+    content = event.get("content") or {}
+    if not isinstance(content, dict):
+        return None
+    rel_type, _ = relation(content)
+    if rel_type == "m.replace":
+        return None  # an edit: the original was handled already
+    msgtype = content.get("msgtype")
+    if msgtype == "m.text":
+        body = content.get("body")
+        if not isinstance(body, str):
+            return None
+        text = strip_reply_fallback(body).strip()
+        command = parse_command(text) if text[:1] in COMMAND_PREFIXES else None
+        if command is not None:
+            return CommandEvent(origin, command[0], command[1])
+        return TextEvent(origin, text) if text else None
+    if msgtype == "m.location":
+        return location_event(content, origin, live=False)
+    return None
+
+
+def location_event(content: Mapping[str, Any], origin: Origin, *, live: bool) -> Event | None:
+    uri, description = location_of(content)
+    parsed = parse_geo_uri(uri) if uri else None
+    if parsed is None:
+        log.debug("ignoring a location without a valid geo URI in %s", origin.chat.id)
+        return None
+    latitude, longitude, accuracy = parsed
+    return LocationEvent(
+        origin,
+        latitude,
+        longitude,
+        accuracy_m=accuracy,
+        live=live,
+        title=description.strip() if description and description.strip() else None,
+    )
+
+
+# --- outgoing -----------------------------------------------------------------------------
+
+
+def button_command(button: Button, prefix: str = PREFIX) -> str:
+    command = prefix + (button.command_name or button.command)
+    return command + (" " + button.args if button.args else "")
+
+
+def _html(text: str) -> str:
+    return html.escape(text, quote=False).replace("\n", "<br>")
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def text_content(
+    text: str,
+    buttons: Iterable[Button] = (),
+    *,
+    reply_to: str | None = None,
+    thread: str | None = None,
+    msgtype: str = "m.notice",
+) -> dict[str, Any]:
+    """A bot message: plain body, HTML with <br> for newlines, buttons as command lines
+    (Matrix has no buttons): "→ !dabei 1"."""
+    text = _clip(text)
+    commands = [button_command(b) for b in buttons]
+    body = "\n".join([text, *(f"→ {c}" for c in commands)])
+    formatted = "<br>".join(
+        [_html(text), *(f"→ <code>{html.escape(c, quote=False)}</code>" for c in commands)]
+    )
+    content: dict[str, Any] = {
+        "msgtype": msgtype,
+        "body": body,
+        "format": HTML_FORMAT,
+        "formatted_body": formatted,
+        "m.mentions": {},  # nobody is pinged by the bot's wording
+    }
+    relates = relates_to(reply_to=reply_to, thread=thread)
+    if relates:
+        content["m.relates_to"] = relates
+    return content
+
+
+def relates_to(*, reply_to: str | None, thread: str | None) -> dict[str, Any] | None:
+    if thread:
+        return {
+            "rel_type": "m.thread",
+            "event_id": thread,
+            "is_falling_back": reply_to is None,
+            "m.in_reply_to": {"event_id": reply_to or thread},
+        }
+    if reply_to:
+        return {"m.in_reply_to": {"event_id": reply_to}}
+    return None
+
+
+def edit_content(action: EditText) -> dict[str, Any]:
+    new = text_content(action.text, action.buttons)
+    content = dict(new)
+    content["body"] = "* " + new["body"]
+    content["formatted_body"] = "* " + new["formatted_body"]
+    content["m.new_content"] = new
+    content["m.relates_to"] = {"rel_type": "m.replace", "event_id": action.message_id}
+    return content
+
+
+def geo_uri(latitude: float, longitude: float) -> str:
+    return f"geo:{latitude:.6f},{longitude:.6f}"
+
+
+def venue_content(action: SendVenue) -> dict[str, Any]:
+    """An m.location pin with a description, as Element sends a pinned place."""
+    uri = geo_uri(action.latitude, action.longitude)
+    label = action.title + (", " + action.address if action.address else "")
+    body = f"📍 {label}\n{uri}"
+    content: dict[str, Any] = {
+        "msgtype": "m.location",
+        "body": body,
+        "geo_uri": uri,
+        "org.matrix.msc3488.location": {"uri": uri, "description": action.title},
+        "org.matrix.msc3488.asset": {"type": "m.pin"},
+        "org.matrix.msc1767.text": body,
+    }
+    if action.thread:
+        content["m.relates_to"] = relates_to(reply_to=None, thread=action.thread)
+    return content
+
+
+def poll_fallback_content(action: SendPoll) -> dict[str, Any]:
+    """Until native MSC3381 polls (issue 5): the question (which names the vote command)
+    and the numbered options as text."""
+    lines = [action.question, *(f"{n}. {o}" for n, o in enumerate(action.options, start=1))]
+    return text_content("\n".join(lines), thread=action.thread)

@@ -1,0 +1,55 @@
+"""What the adapter knows about each joined room, built from the sync's state events.
+
+The first sync after every start asks for the full state, so this is complete without
+being stored. Power levels are NOT kept here: admin checks read them fresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from chatbot.adapters.matrix.admins import RoomCreate
+
+
+def localpart(user_id: str) -> str:
+    """ "@anna:example.org" -> "anna"."""
+    return user_id.removeprefix("@").partition(":")[0] or user_id
+
+
+@dataclass
+class RoomState:
+    room_id: str
+    memberships: dict[str, str] = field(default_factory=dict)  # user id -> membership
+    names: dict[str, str] = field(default_factory=dict)  # user id -> display name
+    encrypted: bool = False
+    create: RoomCreate | None = None
+
+    def apply(self, event: Mapping[str, Any]) -> None:
+        """Take a state event into account (events without state_key are ignored)."""
+        state_key = event.get("state_key")
+        if not isinstance(state_key, str):
+            return
+        content = event.get("content") or {}
+        kind = event.get("type")
+        if kind == "m.room.member":
+            membership = content.get("membership")
+            if isinstance(membership, str):
+                self.memberships[state_key] = membership
+            name = content.get("displayname")
+            if isinstance(name, str) and name.strip():
+                self.names[state_key] = name.strip()
+            else:
+                self.names.pop(state_key, None)
+        elif kind == "m.room.encryption" and content.get("algorithm"):
+            self.encrypted = True
+        elif kind == "m.room.create":
+            self.create = RoomCreate.from_event(event)
+
+    def member_count(self) -> int:
+        """Joined plus invited members (who will read what is sent now)."""
+        return sum(1 for m in self.memberships.values() if m in ("join", "invite"))
+
+    def display_name(self, user_id: str) -> str:
+        return self.names.get(user_id) or localpart(user_id)

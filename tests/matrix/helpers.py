@@ -1,0 +1,202 @@
+"""People and the bot for end-to-end tests against the Synapse fixture.
+
+``Member`` wraps a logged-in nio client as a person in the chat: it sends commands and
+Element-shaped messages and waits (by syncing) for the bot's answers, checking them
+by content. ``start_bot`` builds the project's own adapter with ``build(...)`` from a
+``Settings`` object and runs it as a task, as ``chatbot run`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nio import AsyncClient, JoinResponse, RoomSendResponse, SyncResponse
+
+from chatbot.adapters.matrix import MatrixAdapter, build
+from chatbot.config import Settings
+from chatbot.core.bot import Bot
+from chatbot.core.clock import SystemClock
+from chatbot.storage.sqlite import SqliteRepository
+from tests.support.synapse import MatrixUser, SynapseServer
+
+DEADLINE = 15.0  # seconds to wait for an answer
+
+
+def element_location(lat: float, lon: float, accuracy: int) -> dict[str, Any]:
+    """A "share my location" message as Element Web sends it (see test_homeserver)."""
+    ts = int(time.time() * 1000)
+    uri = f"geo:{lat},{lon};u={accuracy}"
+    text = f"User Location {uri} at 2026-01-01T10:00:00.000Z"
+    return {
+        "msgtype": "m.location",
+        "body": text,
+        "geo_uri": uri,
+        "org.matrix.msc3488.location": {"uri": uri, "description": None},
+        "org.matrix.msc3488.asset": {"type": "m.self"},
+        "org.matrix.msc1767.text": text,
+        "org.matrix.msc3488.ts": ts,
+    }
+
+
+def replied_to(event: dict[str, Any]) -> str | None:
+    relates = event.get("content", {}).get("m.relates_to") or {}
+    return (relates.get("m.in_reply_to") or {}).get("event_id")
+
+
+def body(event: dict[str, Any]) -> str:
+    return str(event.get("content", {}).get("body", ""))
+
+
+@dataclass
+class Member:
+    client: AsyncClient
+    timeline: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    invites: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def user_id(self) -> str:
+        return str(self.client.user_id)
+
+    async def sync_once(self, timeout_ms: int = 500) -> None:
+        response = await self.client.sync(timeout=timeout_ms)
+        assert isinstance(response, SyncResponse), response
+        for room_id, info in response.rooms.join.items():
+            self.timeline.setdefault(room_id, []).extend(e.source for e in info.timeline.events)
+        for room_id, info in response.rooms.invite.items():
+            self.invites[room_id] = {
+                "events": [getattr(e, "source", {}) for e in info.invite_state]
+            }
+
+    async def until(
+        self, condition: Callable[[], Any], what: str, deadline: float = DEADLINE
+    ) -> Any:
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            result = condition()
+            if result:
+                return result
+            await self.sync_once()
+        result = condition()
+        if result:
+            return result
+        raise AssertionError(f"{self.user_id}: no {what} within {deadline:.0f} s")
+
+    async def send(
+        self, room_id: str, content: dict[str, Any], kind: str = "m.room.message"
+    ) -> str:
+        sent = await self.client.room_send(room_id, kind, content)
+        assert isinstance(sent, RoomSendResponse), sent
+        return str(sent.event_id)
+
+    async def say(self, room_id: str, text: str) -> str:
+        return await self.send(room_id, {"msgtype": "m.text", "body": text})
+
+    def from_user(self, room_id: str, user_id: str) -> list[dict[str, Any]]:
+        return [e for e in self.timeline.get(room_id, []) if e.get("sender") == user_id]
+
+    def replies(self, room_id: str, bot_id: str, event_id: str) -> list[dict[str, Any]]:
+        return [e for e in self.from_user(room_id, bot_id) if replied_to(e) == event_id]
+
+    async def reply_to(self, room_id: str, bot_id: str, event_id: str) -> str:
+        """The body of the bot's (first) reply to an event."""
+        found = await self.until(lambda: self.replies(room_id, bot_id, event_id), "reply")
+        return body(found[0])
+
+    async def ask(self, room_id: str, bot_id: str, text: str) -> str:
+        return await self.reply_to(room_id, bot_id, await self.say(room_id, text))
+
+    async def notice(self, room_id: str, bot_id: str, contains: str) -> dict[str, Any]:
+        def find() -> dict[str, Any] | None:
+            for event in self.from_user(room_id, bot_id):
+                if contains in body(event):
+                    return event
+            return None
+
+        found: dict[str, Any] = await self.until(find, f"bot message with {contains!r}")
+        return found
+
+    async def accept_invite(self, room_id: str | None = None) -> str:
+        """Wait for an invite (to ``room_id`` or any), join it, return the room id."""
+
+        def invited() -> str | None:
+            if room_id is not None:
+                return room_id if room_id in self.invites else None
+            return next(iter(self.invites), None)
+
+        target: str = await self.until(invited, "invite")
+        joined = await self.client.join(target)
+        assert isinstance(joined, JoinResponse), joined
+        self.invites.pop(target, None)
+        return target
+
+
+@dataclass
+class RunningBot:
+    adapter: MatrixAdapter
+    repo: SqliteRepository
+    task: asyncio.Task[None]
+    stopper: asyncio.Event
+    user: MatrixUser
+
+    @property
+    def user_id(self) -> str:
+        return self.user.user_id
+
+    async def synced(self, deadline: float = DEADLINE) -> None:
+        """Wait until the adapter has finished its first sync (its token is saved)."""
+        end = time.monotonic() + deadline
+        while await self.repo.platform_value("matrix", "next_batch") is None:
+            assert not self.task.done(), self.task
+            assert time.monotonic() < end, "the bot did not sync"
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        self.stopper.set()
+        await asyncio.wait_for(self.task, timeout=DEADLINE)
+        await self.repo.close()
+
+
+def bot_settings(
+    server: SynapseServer, user: MatrixUser, db_url: str, password: str, **extra: Any
+) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=db_url,
+        matrix_homeserver=server.url,
+        matrix_user_id=user.user_id,
+        matrix_password=password,
+        default_language="de",
+        default_timezone="Europe/Berlin",
+        **extra,
+    )
+
+
+async def start_bot(
+    server: SynapseServer,
+    user: MatrixUser,
+    db_url: str,
+    password: str,
+    *,
+    timeline_limit: int | None = None,
+    **extra: Any,
+) -> RunningBot:
+    settings = bot_settings(server, user, db_url, password, **extra)
+    repo = await SqliteRepository.open(settings.database_url)
+    bot = Bot(
+        repo,
+        SystemClock(),
+        default_language=settings.default_language,
+        default_timezone=settings.default_timezone,
+    )
+    adapter = build(settings, bot, repo)
+    if timeline_limit is not None:
+        adapter.timeline_limit = timeline_limit
+    stopper = asyncio.Event()
+    task = asyncio.create_task(adapter.run(stopper))
+    running = RunningBot(adapter, repo, task, stopper, user)
+    await running.synced()
+    return running

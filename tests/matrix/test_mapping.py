@@ -1,0 +1,232 @@
+"""The Matrix adapter's pure parts: commands, reply fallbacks, geo URIs, rendering, the
+admin rule, the invite allow-list. No homeserver needed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chatbot.adapters.matrix.adapter import is_allowed, parse_allowed
+from chatbot.adapters.matrix.admins import RoomCreate, is_admin
+from chatbot.adapters.matrix.mapping import (
+    message_event,
+    parse_command,
+    parse_geo_uri,
+    poll_fallback_content,
+    strip_reply_fallback,
+    text_content,
+    venue_content,
+)
+from chatbot.core.actions import Button, SendPoll, SendVenue
+from chatbot.core.events import (
+    ChatRef,
+    CommandEvent,
+    LocationEvent,
+    Origin,
+    Person,
+    PersonRef,
+    TextEvent,
+)
+
+ORIGIN = Origin(
+    chat=ChatRef("matrix", "!room"),
+    sender=Person(PersonRef("matrix", "@anna:localhost"), "Anna"),
+    is_private=False,
+    message_id="$event",
+    command_prefix="!",
+)
+
+
+def message(content: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "m.room.message",
+        "event_id": "$e",
+        "sender": "@anna:localhost",
+        "content": content,
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("!heute", ("heute", "")),
+        ("/heute", ("heute", "")),
+        ("!HEUTE", ("HEUTE", "")),
+        ("!neu 10-14 Café Museum - Steuern", ("neu", "10-14 Café Museum - Steuern")),
+        (
+            "  !einrichten Duisburg | Europe/Berlin | de  ",
+            ("einrichten", "Duisburg | Europe/Berlin | de"),
+        ),
+        ("!ort add Café\nMuseum", ("ort", "add Café\nMuseum")),
+        ("!stimme 2", ("stimme", "2")),
+        ("hallo !heute", None),
+        ("! heute", None),
+        ("!!", None),
+        ("/1", None),
+        ("", None),
+    ],
+)
+def test_parse_command(text: str, expected: tuple[str, str] | None) -> None:
+    assert parse_command(text) == expected
+
+
+def test_reply_fallback_is_stripped() -> None:
+    body = "> <@bob:localhost> Wo seid ihr?\n> zweite Zeile\n\n!heute"
+    assert strip_reply_fallback(body) == "!heute"
+    assert strip_reply_fallback("> Zitat ohne Leerzeile") == "> Zitat ohne Leerzeile"
+    assert strip_reply_fallback("!heute") == "!heute"
+    event = message_event(message({"msgtype": "m.text", "body": body}), ORIGIN)
+    assert event == CommandEvent(ORIGIN, "heute", "")
+
+
+def test_messages_to_events() -> None:
+    assert message_event(message({"msgtype": "m.text", "body": "Hallo"}), ORIGIN) == TextEvent(
+        ORIGIN, "Hallo"
+    )
+    # bots' notices, emotes, edits and empty bodies are not acted on
+    assert message_event(message({"msgtype": "m.notice", "body": "!heute"}), ORIGIN) is None
+    assert message_event(message({"msgtype": "m.emote", "body": "!heute"}), ORIGIN) is None
+    edit = {
+        "msgtype": "m.text",
+        "body": "* !heute",
+        "m.new_content": {"msgtype": "m.text", "body": "!heute"},
+        "m.relates_to": {"rel_type": "m.replace", "event_id": "$old"},
+    }
+    assert message_event(message(edit), ORIGIN) is None
+    assert message_event(message({"msgtype": "m.text"}), ORIGIN) is None
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("geo:51.4344,6.7623;u=35", (51.4344, 6.7623, 35.0)),
+        ("geo:51.4344,6.7623", (51.4344, 6.7623, None)),
+        ("geo:-33.9,151.2,12.5;crs=wgs84;u=8.5", (-33.9, 151.2, 8.5)),
+        ("GEO:0,0", (0.0, 0.0, None)),
+        ("geo:91,6", None),
+        ("geo:51,181", None),
+        ("geo:51;6", None),
+        ("geo:51,6;u=abc", None),
+        ("geo:nan,6", None),
+        ("https://maps.example/51,6", None),
+    ],
+)
+def test_parse_geo_uri(uri: str, expected: tuple[float, float, float | None] | None) -> None:
+    assert parse_geo_uri(uri) == expected
+
+
+def test_element_location_to_event() -> None:
+    uri = "geo:51.4344,6.7623;u=35"
+    content = {
+        "msgtype": "m.location",
+        "body": f"User Location {uri} at 2026-01-01T10:00:00.000Z",
+        "geo_uri": uri,
+        "org.matrix.msc3488.location": {"uri": uri, "description": None},
+        "org.matrix.msc3488.asset": {"type": "m.self"},
+    }
+    event = message_event(message(content), ORIGIN)
+    assert event == LocationEvent(ORIGIN, 51.4344, 6.7623, accuracy_m=35.0)
+    pin = {
+        "msgtype": "m.location",
+        "body": "Café",
+        "org.matrix.msc3488.location": {"uri": "geo:51.1,6.1", "description": "Café Museum"},
+    }
+    assert message_event(message(pin), ORIGIN) == LocationEvent(
+        ORIGIN, 51.1, 6.1, title="Café Museum"
+    )
+    legacy = {"msgtype": "m.location", "body": "here", "geo_uri": "geo:51.1,6.1"}
+    assert message_event(message(legacy), ORIGIN) == LocationEvent(ORIGIN, 51.1, 6.1)
+    bad = {"msgtype": "m.location", "body": "here", "geo_uri": "geo:95,6.1"}
+    assert message_event(message(bad), ORIGIN) is None
+
+
+def test_text_content_renders_buttons_and_html() -> None:
+    buttons = (Button("Dabei bei 1", "join", "1", "dabei"), Button("Hilfe", "help"))
+    content = text_content("Heute <b>\nCafé & Co", buttons, reply_to="$cmd")
+    assert content["msgtype"] == "m.notice"
+    assert content["body"] == "Heute <b>\nCafé & Co\n→ !dabei 1\n→ !help"
+    assert content["format"] == "org.matrix.custom.html"
+    assert content["formatted_body"] == (
+        "Heute &lt;b&gt;<br>Café &amp; Co<br>→ <code>!dabei 1</code><br>→ <code>!help</code>"
+    )
+    assert content["m.relates_to"] == {"m.in_reply_to": {"event_id": "$cmd"}}
+    assert content["m.mentions"] == {}
+    threaded = text_content("x", thread="$root", reply_to="$cmd")
+    assert threaded["m.relates_to"]["rel_type"] == "m.thread"
+    assert threaded["m.relates_to"]["m.in_reply_to"] == {"event_id": "$cmd"}
+    assert "m.relates_to" not in text_content("x")
+
+
+def test_venue_and_poll_content() -> None:
+    venue = venue_content(
+        SendVenue(ChatRef("matrix", "!r"), "Café Museum", 51.4344, 6.7623, "Königstraße 1")
+    )
+    assert venue["msgtype"] == "m.location"
+    assert venue["geo_uri"] == "geo:51.434400,6.762300"
+    assert venue["org.matrix.msc3488.location"] == {
+        "uri": "geo:51.434400,6.762300",
+        "description": "Café Museum",
+    }
+    assert "Café Museum, Königstraße 1" in venue["body"]
+    poll = poll_fallback_content(
+        SendPoll(ChatRef("matrix", "!r"), "Wo? (oder !stimme N)", ("A", "B"), "7")
+    )
+    assert poll["body"] == "Wo? (oder !stimme N)\n1. A\n2. B"
+
+
+V12 = RoomCreate(sender="@creator:hs", room_version="12", additional_creators=("@co:hs",))
+V11 = RoomCreate(sender="@creator:hs", room_version="11")
+
+
+@pytest.mark.parametrize(
+    ("levels", "create", "user", "expected"),
+    [
+        # v12: creators have unlimited power and are not listed
+        ({"users": {}, "state_default": 50}, V12, "@creator:hs", True),
+        ({"users": {}, "state_default": 50}, V12, "@co:hs", True),
+        ({"users": {}, "state_default": 50}, V12, "@member:hs", False),
+        ({"users": {"@mod:hs": 50}, "state_default": 50}, V12, "@mod:hs", True),
+        ({"users": {"@mod:hs": 49}, "state_default": 50}, V12, "@mod:hs", False),
+        # v11: the creator counts only by the level it is given
+        ({"users": {"@creator:hs": 100}}, V11, "@creator:hs", True),
+        ({"users": {"@creator:hs": 0}}, V11, "@creator:hs", False),
+        ({"users": {}, "users_default": 50}, V11, "@anyone:hs", True),
+        ({"users": {"@x:hs": "60"}, "state_default": "55"}, V11, "@x:hs", True),
+        # the level for state events, not the override for m.room.power_levels
+        (
+            {"users": {"@mod:hs": 50}, "state_default": 50, "events": {"m.room.power_levels": 100}},
+            V11,
+            "@mod:hs",
+            True,
+        ),
+        ({"users": {"@mod:hs": 50}, "state_default": 75}, V11, "@mod:hs", False),
+        # no power levels at all: anyone may send state events
+        (None, V11, "@anyone:hs", True),
+    ],
+)
+def test_admin_rule(
+    levels: dict[str, Any] | None, create: RoomCreate, user: str, expected: bool
+) -> None:
+    assert is_admin(levels, create, user) is expected
+
+
+def test_creator_power_by_room_version() -> None:
+    assert RoomCreate("@a:hs", "12").creators_have_power
+    assert RoomCreate("@a:hs", "13").creators_have_power
+    assert RoomCreate("@a:hs", "org.matrix.hydra.11").creators_have_power
+    assert not RoomCreate("@a:hs", "11").creators_have_power
+    assert not RoomCreate("@a:hs", "org.matrix.msc3757.11").creators_have_power
+    event = {"sender": "@a:hs", "content": {"room_version": "12", "additional_creators": ["@b:hs"]}}
+    assert RoomCreate.from_event(event).is_creator("@b:hs")
+    assert RoomCreate.from_event({"sender": "@a:hs", "content": {}}).room_version == "1"
+
+
+def test_invite_allow_list() -> None:
+    allowed = parse_allowed(" example.org, @Anna:Other.org ,")
+    assert allowed == ("example.org", "@anna:other.org")
+    assert is_allowed("@bob:example.org", allowed)
+    assert is_allowed("@anna:other.org", allowed)
+    assert not is_allowed("@eve:other.org", allowed)
+    assert not is_allowed(None, allowed)
+    assert is_allowed("@eve:evil.org", parse_allowed(""))
