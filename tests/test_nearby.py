@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from chatbot.core.actions import SendText
 from chatbot.core.events import ChatRef
 from chatbot.storage.sqlite import SqliteRepository
@@ -125,7 +128,7 @@ async def test_a_position_is_not_stored(duisburg: GroupChat, repo: SqliteReposit
     await duisburg.share("Emil", 51.434567, 6.762345)
     await repo.close()
     # closing checkpoints the WAL into the file; nothing of the position is in it
-    raw = open(repo.db_path, "rb").read()
+    raw = await asyncio.to_thread(Path(repo.db_path).read_bytes)
     assert b"51.434567" not in raw and b"6.762345" not in raw
 
 

@@ -12,7 +12,7 @@ from chatbot.core.actions import Action, DirectMessage, SendText
 from chatbot.core.bot import Bot
 from chatbot.delivery import OutboxSender
 from chatbot.storage.sqlite import SqliteRepository
-from tests.kit import PLATFORM, FakeAdmins, GroupChat, berlin
+from tests.kit import PLATFORM, GroupChat, berlin
 
 HBF = (51.4297, 6.7755)
 
@@ -203,7 +203,7 @@ async def test_a_sender_stopped_mid_fanout_leaves_the_rest_to_the_next_once(
     postbox.delay = 0.001
     first = OutboxSender(duisburg.bot, postbox, rate=0)
     task = asyncio.create_task(first.drain())
-    while len(postbox.directs()) < 15:
+    while len(postbox.directs()) < 15:  # noqa: ASYNC110 - watching the fan-out progress
         await asyncio.sleep(0.001)
     task.cancel()  # the process dies in the middle of a send
     with pytest.raises(asyncio.CancelledError):

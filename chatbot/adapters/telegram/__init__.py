@@ -1,0 +1,23 @@
+"""The Telegram adapter (python-telegram-bot v22).
+
+    build(settings, bot, repo) -> TelegramAdapter   # a chatbot.adapters.base.PlatformAdapter
+
+Parts: `adapter.py` (Application wiring, receiving exactly once, run/perform, webhook),
+`mapping.py` (updates -> events), `sending.py` (actions -> Bot API, failures),
+`ratelimit.py` (flood limits), `buttons.py` (callback data), `admins.py` (who is an
+admin), `menus.py` (command menus), `state.py` (what is kept in the database),
+`redact.py` (no token in logs).
+"""
+
+from __future__ import annotations
+
+from chatbot.adapters.telegram.adapter import TelegramAdapter, build_application
+from chatbot.config import Settings
+from chatbot.core.bot import Bot
+from chatbot.storage.sqlite import SqliteRepository
+
+__all__ = ["TelegramAdapter", "build", "build_application"]
+
+
+def build(settings: Settings, bot: Bot, repo: SqliteRepository) -> TelegramAdapter:
+    return TelegramAdapter(settings, bot, repo)

@@ -1,0 +1,332 @@
+"""The core's actions -> Bot API calls, with Telegram's failure modes handled.
+
+* `SendText`/`DirectMessage` -> sendMessage, plain text (no parse_mode, so nothing in
+  a venue's or person's name can break the formatting), as a reply to the command
+  (`allow_sending_without_reply`, in case it was deleted), in the forum topic, with an
+  inline keyboard; a text over 4096 characters is split at line ends.
+* `SendPoll` -> sendPoll, non-anonymous (votes come back as poll_answer updates), and
+  the poll's native id is remembered with the core's poll key; `ClosePoll` -> stopPoll.
+* `SendVenue` -> sendVenue (a map preview); `EditText` -> editMessageText.
+
+Failures, the way Telegram documents them:
+* 429: the rate limiter (ratelimit.py) waits `retry_after` and retries; if the limit
+  still holds, a `DirectMessage` raises `chatbot.adapters.base.RetryAfter` (the outbox
+  tries again later), anything else is logged;
+* 400 "group chat was upgraded to a supergroup chat" (ChatMigrated): every stored
+  reference moves to the new id (`repo.move_chat`, state.py) and the call is retried
+  once there;
+* 403 (kicked, blocked, deactivated): the chat is marked inactive, and nothing more is
+  sent there until the bot is back; for a `DirectMessage` (also to a person who never
+  started the bot: "can't initiate conversation") `perform` raises `Unreachable`, and the
+  core marks the person unreachable;
+* "message is not modified" and "poll has already been closed": done already, fine;
+* timeouts, 5xx and connection errors: retried with exponential backoff, a few times
+  (a timed-out send may have arrived: Telegram gives no idempotency key, so this is
+  at-least-once for the rare timeout, which beats losing the reply);
+* anything else: logged; one failed action never stops the others (`perform` raises
+  only `Unreachable` and `RetryAfter`, and only for a `DirectMessage`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from telegram import Bot, Message, ReplyParameters
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+
+from chatbot.adapters.base import RetryAfter as WaitFirst
+from chatbot.adapters.base import Unreachable
+from chatbot.adapters.telegram.buttons import ButtonStore
+from chatbot.adapters.telegram.ratelimit import retry_seconds
+from chatbot.adapters.telegram.state import PLATFORM, TelegramState
+from chatbot.core.actions import (
+    Action,
+    Button,
+    ClosePoll,
+    DirectMessage,
+    EditText,
+    SendPoll,
+    SendText,
+    SendVenue,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_TEXT = 4096  # UTF-16 code units
+MAX_QUESTION = 300
+MAX_OPTION = 100
+MAX_OPTIONS = 10
+HARMLESS = ("message is not modified", "poll has already been closed")
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Pieces of at most `limit` UTF-16 units, cut at line ends where possible."""
+    if utf16_len(text) <= limit:
+        return [text]
+    pieces: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        candidate = f"{current}\n{line}" if current else line
+        if utf16_len(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        while utf16_len(line) > limit:  # one very long line: cut it
+            cut = limit
+            while utf16_len(line[:cut]) > limit:
+                cut -= 1
+            pieces.append(line[:cut])
+            line = line[cut:]
+        current = line
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _chat_id(raw: str) -> int | None:
+    """Our own numeric chat/user ids; None for ids we cannot send to (chat:, channel:)."""
+    return int(raw) if raw.lstrip("-").isdigit() else None
+
+
+class Sender:
+    def __init__(
+        self,
+        bot: Bot,
+        state: TelegramState,
+        buttons: ButtonStore,
+        *,
+        retries: int = 3,
+        backoff: float = 0.5,
+    ) -> None:
+        self.bot = bot
+        self.state = state
+        self.buttons = buttons
+        self.retries = retries
+        self.backoff = backoff
+
+    async def perform(self, action: Action) -> None:
+        """Carry out one action. Failures are logged; only a DirectMessage raises:
+        `Unreachable` (the person blocked or never started the bot) or `RetryAfter`."""
+        try:
+            await self._perform(action)
+        except (Unreachable, WaitFirst) as error:
+            if isinstance(action, DirectMessage):
+                raise
+            log.info("%s not delivered: %s", type(action).__name__, error)
+        except Exception:
+            log.exception("could not carry out %s", type(action).__name__)
+
+    async def _perform(self, action: Action) -> None:
+        if isinstance(action, DirectMessage):
+            if action.person.platform != PLATFORM:
+                return
+            user_id = _chat_id(action.person.id)
+            if user_id is None or user_id <= 0:
+                raise Unreachable(f"no private chat with {action.person.id}")
+            await self.send_text(user_id, action.text, action.buttons)
+            return
+        if action.chat.platform != PLATFORM:
+            return
+        chat_id = _chat_id(action.chat.id)
+        if chat_id is None:
+            return
+        if isinstance(action, SendText):
+            await self.send_text(
+                chat_id, action.text, action.buttons, thread=action.thread, reply_to=action.reply_to
+            )
+        elif isinstance(action, EditText):
+            await self.edit_text(chat_id, action)
+        elif isinstance(action, SendPoll):
+            await self.send_poll(chat_id, action)
+        elif isinstance(action, ClosePoll):
+            await self.close_poll(chat_id, action)
+        elif isinstance(action, SendVenue):
+            await self.send_venue(chat_id, action)
+
+    # --- the actions ------------------------------------------------------------------
+
+    async def send_text(
+        self,
+        chat_id: int,
+        text: str,
+        buttons: tuple[Button, ...] = (),
+        *,
+        thread: str | None = None,
+        reply_to: str | None = None,
+    ) -> list[Message]:
+        pieces = [p for p in split_text(text) if p.strip()]
+        sent: list[Message] = []
+        for number, piece in enumerate(pieces):
+            last = number == len(pieces) - 1
+            reply = (
+                ReplyParameters(int(reply_to), allow_sending_without_reply=True)
+                if reply_to and reply_to.isdigit() and number == 0
+                else None
+            )
+
+            async def send(
+                target: int,
+                piece: str = piece,
+                last: bool = last,
+                reply: ReplyParameters | None = reply,
+            ) -> Message:
+                markup = await self.buttons.keyboard(target, buttons) if last else None
+                topic = int(thread) if thread and thread.isdigit() else None
+                try:
+                    return await self.bot.send_message(
+                        target,
+                        piece,
+                        message_thread_id=topic,
+                        reply_parameters=reply if target == chat_id else None,
+                        reply_markup=markup,
+                    )
+                except BadRequest as error:
+                    if topic is None or "thread not found" not in error.message.lower():
+                        raise
+                    # the topic was closed or deleted meanwhile: the chat's main thread
+                    return await self.bot.send_message(target, piece, reply_markup=markup)
+
+            message = await self.call(chat_id, send, "sendMessage")
+            if message is None:
+                break
+            sent.append(message)
+        return sent
+
+    async def edit_text(self, chat_id: int, action: EditText) -> None:
+        if not action.message_id.isdigit():
+            return
+
+        async def edit(target: int) -> object:
+            markup = await self.buttons.keyboard(target, action.buttons)
+            return await self.bot.edit_message_text(
+                split_text(action.text)[0],
+                chat_id=target,
+                message_id=int(action.message_id),
+                reply_markup=markup,
+            )
+
+        await self.call(chat_id, edit, "editMessageText")
+
+    async def send_poll(self, chat_id: int, action: SendPoll) -> None:
+        options = [_short(o, MAX_OPTION) for o in action.options[:MAX_OPTIONS]]
+        if len(options) < 2:
+            log.warning("a poll needs two options; not sending poll %s", action.poll_key)
+            return
+
+        async def send(target: int) -> Message:
+            return await self.bot.send_poll(
+                target,
+                _short(action.question, MAX_QUESTION),
+                options,
+                is_anonymous=False,
+                allows_multiple_answers=False,
+                message_thread_id=int(action.thread) if action.thread else None,
+            )
+
+        message = await self.call(chat_id, send, "sendPoll")
+        if message is not None and message.poll is not None:
+            await self.state.remember_poll(
+                message.poll.id, action.poll_key, message.chat.id, message.message_id
+            )
+
+    async def close_poll(self, chat_id: int, action: ClosePoll) -> None:
+        for poll_chat, message_id in await self.state.poll_messages(action.poll_key, chat_id):
+
+            async def stop(target: int, message_id: int = message_id) -> object:
+                return await self.bot.stop_poll(target, message_id)
+
+            await self.call(poll_chat, stop, "stopPoll")
+
+    async def send_venue(self, chat_id: int, action: SendVenue) -> None:
+        address = action.address or f"{action.latitude:.5f}, {action.longitude:.5f}"
+
+        async def send(target: int) -> Message:
+            return await self.bot.send_venue(
+                target,
+                latitude=action.latitude,
+                longitude=action.longitude,
+                title=_short(action.title, 256),
+                address=_short(address, 256),
+                message_thread_id=int(action.thread) if action.thread else None,
+            )
+
+        await self.call(chat_id, send, "sendVenue")
+
+    # --- one Bot API call, with Telegram's failures handled ---------------------------
+
+    async def call(
+        self, chat_id: int, operation: Callable[[int], Awaitable[T]], what: str
+    ) -> T | None:
+        """`operation(chat_id)`, or None when it could not be done (logged). A private
+        chat that will not take it raises `Unreachable`; a flood limit that outlasted the
+        rate limiter's retries raises `RetryAfter`."""
+        chat_id = await self.state.current_id(chat_id)
+        if not await self.state.is_active(chat_id):
+            log.info("not sending %s to %s: the bot is not in that chat", what, chat_id)
+            if chat_id > 0:
+                raise Unreachable(f"user {chat_id} blocked the bot")
+            return None
+        migrated = False
+        failures = 0
+        while True:
+            try:
+                return await operation(chat_id)
+            except ChatMigrated as error:
+                if migrated:
+                    log.warning("%s: chat %s migrated twice; giving up", what, chat_id)
+                    return None
+                migrated = True
+                log.info("chat %s is the supergroup %s now", chat_id, error.new_chat_id)
+                await self.state.migrate(chat_id, error.new_chat_id)
+                chat_id = error.new_chat_id
+            except Forbidden as error:
+                await self._forbidden(chat_id, error, what)
+                return None
+            except BadRequest as error:
+                if any(text in error.message.lower() for text in HARMLESS):
+                    return None
+                log.warning("%s to %s refused: %s", what, chat_id, error.message)
+                return None
+            except RetryAfter as error:
+                log.warning("%s to %s: still flood-limited: %s", what, chat_id, error)
+                raise WaitFirst(retry_seconds(error)) from None
+            except NetworkError as error:  # timeouts, 5xx, connection errors
+                failures += 1
+                if failures > self.retries:
+                    log.warning("%s to %s failed %d times: %s", what, chat_id, failures, error)
+                    return None
+                await asyncio.sleep(self.backoff * 2 ** (failures - 1))
+            except TelegramError as error:
+                log.warning("%s to %s failed: %s", what, chat_id, error)
+                return None
+
+    async def _forbidden(self, chat_id: int, error: Forbidden, what: str) -> None:
+        text = error.message.lower()
+        if chat_id > 0 and "initiate conversation" in text:
+            log.info("%s: user %s has not started the bot", what, chat_id)
+            raise Unreachable(f"user {chat_id} has not started the bot")
+        log.info("%s: the bot is out of chat %s (%s); marking it inactive", what, chat_id, text)
+        await self.state.set_active(chat_id, False)
+        if chat_id > 0:
+            raise Unreachable(f"user {chat_id} blocked the bot")

@@ -1,0 +1,51 @@
+"""The native poll path: /umfrage -> sendPoll (non-anonymous), poll_answer -> votes,
+/schliessen -> stopPoll and the winner."""
+
+from __future__ import annotations
+
+from chatbot.core.events import VoteEvent
+from tests.telegram.conftest import BEN, CARLA, DANA, GROUP, TelegramWorld, eventually
+
+
+async def test_native_poll_votes_and_close(tg: TelegramWorld) -> None:
+    await tg.start()
+    await tg.setup_group()
+    tg.say(GROUP, BEN, "/umfrage")
+    sent = await tg.server.wait_for("sendPoll")
+    assert sent.ok and sent.chat_id == GROUP
+    assert sent.params["is_anonymous"] is False
+    options = [o if isinstance(o, str) else o["text"] for o in sent.params["options"]]
+    assert options == ["Café Museum", "Kö Lounge"]
+    assert sent.params["question"].startswith("Wo arbeiten wir heute?")
+    native_id = sent.result["poll"]["id"]
+
+    for user, choice in ((CARLA, [1]), (DANA, [1]), (BEN, [0]), (BEN, [])):
+        tg.server.push_update(tg.server.poll_answer_update(native_id, user, choice))
+    tg.server.push_update(tg.server.poll_answer_update("999", CARLA, [0]))  # not our poll
+
+    assert tg.repo is not None
+    repo = tg.repo
+
+    async def votes_counted() -> bool:
+        polls = await repo.open_polls()
+        return len(polls) == 1 and sorted(v.person.name for v in polls[0].votes) == [
+            "Carla",
+            "Dana",
+        ]
+
+    await eventually(votes_counted)
+    votes = [e for e in tg.events if isinstance(e, VoteEvent)]
+    assert len(votes) == 4  # the foreign poll's answer did not reach the core
+    assert votes[0].origin.chat.id == str(GROUP) and votes[0].option_indexes == (1,)
+    assert votes[-1].option_indexes == ()
+
+    closed = await tg.ask(GROUP, BEN, "/schliessen", "Umfrage ist geschlossen")
+    assert "Kö Lounge gewinnt mit 2 Stimmen" in closed.params["text"]
+    stop = await tg.server.wait_for("stopPoll")
+    assert stop.ok and stop.params["message_id"] == sent.result["message_id"]
+    assert stop.chat_id == GROUP
+    # a vote after the close changes nothing
+    tg.server.push_update(tg.server.poll_answer_update(native_id, BEN, [0]))
+    today = await tg.ask(GROUP, BEN, "/heute", "Heute in")
+    assert "Kö Lounge" in today.params["text"]
+    assert "Ben" not in today.params["text"].split("Kö Lounge", 1)[1].split("\n\n")[0]
