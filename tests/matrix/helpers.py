@@ -19,7 +19,7 @@ from nio import AsyncClient, JoinResponse, RoomSendResponse, SyncResponse
 from chatbot.adapters.matrix import MatrixAdapter, build
 from chatbot.config import Settings
 from chatbot.core.bot import Bot
-from chatbot.core.clock import SystemClock
+from chatbot.core.clock import Clock, SystemClock
 from chatbot.storage.sqlite import SqliteRepository
 from tests.support.synapse import MatrixUser, SynapseServer
 
@@ -40,6 +40,40 @@ def element_location(lat: float, lon: float, accuracy: int) -> dict[str, Any]:
         "org.matrix.msc1767.text": text,
         "org.matrix.msc3488.ts": ts,
     }
+
+
+def element_pin(lat: float, lon: float, description: str | None = None) -> dict[str, Any]:
+    """A dropped pin (a place, no accuracy) as matrix-js-sdk's ``makeLocationContent``
+    builds it; ``description`` is the place's label (Element leaves it out)."""
+    ts = int(time.time() * 1000)
+    uri = f"geo:{lat},{lon}"
+    label = f' "{description}"' if description else ""
+    text = f"Location{label} {uri} at 2026-01-01T10:00:00.000Z"
+    location: dict[str, Any] = {"uri": uri}
+    if description:
+        location["description"] = description
+    return {
+        "msgtype": "m.location",
+        "body": text,
+        "geo_uri": uri,
+        "org.matrix.msc3488.location": location,
+        "org.matrix.msc3488.asset": {"type": "m.pin"},
+        "org.matrix.msc1767.text": text,
+        "org.matrix.msc3488.ts": ts,
+    }
+
+
+POLL_START = "org.matrix.msc3381.poll.start"
+POLL_RESPONSE = "org.matrix.msc3381.poll.response"
+POLL_END = "org.matrix.msc3381.poll.end"
+
+
+def poll_response(start: str, answers: list[str], *, stable: bool = False) -> dict[str, Any]:
+    """A vote as Element sends it (unstable MSC3381), or in the stable shape."""
+    relates = {"rel_type": "m.reference", "event_id": start}
+    if stable:
+        return {"m.relates_to": relates, "m.selections": answers}
+    return {"m.relates_to": relates, POLL_RESPONSE: {"answers": answers}}
 
 
 def replied_to(event: dict[str, Any]) -> str | None:
@@ -98,6 +132,15 @@ class Member:
     def from_user(self, room_id: str, user_id: str) -> list[dict[str, Any]]:
         return [e for e in self.timeline.get(room_id, []) if e.get("sender") == user_id]
 
+    async def event_of_type(self, room_id: str, user_id: str, kind: str) -> dict[str, Any]:
+        """The first event of this type from this user in the room (waits for it)."""
+
+        def find() -> dict[str, Any] | None:
+            return next((e for e in self.from_user(room_id, user_id) if e["type"] == kind), None)
+
+        found: dict[str, Any] = await self.until(find, f"{kind} event")
+        return found
+
     def replies(self, room_id: str, bot_id: str, event_id: str) -> list[dict[str, Any]]:
         return [e for e in self.from_user(room_id, bot_id) if replied_to(e) == event_id]
 
@@ -146,6 +189,10 @@ class RunningBot:
     def user_id(self) -> str:
         return self.user.user_id
 
+    @property
+    def bot(self) -> Bot:
+        return self.adapter.bot
+
     async def synced(self, deadline: float = DEADLINE) -> None:
         """Wait until the adapter has finished its first sync (its token is saved)."""
         end = time.monotonic() + deadline
@@ -182,13 +229,14 @@ async def start_bot(
     password: str,
     *,
     timeline_limit: int | None = None,
+    clock: Clock | None = None,
     **extra: Any,
 ) -> RunningBot:
     settings = bot_settings(server, user, db_url, password, **extra)
     repo = await SqliteRepository.open(settings.database_url)
     bot = Bot(
         repo,
-        SystemClock(),
+        clock or SystemClock(),
         default_language=settings.default_language,
         default_timezone=settings.default_timezone,
     )

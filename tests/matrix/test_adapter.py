@@ -89,11 +89,12 @@ async def test_city_group_in_a_default_v12_room(
             assert today.startswith("Heute in Duisburg"), today
             assert "Café Museum" in today and "→ !dabei 1" in today
 
-        # an Element location message does not upset anything; a command after it works
+        # an Element location message is answered with the session there (more in
+        # test_locations); a command after it works
         location = await ben.send(room, element_location(51.4344, 6.7623, 35))
+        assert "Café Museum" in await ben.reply_to(room, bot.user_id, location)
         help_text = await anna.ask(room, bot.user_id, "!hilfe")
         assert "Was ich kann" in help_text
-        del location  # the core ignores locations for now (issue 6 will answer them)
 
         # nothing from before the bot's join was answered
         await anna.sync_once(0)

@@ -13,7 +13,10 @@ from chatbot.adapters.matrix.mapping import (
     message_event,
     parse_command,
     parse_geo_uri,
-    poll_fallback_content,
+    poll_end_content,
+    poll_response,
+    poll_start_content,
+    selected_indexes,
     strip_reply_fallback,
     text_content,
     venue_content,
@@ -137,8 +140,11 @@ def test_element_location_to_event() -> None:
     )
     legacy = {"msgtype": "m.location", "body": "here", "geo_uri": "geo:51.1,6.1"}
     assert message_event(message(legacy), ORIGIN) == LocationEvent(ORIGIN, 51.1, 6.1)
+    # off the map: passed on, the core answers with a translated error
     bad = {"msgtype": "m.location", "body": "here", "geo_uri": "geo:95,6.1"}
-    assert message_event(message(bad), ORIGIN) is None
+    assert message_event(message(bad), ORIGIN) == LocationEvent(ORIGIN, 95.0, 6.1)
+    garbled = {"msgtype": "m.location", "body": "here", "geo_uri": "geo:95;6.1"}
+    assert message_event(message(garbled), ORIGIN) is None
 
 
 def test_text_content_renders_buttons_and_html() -> None:
@@ -169,10 +175,58 @@ def test_venue_and_poll_content() -> None:
         "description": "Café Museum",
     }
     assert "Café Museum, Königstraße 1" in venue["body"]
-    poll = poll_fallback_content(
+    poll = poll_start_content(
         SendPoll(ChatRef("matrix", "!r"), "Wo? (oder !stimme N)", ("A", "B"), "7")
     )
-    assert poll["body"] == "Wo? (oder !stimme N)\n1. A\n2. B"
+    fallback = "Wo? (oder !stimme N)\n1. A\n2. B"
+    assert poll == {
+        "org.matrix.msc3381.poll.start": {
+            "question": {"org.matrix.msc1767.text": "Wo? (oder !stimme N)"},
+            "kind": "org.matrix.msc3381.poll.disclosed",
+            "max_selections": 1,
+            "answers": [
+                {"id": "1", "org.matrix.msc1767.text": "A"},
+                {"id": "2", "org.matrix.msc1767.text": "B"},
+            ],
+        },
+        "org.matrix.msc1767.text": fallback,
+        "body": fallback,
+        "chatbot.poll_key": "7",
+    }
+    threaded = poll_start_content(SendPoll(ChatRef("matrix", "!r"), "Wo?", ("A", "B"), "7", "$t"))
+    assert threaded["m.relates_to"]["rel_type"] == "m.thread"
+    assert poll_end_content("$start", "Zu.") == {
+        "m.relates_to": {"rel_type": "m.reference", "event_id": "$start"},
+        "org.matrix.msc3381.poll.end": {},
+        "org.matrix.msc1767.text": "Zu.",
+        "body": "Zu.",
+    }
+
+
+def test_poll_responses() -> None:
+    reference = {"rel_type": "m.reference", "event_id": "$start"}
+
+    def unstable(answers: Any) -> dict[str, Any]:
+        content = {"m.relates_to": reference, "org.matrix.msc3381.poll.response": answers}
+        return {"type": "org.matrix.msc3381.poll.response", "content": content}
+
+    def stable(selections: Any) -> dict[str, Any]:
+        content = {"m.relates_to": reference, "m.selections": selections}
+        return {"type": "m.poll.response", "content": content}
+
+    assert poll_response(unstable({"answers": ["2"]})) == ("$start", ["2"])
+    assert poll_response(unstable({"answers": []})) == ("$start", [])
+    assert poll_response(unstable({})) == ("$start", [])  # spoiled: no selection
+    assert poll_response(stable(["1"])) == ("$start", ["1"])
+    assert poll_response(stable("1")) == ("$start", [])
+    assert poll_response(stable([1])) == ("$start", [])
+    not_a_reference = {"type": "m.poll.response", "content": {"m.selections": ["1"]}}
+    assert poll_response(not_a_reference) is None
+    assert selected_indexes(["2"], 3) == (1,)
+    assert selected_indexes(["3", "1"], 3) == (2,)  # max_selections 1: the first counts
+    assert selected_indexes(["4"], 3) == ()  # unknown answer: a spoiled vote
+    assert selected_indexes(["1", "x"], 3) == ()
+    assert selected_indexes([], 3) == ()
 
 
 V12 = RoomCreate(sender="@creator:hs", room_version="12", additional_creators=("@co:hs",))

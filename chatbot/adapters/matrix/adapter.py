@@ -22,14 +22,23 @@ Delivery guarantees (see also the module docs of ``sender``):
 - Events before the bot's own join in a room are never acted on (positional: in the
   sync or back-fill that contains the join, everything before it is skipped; later
   syncs only contain later events).
+- Poll responses (MSC3381) take the same path as messages: a ``VoteEvent`` per
+  response, deduplicated by event id. The poll start's event id is mapped to the core's
+  poll (``poll:<event id>``) when the send returns, and again when the bot's own start
+  event comes back in the sync (it carries the core's poll key), so a response is
+  never handled before its poll is known, whatever the timing of the send's answer.
+- ``perform`` waits for the first sync after the start: direct rooms are found in the
+  rooms' state (a message retried after a restart goes to the same room, where the
+  homeserver deduplicates it by its transaction id, instead of to a new room).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import deque
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Coroutine, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -65,6 +74,7 @@ from chatbot.core.events import (
     Origin,
     Person,
     PersonRef,
+    VoteEvent,
 )
 from chatbot.core.model import CityGroup
 from chatbot.i18n import N_, Translator
@@ -80,6 +90,7 @@ SEND_HEAD_START = 0.5  # seconds the next sync waits for this sync's replies, at
 MAX_SYNC_BACKOFF = 30.0
 ROOM_CREATE_ATTEMPTS = 3
 
+POLL_CLOSED = N_("The poll is closed.")  # the poll end's text fallback; a result follows
 ENCRYPTION_NOTICE = N_(
     "This room is encrypted. I can't read encrypted messages yet, so I won't answer"
     " here. Please invite me to an unencrypted room."
@@ -152,9 +163,9 @@ class MatrixAdapter:
         self._batches: deque[tuple[str, list[asyncio.Task[None]]]] = deque()
         self._saved_token: str | None = None
         self._dm_locks: dict[str, asyncio.Lock] = {}
-        self._background: set[asyncio.Task[Any]] = set()  # direct messages on their way
+        self._background: set[asyncio.Task[Any]] = set()  # direct messages, polls on their way
         self._finishing: set[asyncio.Task[None]] = set()  # events waiting for delivery
-        self._ready = asyncio.Event()
+        self._synced = asyncio.Event()  # the first sync after the start is handled
         self._closed = False
         bot.prefixes[PLATFORM] = PREFIX
         redact.install()
@@ -167,7 +178,6 @@ class MatrixAdapter:
         try:
             if not await self._login(stop):
                 return
-            self._ready.set()
             await self._load_direct()
             await self._sync_loop(stop)
         finally:
@@ -175,7 +185,7 @@ class MatrixAdapter:
 
     async def perform(self, action: Action) -> None:
         """Carry out an action (from the ticker, or a test); returns once delivered."""
-        await self._ready.wait()
+        await self._synced.wait()
         if self._closed:
             log.warning("not sending %s: the Matrix adapter is stopped", type(action).__name__)
             return
@@ -379,6 +389,7 @@ class MatrixAdapter:
                 continue
             failures = 0
             since, initial, full_state = next_batch, False, False
+            self._synced.set()
             self._batches.append((next_batch, tasks))
             await self._head_start(tasks)
             await self._commit_ready()
@@ -430,7 +441,7 @@ class MatrixAdapter:
 
     async def _shutdown(self) -> None:
         self._closed = True
-        self._ready.set()  # perform() waiting for a login that never came returns
+        self._synced.set()  # perform() waiting for a sync that never came returns
         pending = [task for task in self._finishing if not task.done()]
         if pending:
             _, late = await asyncio.wait(pending, timeout=self.shutdown_grace)
@@ -585,8 +596,12 @@ class MatrixAdapter:
                 await self._mark(event_id)
             return None
         if sender == self.user_id:
+            if kind in mapping.POLL_START_TYPES and isinstance(content.get(mapping.POLL_KEY), str):
+                await self._own_poll(room.room_id, event_id, content)
             return None
         origin = self._origin(room, event)
+        if kind in mapping.POLL_RESPONSE_TYPES:
+            return await self._poll_response(event_id, event, origin)
         if kind == "m.room.message":
             core = mapping.message_event(event, origin)
             return await self._dispatch(event_id, core) if core is not None else None
@@ -651,6 +666,73 @@ class MatrixAdapter:
             return None  # a direct room the bot opened, or a room upgrade: no greeting
         me = Person(PersonRef(PLATFORM, self.user_id), room.display_name(self.user_id))
         return await self._dispatch(event_id, MemberJoined(self._origin(room, event), me, True))
+
+    # --- polls ------------------------------------------------------------------------
+
+    async def _poll_response(
+        self, event_id: str, event: Mapping[str, Any], origin: Origin
+    ) -> asyncio.Task[None] | None:
+        """A vote (or a vote taken back) in one of the bot's polls, as a VoteEvent."""
+        response = mapping.poll_response(event)
+        if response is None:
+            return None
+        start, answers = response
+        poll = await self._poll_of(start)
+        if poll is None or poll["room"] != origin.chat.id:
+            log.debug("Matrix: ignoring a response to an unknown poll %s", start)
+            return None
+        indexes = mapping.selected_indexes(answers, int(poll["answers"]))
+        return await self._dispatch(event_id, VoteEvent(origin, str(poll["key"]), indexes))
+
+    async def _poll_of(self, start_event_id: str) -> dict[str, Any] | None:
+        value = await self.repo.platform_value(PLATFORM, "poll:" + start_event_id)
+        if not value:
+            return None
+        try:
+            poll = json.loads(value)
+        except ValueError:
+            return None
+        return poll if isinstance(poll, dict) else None
+
+    async def _remember_poll(
+        self, room_id: str, event_id: str, poll_key: str, answers: int
+    ) -> None:
+        """Map the poll start event to the core's poll, and back (for closing it)."""
+        key = "poll:" + event_id
+        if await self.repo.platform_value(PLATFORM, key):
+            return
+        value = json.dumps({"key": poll_key, "room": room_id, "answers": answers})
+        async with self.repo.atomic():
+            await self.repo.set_platform_value(PLATFORM, key, value)
+            await self.repo.set_platform_value(
+                PLATFORM, f"poll_event:{room_id}:{poll_key}", event_id
+            )
+
+    async def _own_poll(self, room_id: str, event_id: str, content: Mapping[str, Any]) -> None:
+        """The bot's own poll start, back from the homeserver in the sync."""
+        block = content.get(mapping.POLL_START)
+        answers = block.get("answers") if isinstance(block, dict) else None
+        if isinstance(answers, list):
+            await self._remember_poll(
+                room_id, event_id, str(content[mapping.POLL_KEY]), len(answers)
+            )
+
+    async def _poll_sent(self, action: SendPoll, sent: Awaitable[str | None]) -> None:
+        room_id = action.chat.id
+        event_id = await sent
+        if event_id is not None:
+            await self._remember_poll(room_id, event_id, action.poll_key, len(action.options))
+
+    async def _poll_end(self, action: ClosePoll) -> dict[str, Any] | None:
+        """The poll end for the start event of this poll in this room (None: the bot has
+        not posted it here as a poll); its text is in the group's language."""
+        room_id = action.chat.id
+        start = await self.repo.platform_value(PLATFORM, f"poll_event:{room_id}:{action.poll_key}")
+        if not start:
+            return None
+        group = await self.repo.group_for_chat(action.chat)
+        language = group.settings.language if group else self.bot.default_language
+        return mapping.poll_end_content(start, Translator(language).gettext(POLL_CLOSED))
 
     # --- invites, leaving, upgrades ---------------------------------------------------
 
@@ -916,10 +998,7 @@ class MatrixAdapter:
         if isinstance(action, DirectMessage):
             if action.person.platform != PLATFORM:
                 return _done()
-            task = asyncio.create_task(self._direct_message(action))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-            return task
+            return self._background_task(self._direct_message(action))
         if action.chat.platform != PLATFORM:
             log.warning("Matrix: an action for %s reached the Matrix adapter", action.chat)
             return _done()
@@ -934,13 +1013,23 @@ class MatrixAdapter:
         elif isinstance(action, SendVenue):
             content = mapping.venue_content(action)
         elif isinstance(action, SendPoll):
-            content = mapping.poll_fallback_content(action)
+            content = mapping.poll_start_content(action)
+            sent = self._sender(room_id).submit(mapping.POLL_START, content)
+            return self._background_task(self._poll_sent(action, sent))
         elif isinstance(action, ClosePoll):
-            return _done()  # text polls have nothing to close; the result is announced
+            # the end is queued now (before the announcement that follows it) and looks up
+            # the start event when its turn comes
+            return self._sender(room_id).submit(mapping.POLL_END, lambda: self._poll_end(action))
         else:
             log.warning("Matrix: cannot carry out %s", type(action).__name__)
             return _done()
         return self._sender(room_id).submit("m.room.message", content)
+
+    def _background_task(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
 
 
 def _events(section: Any) -> list[dict[str, Any]]:

@@ -26,6 +26,18 @@ MAX_TEXT = 30_000  # characters; an event may have 65,536 bytes in all
 LOCATION_KEYS = ("org.matrix.msc3488.location", "m.location")
 BEACON_TYPES = ("org.matrix.msc3672.beacon", "m.beacon")
 
+# Polls (MSC3381). Sent with the unstable names Element reads and sends (its answer
+# ids are opaque strings; ours are "1".."10", the numbers of /stimme N); responses are
+# accepted in both the unstable and the stable shape.
+TEXT = "org.matrix.msc1767.text"  # MSC1767 text block (unstable: a plain string)
+POLL_START = "org.matrix.msc3381.poll.start"
+POLL_RESPONSE = "org.matrix.msc3381.poll.response"
+POLL_END = "org.matrix.msc3381.poll.end"
+POLL_DISCLOSED = "org.matrix.msc3381.poll.disclosed"
+POLL_START_TYPES = (POLL_START, "m.poll.start")
+POLL_RESPONSE_TYPES = (POLL_RESPONSE, "m.poll.response")
+POLL_KEY = "chatbot.poll_key"  # the core's poll id in our own start events (see adapter)
+
 _GEO_RE = re.compile(
     r"^geo:(?P<lat>[-+]?\d+(?:\.\d+)?),(?P<lon>[-+]?\d+(?:\.\d+)?)(?:,[-+]?\d+(?:\.\d+)?)?"
     r"(?P<params>(?:;[^;]*)*)$",
@@ -59,13 +71,17 @@ def parse_command(text: str) -> tuple[str, str] | None:
     return match.group("name"), (match.group("args") or "").strip()
 
 
-def parse_geo_uri(uri: str) -> tuple[float, float, float | None] | None:
-    """RFC 5870 "geo:51.4344,6.7623;u=35" -> (lat, lon, accuracy in m); None if invalid."""
+def parse_geo_uri(
+    uri: str, *, check_range: bool = True
+) -> tuple[float, float, float | None] | None:
+    """RFC 5870 "geo:51.4344,6.7623;u=35" -> (lat, lon, accuracy in m); None if invalid.
+    ``check_range=False``: a well-formed URI off the map (geo:91,6) is returned as it
+    is, for the core to answer with a translated error."""
     match = _GEO_RE.match(uri.strip())
     if match is None:
         return None
     latitude, longitude = float(match.group("lat")), float(match.group("lon"))
-    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+    if check_range and not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
         return None
     accuracy: float | None = None
     for param in match.group("params").split(";"):
@@ -134,8 +150,11 @@ def message_event(event: Mapping[str, Any], origin: Origin) -> Event | None:
 
 
 def location_event(content: Mapping[str, Any], origin: Origin, *, live: bool) -> Event | None:
+    """A location (m.location message or beacon point) as a core event; None without a
+    well-formed geo URI. Coordinates off the map are passed on: the core says what is
+    wrong with them, in the chat's language."""
     uri, description = location_of(content)
-    parsed = parse_geo_uri(uri) if uri else None
+    parsed = parse_geo_uri(uri, check_range=False) if uri else None
     if parsed is None:
         log.debug("ignoring a location without a valid geo URI in %s", origin.chat.id)
         return None
@@ -240,8 +259,70 @@ def venue_content(action: SendVenue) -> dict[str, Any]:
     return content
 
 
-def poll_fallback_content(action: SendPoll) -> dict[str, Any]:
-    """Until native MSC3381 polls (issue 5): the question (which names the vote command)
-    and the numbered options as text."""
-    lines = [action.question, *(f"{n}. {o}" for n, o in enumerate(action.options, start=1))]
-    return text_content("\n".join(lines), thread=action.thread)
+def poll_answer_id(index: int) -> str:
+    """The answer id of option ``index`` (0-based): "1", "2", ... as in /stimme N."""
+    return str(index + 1)
+
+
+def poll_start_content(action: SendPoll) -> dict[str, Any]:
+    """An MSC3381 poll start as Element sends it (disclosed, one selection), with a
+    text fallback that numbers the options (the question names the vote command)."""
+    numbered = [f"{n}. {option}" for n, option in enumerate(action.options, start=1)]
+    fallback = _clip("\n".join([action.question, *numbered]))
+    content: dict[str, Any] = {
+        POLL_START: {
+            "question": {TEXT: action.question},
+            "kind": POLL_DISCLOSED,
+            "max_selections": 1,
+            "answers": [
+                {"id": poll_answer_id(index), TEXT: option}
+                for index, option in enumerate(action.options)
+            ],
+        },
+        TEXT: fallback,
+        "body": fallback,
+        POLL_KEY: action.poll_key,
+    }
+    if action.thread:
+        content["m.relates_to"] = relates_to(reply_to=None, thread=action.thread)
+    return content
+
+
+def poll_end_content(start_event_id: str, text: str) -> dict[str, Any]:
+    """An MSC3381 poll end (unstable shape) referencing the start, with a text fallback."""
+    return {
+        "m.relates_to": {"rel_type": "m.reference", "event_id": start_event_id},
+        POLL_END: {},
+        TEXT: text,
+        "body": text,
+    }
+
+
+def poll_response(event: Mapping[str, Any]) -> tuple[str, list[str]] | None:
+    """(start event id, the selected answer ids) of a poll response, unstable
+    (``{"org.matrix.msc3381.poll.response": {"answers": [...]}}``) or stable
+    (``{"m.selections": [...]}``); None if it does not reference a poll start. A
+    malformed selection is an empty one (MSC3381: a spoiled vote counts as none)."""
+    content = event.get("content")
+    if not isinstance(content, dict):
+        return None
+    rel_type, start = relation(content)
+    if rel_type != "m.reference" or not start:
+        return None
+    if event.get("type") == POLL_RESPONSE:
+        block = content.get(POLL_RESPONSE)
+        answers = block.get("answers") if isinstance(block, dict) else None
+    else:
+        answers = content.get("m.selections")
+    if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+        return start, []
+    return start, list(answers)
+
+
+def selected_indexes(answers: list[str], count: int) -> tuple[int, ...]:
+    """The 0-based option index of a response's selection (max_selections is 1); an
+    empty selection, or one with an answer id the poll does not have, is none."""
+    valid = {poll_answer_id(index): index for index in range(count)}
+    if not answers or any(answer not in valid for answer in answers):
+        return ()
+    return (valid[answers[0]],)

@@ -25,10 +25,13 @@ MAX_BACKOFF = 30.0
 SERVER_ERROR_ATTEMPTS = 5
 
 
+Prepare = Callable[[], Awaitable[Mapping[str, Any] | None]]
+
+
 @dataclass
 class Outgoing:
     event_type: str
-    content: Mapping[str, Any]
+    content: Mapping[str, Any] | Prepare
     future: asyncio.Future[str | None]
     txn_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
@@ -54,9 +57,11 @@ class RoomSender:
         self.rate_limited = 0  # how many 429 answers this room got (for tests and logs)
 
     def submit(
-        self, event_type: str, content: Mapping[str, Any], txn_id: str | None = None
+        self, event_type: str, content: Mapping[str, Any] | Prepare, txn_id: str | None = None
     ) -> asyncio.Future[str | None]:
         """Queue a message (synchronously, so the order of calls is the sending order).
+        ``content``: the event content, or an async function that gives it when its turn
+        comes (None: nothing to send), for content that needs a lookup first.
         ``txn_id``: a stable idempotency key (e.g. the outbox id); default: a new one."""
         future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         item = Outgoing(event_type, content, future)
@@ -90,6 +95,11 @@ class RoomSender:
                 continue
             try:
                 allowed = self.may_send is None or await self.may_send(self.room_id)
+                if allowed and callable(item.content):
+                    prepared = await item.content()
+                    allowed = prepared is not None
+                    if prepared is not None:
+                        item.content = prepared
                 event_id = await self._send(item) if allowed else None
             except asyncio.CancelledError:
                 item.future.cancel()
@@ -104,6 +114,7 @@ class RoomSender:
         failures = 0
         while True:
             try:
+                assert not callable(item.content)
                 return await self.api.send_event(
                     self.room_id, item.event_type, item.content, item.txn_id
                 )
