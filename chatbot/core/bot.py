@@ -173,7 +173,7 @@ class Bot:
                 ctx = await self.group_context(group)
                 if ctx is None:
                     continue
-                await sessions.materialize_standing(self.repo, group, ctx.today(), ctx.zone)
+                await sessions.standing_of_the_day(ctx, group)
                 for due_group, closes_at in await schedule.polls_due(self.repo, now):
                     if due_group.id == group.id:
                         await polls.open_poll(ctx, group, None, closes_at)

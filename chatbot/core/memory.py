@@ -9,7 +9,7 @@ waits for a shared venue.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from chatbot.core.events import ChatRef, PersonRef
 
@@ -21,6 +21,8 @@ class ShortMemory:
     positions: dict[PersonRef, tuple[float, float, datetime]] = field(default_factory=dict)
     radii: dict[PersonRef, tuple[float, datetime]] = field(default_factory=dict)
     venue_adds: dict[tuple[ChatRef, PersonRef], datetime] = field(default_factory=dict)
+    # (group id, local day) whose standing sessions have their rows already
+    materialized: set[tuple[int, date]] = field(default_factory=set)
 
     def remember_position(self, person: PersonRef, lat: float, lon: float, at: datetime) -> None:
         self.positions[person] = (lat, lon, at)

@@ -186,12 +186,15 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
         math.sin((p2 - p1) / 2) ** 2
         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
     )
-    return 2 * 6_371_008.8 * math.asin(math.sqrt(a))
+    return 2 * 6_371_008.8 * math.asin(math.sqrt(min(1.0, a)))
 
 
 def round_position(lat: float, lon: float) -> tuple[float, float]:
     """About 100 m of precision (3 decimals): enough to meet, not enough to find a home."""
-    return round(lat, 3), round(lon, 3)
+    lat = min(90.0, max(-90.0, lat))
+    lon = (lon + 180.0) % 360.0 - 180.0 if not -180.0 <= lon <= 180.0 else lon
+    # + 0.0 turns a rounded -0.0 into 0.0
+    return round(lat, 3) + 0.0, round(lon, 3) + 0.0
 
 
 def check_coordinates(lat: float, lon: float) -> tuple[float, float]:

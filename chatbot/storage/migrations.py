@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 
 import aiosqlite
 
+from chatbot.storage.geo import m006_geo_index
+
 Migration = Callable[[aiosqlite.Connection], Awaitable[None]]
 
 
@@ -251,6 +253,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m003_polls_and_standing_sessions,
     m004_nearby,
     m005_pings_and_privacy,
+    m006_geo_index,
 )
 
 

@@ -30,8 +30,9 @@ from chatbot.core.model import (
     VenuePoll,
     Vote,
 )
-from chatbot.core.parsing import haversine_m
 from chatbot.core.text import fold
+from chatbot.storage import geo
+from chatbot.storage.geo import GeoIndex
 from chatbot.storage.migrations import migrate
 
 _in_transaction: ContextVar[bool] = ContextVar("in_transaction", default=False)
@@ -62,9 +63,12 @@ def _hm(value: time | None) -> str | None:
 class SqliteRepository:
     """Implements `chatbot.core.ports.Repository`."""
 
-    def __init__(self, db: aiosqlite.Connection, db_path: str = ":memory:") -> None:
+    def __init__(
+        self, db: aiosqlite.Connection, db_path: str = ":memory:", geo_index: GeoIndex | None = None
+    ) -> None:
         self.db = db
         self.db_path = db_path
+        self.geo: GeoIndex = geo_index or geo.BoxIndex()
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -78,8 +82,13 @@ class SqliteRepository:
         await db.execute("PRAGMA foreign_keys=ON")
         await db.execute("PRAGMA busy_timeout=5000")
         await db.execute("PRAGMA synchronous=NORMAL")
+        # a larger page cache and memory-mapped reads keep nearby queries fast on big files
+        await db.execute("PRAGMA cache_size=-65536")
+        await db.execute("PRAGMA mmap_size=268435456")
         await migrate(db, migrate_to)
-        return cls(db, path)
+        # the index kind is fixed in the database; a build without R*Tree fails here, early
+        index = await geo.detect(db) if migrate_to is None else None
+        return cls(db, path, index)
 
     async def close(self) -> None:
         await self.db.close()
@@ -277,23 +286,21 @@ class SqliteRepository:
     # --- sessions --------------------------------------------------------------------
 
     async def _sessions(self, where: str, params: Sequence[Any]) -> list[Session]:
+        # one round trip: the joiners come along as a JSON array, in the order they joined
         rows = await self._all(
-            f"SELECT * FROM sessions WHERE {where} ORDER BY starts_at, id", params
+            "SELECT s.*, (SELECT json_group_array(json_array(platform, person_id, name))"
+            " FROM (SELECT platform, person_id, name FROM session_joiners j"
+            " WHERE j.session_id = s.id ORDER BY joined_at, rowid)) AS joiners_json"
+            f" FROM sessions s WHERE {where} ORDER BY starts_at, id",
+            params,
         )
-        if not rows:
-            return []
-        ids = [r["id"] for r in rows]
-        marks = ",".join("?" * len(ids))
-        joiner_rows = await self._all(
-            f"SELECT * FROM session_joiners WHERE session_id IN ({marks})"
-            " ORDER BY joined_at, rowid",
-            ids,
-        )
-        joiners: dict[int, list[Person]] = {}
-        for j in joiner_rows:
-            joiners.setdefault(j["session_id"], []).append(
-                Person(PersonRef(j["platform"], j["person_id"]), j["name"])
-            )
+        joiners = {
+            r["id"]: [
+                Person(PersonRef(platform, person_id), name)
+                for platform, person_id, name in json.loads(r["joiners_json"])
+            ]
+            for r in rows
+        }
         return [
             Session(
                 id=r["id"],
@@ -407,8 +414,17 @@ class SqliteRepository:
         group_id: int | None,
         limit: int,
     ) -> Sequence[tuple[Session, float]]:
-        found = await self._live_by_distance(latitude, longitude, now, group_id)
-        return [(s, d) for s, d in found if d <= radius_m][:limit]
+        found = await self.geo.nearest(
+            self.db,
+            latitude,
+            longitude,
+            radius_m,
+            now_iso=_iso(now),
+            group_ids={group_id} if group_id is not None else None,
+            include_public=True,
+            limit=limit,
+        )
+        return await self._with_sessions(found)
 
     async def nearest_live_session(
         self,
@@ -419,21 +435,26 @@ class SqliteRepository:
         group_id: int | None,
         cap_m: float,
     ) -> tuple[Session, float] | None:
-        found = await self._live_by_distance(latitude, longitude, now, group_id)
-        return found[0] if found and found[0][1] <= cap_m else None
-
-    async def _live_by_distance(
-        self, latitude: float, longitude: float, now: datetime, group_id: int | None
-    ) -> list[tuple[Session, float]]:
-        sessions = await self._sessions(
-            "state = 'open' AND ends_at > ? AND (group_id = ? OR group_id IN"
-            " (SELECT id FROM city_groups WHERE public = 1))",
-            (_iso(now), group_id if group_id is not None else -1),
+        far = await self.geo.nearest_beyond(
+            self.db,
+            latitude,
+            longitude,
+            now_iso=_iso(now),
+            group_ids={group_id} if group_id is not None else None,
+            include_public=True,
+            cap_m=cap_m,
         )
-        measured = [
-            (s, haversine_m(latitude, longitude, s.latitude, s.longitude)) for s in sessions
-        ]
-        return sorted(measured, key=lambda pair: pair[1])
+        found = await self._with_sessions([far] if far else [])
+        return found[0] if found else None
+
+    async def _with_sessions(
+        self, found: Sequence[tuple[int, float]]
+    ) -> list[tuple[Session, float]]:
+        if not found:
+            return []
+        marks = ",".join("?" * len(found))
+        by_id = {s.id: s for s in await self._sessions(f"id IN ({marks})", [i for i, _ in found])}
+        return [(by_id[i], d) for i, d in found if i in by_id]
 
     # --- people and platform delivery state -----------------------------------------
 

@@ -39,10 +39,18 @@ def open_example(ctx: Context, venue_name: str | None = None) -> str:
 
 async def todays_sessions(ctx: Context, group: CityGroup) -> list[Session]:
     """Today's open sessions that have not ended, in start order: /today's numbering."""
-    await materialize_standing(ctx.repo, group, ctx.today(), ctx.zone)
+    await standing_of_the_day(ctx, group)
     now = ctx.now()
     sessions = await ctx.repo.sessions_on(group.id, ctx.today())
     return [s for s in sessions if s.ends_at > now]
+
+
+async def standing_of_the_day(ctx: Context, group: CityGroup) -> None:
+    """Materialize today's standing sessions once per group and day (per process)."""
+    day = (group.id, ctx.today())
+    if day not in ctx.memory.materialized:
+        await materialize_standing(ctx.repo, group, ctx.today(), ctx.zone)
+        ctx.memory.materialized.add(day)
 
 
 async def materialize_standing(
@@ -219,6 +227,7 @@ async def _open_standing(
             ),
             ctx.now(),
         )
+    ctx.memory.materialized.discard((group.id, ctx.today()))
     ctx.post(
         ctx._("Standing session: every {weekday}, {time} at {place}, opened by {name}.").format(
             weekday=ctx.t.weekday(weekday),
