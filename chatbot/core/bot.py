@@ -61,6 +61,7 @@ HANDLERS: dict[str, Handler] = {
     "forget": pings.forget,
 }
 
+HANDLED_KEPT = timedelta(days=7)
 SCHEDULE = Person(PersonRef("core", "schedule"), "schedule")
 
 
@@ -191,6 +192,7 @@ class Bot:
                 log.exception("scheduled work failed for group %s", group.id)
         async with self.repo.atomic():
             await self.repo.end_sessions_before(now)
+            await self.repo.forget_handled_before(now - HANDLED_KEPT)
         return actions
 
     async def next_due(self) -> datetime | None:

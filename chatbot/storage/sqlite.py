@@ -480,6 +480,14 @@ class SqliteRepository:
             (platform, key, value),
         )
 
+    async def forget_handled_before(self, instant: datetime) -> int:
+        """Handled-event ids older than this are no longer needed for deduplication
+        (Telegram keeps unconfirmed updates 24 hours; Matrix sync tokens move on)."""
+        cursor = await self.db.execute(
+            "DELETE FROM handled_events WHERE handled_at < ?", (_iso(instant),)
+        )
+        return cursor.rowcount
+
     async def mark_handled(self, platform: str, event_id: str, at: datetime) -> bool:
         """Record an event as handled; False if it was handled before (a duplicate)."""
         cursor = await self.db.execute(
