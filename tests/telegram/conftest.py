@@ -6,6 +6,9 @@ own `build(settings, bot, repo)`.
         await tg.start()
         tg.say(GROUP, ANNA, "/einrichten Duisburg")
         call = await tg.reply(GROUP, "Stadtgruppe")
+
+`start(outbox=True)` also runs the project's `OutboxSender` over the adapter (as
+`chatbot run` does), woken after every handled event, so pings go out at once.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from chatbot.config import Settings
 from chatbot.core.bot import Bot
 from chatbot.core.clock import FakeClock
 from chatbot.core.events import Event
+from chatbot.delivery import OutboxSender
 from chatbot.storage.sqlite import SqliteRepository
 from tests.fakes.telegram_api import Call, FakeTelegramServer
 from tests.kit import berlin
@@ -42,6 +46,8 @@ class TelegramWorld:
         self.adapter: TelegramAdapter | None = None
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self.outbox: OutboxSender | None = None
+        self._outbox_task: asyncio.Task[None] | None = None
         self.events: list[Event] = []
         for user_id, name in NAMES.items():
             server.set_user(user_id, first_name=name, language_code="de")
@@ -58,9 +64,10 @@ class TelegramWorld:
         values.update(overrides)
         return Settings(**values)
 
-    async def start(self, **overrides: Any) -> TelegramAdapter:
+    async def start(self, *, outbox: bool = False, **overrides: Any) -> TelegramAdapter:
         """Open the database, build a core and the adapter, and run it (a fresh
-        "process" each time: a restart is stop() then start())."""
+        "process" each time: a restart is stop() then start()); with `outbox`, the
+        outbox sender too. `overrides` are settings."""
         assert self._task is None, "already running"
         self.repo = await SqliteRepository.open(self.db_url)
         self.core = Bot(self.repo, self.clock, default_language="de")
@@ -68,6 +75,9 @@ class TelegramWorld:
         self.adapter = build(self.settings(**overrides), self.core, self.repo)
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self.adapter.run(self._stop))
+        if outbox:
+            self.outbox = OutboxSender(self.core, self.adapter)
+            self._outbox_task = asyncio.create_task(self.outbox.run(self._stop))
         # polling starts after getWebhookInfo; webhook mode after setWebhook
         ready = "setWebhook" if overrides.get("telegram_webhook_url") else "getWebhookInfo"
         before = len(self.server.calls_to(ready))
@@ -79,7 +89,11 @@ class TelegramWorld:
 
         async def spying(event: Event, is_admin: Any) -> Any:
             self.events.append(event)
-            return await handle(event, is_admin)
+            try:
+                return await handle(event, is_admin)
+            finally:
+                if self.outbox is not None:
+                    self.outbox.wake.set()  # what the event queued goes out now
 
         core.handle = spying  # type: ignore[method-assign]
 
@@ -87,7 +101,9 @@ class TelegramWorld:
         if self._task is not None and self._stop is not None:
             self._stop.set()
             await asyncio.wait_for(self._task, 10)
-        self._task = None
+        if self._outbox_task is not None:
+            await asyncio.wait_for(self._outbox_task, 10)
+        self._task = self._outbox_task = self.outbox = None
         if self.repo is not None:
             await self.repo.close()
             self.repo = None
@@ -113,8 +129,14 @@ class TelegramWorld:
         self, chat_id: int, user_id: int, text: str, contains: str = "", **kw: Any
     ) -> Call:
         """Say something and wait for the answer (a reply to that message)."""
+        update = self.server.message_update(chat_id, user_id, text, **kw)
+        return await self.push(update, chat_id, contains)
+
+    async def push(self, update: dict[str, Any], chat_id: int, contains: str = "") -> Call:
+        """Push any update (a location, a venue, a button press) and wait for the bot's
+        next sendMessage to `chat_id` that contains `contains`."""
         before = len(self.server.calls)
-        self.say(chat_id, user_id, text, **kw)
+        self.server.push_update(update)
 
         def fresh(c: Call) -> bool:
             return (

@@ -72,7 +72,7 @@ from chatbot.adapters.telegram.redact import protect
 from chatbot.adapters.telegram.sending import Sender
 from chatbot.adapters.telegram.state import PLATFORM, TelegramState, chat_ref
 from chatbot.config import Settings
-from chatbot.core.actions import Action, DirectMessage
+from chatbot.core.actions import Action, DirectMessage, SendText
 from chatbot.core.bot import Bot as CoreBot
 from chatbot.core.commands import find_command
 from chatbot.core.events import ButtonPress, CommandEvent, Event, MemberJoined
@@ -136,12 +136,13 @@ class SendQueues:
 
     def __init__(self, sender: Sender) -> None:
         self.sender = sender
-        self._queues: dict[str, collections.deque[Action]] = {}
+        self._queues: dict[str, collections.deque[tuple[Action, str | None]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
 
-    def put(self, action: Action) -> None:
+    def put(self, action: Action, language: str | None = None) -> None:
+        """Queue an action; `language`: the chat's, for the adapter's own labels."""
         key = action.person.id if isinstance(action, DirectMessage) else action.chat.id
-        self._queues.setdefault(key, collections.deque()).append(action)
+        self._queues.setdefault(key, collections.deque()).append((action, language))
         if key not in self._workers:
             self._workers[key] = asyncio.create_task(self._work(key), name=f"telegram-send-{key}")
 
@@ -149,9 +150,9 @@ class SendQueues:
         queue = self._queues[key]
         try:
             while queue:
-                action = queue.popleft()
+                action, language = queue.popleft()
                 try:
-                    await self.sender.perform(action)
+                    await self.sender.perform(action, language=language)
                 except Exception as error:  # Unreachable for a DirectMessage: logged only
                     log.info("%s not delivered: %s", type(action).__name__, error)
         finally:
@@ -226,7 +227,7 @@ class TelegramAdapter:
         self.app = app if app is not None else build_application(settings)
         self.state = TelegramState(repo)
         self.buttons = ButtonStore(self.state)
-        self.sender = Sender(self.app.bot, self.state, self.buttons)
+        self.sender = Sender(self.app.bot, self.state, self.buttons, language=core.default_language)
         self.admins = TelegramAdmins(self.app.bot)
         self.lanes = Lanes()
         self.sending = SendQueues(self.sender)
@@ -392,8 +393,14 @@ class TelegramAdapter:
                 log.exception("update %s failed", update.update_id)
 
     async def dispatch(self, event: Event) -> None:
-        for action in await self.core.handle(event, self.admins):
-            self.sending.put(action)
+        actions = await self.core.handle(event, self.admins)
+        language = None
+        if any(isinstance(a, SendText) and a.ask_location for a in actions):
+            # the location button's label, in the language the core answered in
+            group = await self.repo.group_for_chat(event.origin.chat)
+            language = self.core.language_for(event.origin, group)
+        for action in actions:
+            self.sending.put(action, language)
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message

@@ -3,7 +3,11 @@
 * `SendText`/`DirectMessage` -> sendMessage, plain text (no parse_mode, so nothing in
   a venue's or person's name can break the formatting), as a reply to the command
   (`allow_sending_without_reply`, in case it was deleted), in the forum topic, with an
-  inline keyboard; a text over 4096 characters is split at line ends.
+  inline keyboard; a text over 4096 characters is split at line ends. A `SendText` with
+  `ask_location` in a private chat gets a one-time reply keyboard with one "share my
+  location" button (`request_location`, which Telegram offers in private chats only; in
+  a group the text alone asks for a reply with a location, which privacy mode lets
+  through).
 * `SendPoll` -> sendPoll, non-anonymous (votes come back as poll_answer updates), and
   the poll's native id is remembered with the core's poll key; `ClosePoll` -> stopPoll.
 * `SendVenue` -> sendVenue (a map preview); `EditText` -> editMessageText.
@@ -34,7 +38,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from telegram import Bot, Message, ReplyParameters
+from telegram import (
+    Bot,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyParameters,
+)
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -59,6 +70,7 @@ from chatbot.core.actions import (
     SendText,
     SendVenue,
 )
+from chatbot.i18n import N_, Translator
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +81,8 @@ MAX_QUESTION = 300
 MAX_OPTION = 100
 MAX_OPTIONS = 10
 HARMLESS = ("message is not modified", "poll has already been closed")
+# the label of the reply-keyboard button that shares the position (after a 📍)
+SHARE_LOCATION = N_("Share my location")
 
 
 def utf16_len(text: str) -> int:
@@ -104,6 +118,16 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def location_keyboard(language: str) -> ReplyKeyboardMarkup:
+    """One button that shares the position; it goes away once used."""
+    label = "📍 " + Translator(language).gettext(SHARE_LOCATION)
+    return ReplyKeyboardMarkup(
+        [[KeyboardButton(label, request_location=True)]],
+        resize_keyboard=True,
+        one_time_keyboard=True,
+    )
+
+
 def _chat_id(raw: str) -> int | None:
     """Our own numeric chat/user ids; None for ids we cannot send to (chat:, channel:)."""
     return int(raw) if raw.lstrip("-").isdigit() else None
@@ -118,18 +142,21 @@ class Sender:
         *,
         retries: int = 3,
         backoff: float = 0.5,
+        language: str = "de",
     ) -> None:
         self.bot = bot
         self.state = state
         self.buttons = buttons
         self.retries = retries
         self.backoff = backoff
+        self.language = language  # of texts of our own when the action does not say
 
-    async def perform(self, action: Action) -> None:
+    async def perform(self, action: Action, *, language: str | None = None) -> None:
         """Carry out one action. Failures are logged; only a DirectMessage raises:
-        `Unreachable` (the person blocked or never started the bot) or `RetryAfter`."""
+        `Unreachable` (the person blocked or never started the bot) or `RetryAfter`.
+        `language`: that of the chat, for the adapter's own labels (the location button)."""
         try:
-            await self._perform(action)
+            await self._perform(action, language or self.language)
         except (Unreachable, WaitFirst) as error:
             if isinstance(action, DirectMessage):
                 raise
@@ -137,7 +164,7 @@ class Sender:
         except Exception:
             log.exception("could not carry out %s", type(action).__name__)
 
-    async def _perform(self, action: Action) -> None:
+    async def _perform(self, action: Action, language: str) -> None:
         if isinstance(action, DirectMessage):
             if action.person.platform != PLATFORM:
                 return
@@ -152,8 +179,14 @@ class Sender:
         if chat_id is None:
             return
         if isinstance(action, SendText):
+            ask = action.ask_location and chat_id > 0 and not action.buttons
             await self.send_text(
-                chat_id, action.text, action.buttons, thread=action.thread, reply_to=action.reply_to
+                chat_id,
+                action.text,
+                action.buttons,
+                thread=action.thread,
+                reply_to=action.reply_to,
+                keyboard=location_keyboard(language) if ask else None,
             )
         elif isinstance(action, EditText):
             await self.edit_text(chat_id, action)
@@ -174,7 +207,9 @@ class Sender:
         *,
         thread: str | None = None,
         reply_to: str | None = None,
+        keyboard: ReplyKeyboardMarkup | None = None,
     ) -> list[Message]:
+        """`keyboard`: a reply keyboard instead of inline buttons (on the last piece)."""
         pieces = [p for p in split_text(text) if p.strip()]
         sent: list[Message] = []
         for number, piece in enumerate(pieces):
@@ -191,7 +226,9 @@ class Sender:
                 last: bool = last,
                 reply: ReplyParameters | None = reply,
             ) -> Message:
-                markup = await self.buttons.keyboard(target, buttons) if last else None
+                markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None = None
+                if last:
+                    markup = keyboard or await self.buttons.keyboard(target, buttons)
                 topic = int(thread) if thread and thread.isdigit() else None
                 try:
                     return await self.bot.send_message(
