@@ -1,0 +1,80 @@
+"""SQLite basics: the connection, transactions, and how values are stored."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime, time
+from typing import Any
+
+import aiosqlite
+
+from chatbot.storage import geo
+from chatbot.storage.geo import GeoIndex
+
+_in_transaction: ContextVar[bool] = ContextVar("in_transaction", default=False)
+
+
+def sqlite_path(url: str) -> str:
+    """ "sqlite:///chatbot.db" (relative), "sqlite:////srv/bot.db" (absolute), or a path."""
+    for prefix in ("sqlite+aiosqlite:///", "sqlite:///"):
+        if url.startswith(prefix):
+            return url[len(prefix) :] or ":memory:"
+    if "://" in url:
+        raise ValueError("only sqlite:/// database URLs are supported so far")
+    return url
+
+
+def to_iso(instant: datetime) -> str:
+    return instant.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def from_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def to_hm(value: time | None) -> str | None:
+    return value.strftime("%H:%M") if value is not None else None
+
+
+class SqliteBase:
+    """The connection, transactions and row helpers that every store uses."""
+
+    def __init__(
+        self, db: aiosqlite.Connection, db_path: str = ":memory:", geo_index: GeoIndex | None = None
+    ) -> None:
+        self.db = db
+        self.db_path = db_path
+        self.geo: GeoIndex = geo_index or geo.BoxIndex()
+        self._lock = asyncio.Lock()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[None]:
+        if _in_transaction.get():
+            yield
+            return
+        async with self._lock:
+            token = _in_transaction.set(True)
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                await self.db.rollback()
+                raise
+            else:
+                await self.db.commit()
+            finally:
+                _in_transaction.reset(token)
+
+    async def _one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        async with self.db.execute(sql, tuple(params)) as cursor:
+            return await cursor.fetchone()
+
+    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        async with self.db.execute(sql, tuple(params)) as cursor:
+            return list(await cursor.fetchall())

@@ -1,0 +1,271 @@
+"""City groups, their chats and venues; people; each platform's delivery state."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time
+
+import aiosqlite
+
+from chatbot.core.events import ChatRef, Person
+from chatbot.core.model import (
+    CityGroup,
+    GroupSettings,
+    Venue,
+)
+from chatbot.core.text import fold
+from chatbot.storage.base import SqliteBase, from_iso, to_hm, to_iso
+
+
+class GroupStore(SqliteBase):
+    # --- city groups ---------------------------------------------------------------
+
+    @staticmethod
+    def _group(row: aiosqlite.Row) -> CityGroup:
+        hours = None
+        if row["default_start"] and row["default_end"]:
+            hours = (
+                time.fromisoformat(row["default_start"]),
+                time.fromisoformat(row["default_end"]),
+            )
+        settings = GroupSettings(
+            language=row["language"],
+            timezone=row["timezone"],
+            default_hours=hours,
+            default_duration_minutes=row["default_duration_minutes"],
+            public=bool(row["public"]),
+            poll_time=time.fromisoformat(row["poll_time"]) if row["poll_time"] else None,
+            poll_close=time.fromisoformat(row["poll_close"]),
+            poll_days=tuple(int(d) for d in row["poll_days"].split(",") if d),
+            poll_since=from_iso(row["poll_since"]) if row["poll_since"] else None,
+            radius_km=row["radius_km"],
+            reminder_minutes=row["reminder_minutes"],
+            retention_days=row["retention_days"],
+        )
+        return CityGroup(id=row["id"], name=row["name"], settings=settings)
+
+    async def group_for_chat(self, chat: ChatRef) -> CityGroup | None:
+        row = await self._one(
+            "SELECT g.* FROM city_groups g JOIN chats c ON c.group_id = g.id"
+            " WHERE c.platform = ? AND c.chat_id = ?",
+            (chat.platform, chat.id),
+        )
+        return self._group(row) if row else None
+
+    async def group(self, group_id: int) -> CityGroup | None:
+        row = await self._one("SELECT * FROM city_groups WHERE id = ?", (group_id,))
+        return self._group(row) if row else None
+
+    async def create_group(self, chat: ChatRef, name: str, settings: GroupSettings) -> CityGroup:
+        async with self.atomic():
+            cursor = await self.db.execute(
+                "INSERT INTO city_groups (name, language, timezone, default_start, default_end,"
+                " default_duration_minutes, public, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    name,
+                    settings.language,
+                    settings.timezone,
+                    to_hm(settings.default_hours[0]) if settings.default_hours else None,
+                    to_hm(settings.default_hours[1]) if settings.default_hours else None,
+                    settings.default_duration_minutes,
+                    int(settings.public),
+                    to_iso(datetime.now(UTC)),
+                ),
+            )
+            group_id = cursor.lastrowid
+            assert group_id is not None
+            await self.db.execute(
+                "INSERT INTO chats (platform, chat_id, group_id) VALUES (?, ?, ?)"
+                " ON CONFLICT (platform, chat_id) DO UPDATE SET group_id = excluded.group_id,"
+                " active = 1",
+                (chat.platform, chat.id, group_id),
+            )
+            group = CityGroup(id=group_id, name=name, settings=settings)
+            await self.update_group(group)
+        return group
+
+    async def update_group(self, group: CityGroup) -> None:
+        s = group.settings
+        await self.db.execute(
+            "UPDATE city_groups SET name = ?, language = ?, timezone = ?, default_start = ?,"
+            " default_end = ?, default_duration_minutes = ?, public = ?, poll_time = ?,"
+            " poll_close = ?, poll_days = ?, poll_since = ?, radius_km = ?,"
+            " reminder_minutes = ?, retention_days = ? WHERE id = ?",
+            (
+                group.name,
+                s.language,
+                s.timezone,
+                to_hm(s.default_hours[0]) if s.default_hours else None,
+                to_hm(s.default_hours[1]) if s.default_hours else None,
+                s.default_duration_minutes,
+                int(s.public),
+                to_hm(s.poll_time),
+                to_hm(s.poll_close),
+                ",".join(str(d) for d in s.poll_days),
+                to_iso(s.poll_since) if s.poll_since else None,
+                s.radius_km,
+                s.reminder_minutes,
+                s.retention_days,
+                group.id,
+            ),
+        )
+
+    async def chats_of_group(self, group_id: int) -> Sequence[ChatRef]:
+        rows = await self._all(
+            "SELECT platform, chat_id FROM chats WHERE group_id = ? AND active = 1"
+            " ORDER BY platform, chat_id",
+            (group_id,),
+        )
+        return [ChatRef(r["platform"], r["chat_id"]) for r in rows]
+
+    async def set_chat_active(self, chat: ChatRef, active: bool) -> None:
+        """The bot was removed from the chat (or blocked), or is back: an inactive chat
+        keeps its group but gets no posts (`chats_of_group` leaves it out)."""
+        async with self.atomic():
+            await self.db.execute(
+                "UPDATE chats SET active = ? WHERE platform = ? AND chat_id = ?",
+                (int(active), chat.platform, chat.id),
+            )
+
+    # --- venues ----------------------------------------------------------------------
+
+    @staticmethod
+    def _venue(row: aiosqlite.Row) -> Venue:
+        return Venue(
+            id=row["id"],
+            group_id=row["group_id"],
+            name=row["name"],
+            latitude=row["latitude"],
+            longitude=row["longitude"],
+            address=row["address"],
+            tags=tuple(t for t in row["tags"].split(",") if t),
+            notes=row["notes"],
+        )
+
+    async def venues(self, group_id: int) -> Sequence[Venue]:
+        rows = await self._all("SELECT * FROM venues WHERE group_id = ?", (group_id,))
+        return sorted((self._venue(r) for r in rows), key=lambda v: (fold(v.name), v.id))
+
+    async def add_venue(self, venue: Venue) -> Venue:
+        cursor = await self.db.execute(
+            "INSERT INTO venues (group_id, name, latitude, longitude, address, tags, notes,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                venue.group_id,
+                venue.name,
+                venue.latitude,
+                venue.longitude,
+                venue.address,
+                ",".join(venue.tags),
+                venue.notes,
+                to_iso(datetime.now(UTC)),
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return Venue(**{**venue.__dict__, "id": cursor.lastrowid})
+
+    async def update_venue(self, venue: Venue) -> None:
+        await self.db.execute(
+            "UPDATE venues SET name = ?, latitude = ?, longitude = ?, address = ?, tags = ?,"
+            " notes = ? WHERE id = ?",
+            (
+                venue.name,
+                venue.latitude,
+                venue.longitude,
+                venue.address,
+                ",".join(venue.tags),
+                venue.notes,
+                venue.id,
+            ),
+        )
+
+    async def remove_venue(self, venue_id: int) -> None:
+        await self.db.execute("DELETE FROM venues WHERE id = ?", (venue_id,))
+
+    # --- people and platform delivery state -----------------------------------------
+
+    async def remember_person(self, person: Person, at: datetime) -> None:
+        await self.db.execute(
+            "INSERT INTO people (platform, person_id, name, language, last_seen)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (platform, person_id) DO UPDATE SET"
+            " name = excluded.name, language = COALESCE(excluded.language, people.language),"
+            " last_seen = excluded.last_seen",
+            (person.ref.platform, person.ref.id, person.name, person.language, to_iso(at)),
+        )
+
+    async def platform_value(self, platform: str, key: str) -> str | None:
+        row = await self._one(
+            "SELECT value FROM platform_state WHERE platform = ? AND key = ?", (platform, key)
+        )
+        return str(row["value"]) if row else None
+
+    async def set_platform_value(self, platform: str, key: str, value: str) -> None:
+        await self.db.execute(
+            "INSERT INTO platform_state (platform, key, value) VALUES (?, ?, ?)"
+            " ON CONFLICT (platform, key) DO UPDATE SET value = excluded.value",
+            (platform, key, value),
+        )
+
+    async def forget_handled_before(self, instant: datetime) -> int:
+        """Handled-event ids older than this are no longer needed for deduplication
+        (Telegram keeps unconfirmed updates 24 hours; Matrix sync tokens move on)."""
+        cursor = await self.db.execute(
+            "DELETE FROM handled_events WHERE handled_at < ?", (to_iso(instant),)
+        )
+        return cursor.rowcount
+
+    async def mark_handled(self, platform: str, event_id: str, at: datetime) -> bool:
+        """Record an event as handled; False if it was handled before (a duplicate)."""
+        cursor = await self.db.execute(
+            "INSERT OR IGNORE INTO handled_events (platform, event_id, handled_at)"
+            " VALUES (?, ?, ?)",
+            (platform, event_id, to_iso(at)),
+        )
+        return cursor.rowcount == 1
+
+    async def is_handled(self, platform: str, event_id: str) -> bool:
+        """Was the event recorded as handled? (A read; the Matrix adapter records an event
+        only after its replies went out, so it asks first.)"""
+        row = await self._one(
+            "SELECT 1 FROM handled_events WHERE platform = ? AND event_id = ?",
+            (platform, event_id),
+        )
+        return row is not None
+
+    async def move_chat(self, old: ChatRef, new: ChatRef) -> None:
+        """A chat was replaced (Matrix room upgrade): its city group lives on in `new`.
+        If `new` belongs to a group already, that stays and `old` is deactivated."""
+        async with self.atomic():
+            taken = await self._one(
+                "SELECT 1 FROM chats WHERE platform = ? AND chat_id = ?", (new.platform, new.id)
+            )
+            if taken:
+                await self.db.execute(
+                    "UPDATE chats SET active = 0 WHERE platform = ? AND chat_id = ?",
+                    (old.platform, old.id),
+                )
+            else:
+                await self.db.execute(
+                    "UPDATE chats SET platform = ?, chat_id = ? WHERE platform = ? AND chat_id = ?",
+                    (new.platform, new.id, old.platform, old.id),
+                )
+
+    # --- groups, for the schedule ------------------------------------------------------
+
+    async def groups(self) -> Sequence[CityGroup]:
+        return [self._group(r) for r in await self._all("SELECT * FROM city_groups ORDER BY id")]
+
+    async def next_session_end(self, after: datetime) -> datetime | None:
+        row = await self._one(
+            "SELECT MIN(ends_at) AS due FROM sessions WHERE state = 'open' AND ends_at > ?",
+            (to_iso(after),),
+        )
+        return from_iso(row["due"]) if row and row["due"] else None
+
+    async def venues_last_used(self, group_id: int) -> dict[int, date]:
+        rows = await self._all(
+            "SELECT venue_id, MAX(local_date) AS day FROM sessions WHERE group_id = ?"
+            " AND venue_id IS NOT NULL AND state != 'cancelled' GROUP BY venue_id",
+            (group_id,),
+        )
+        return {r["venue_id"]: date.fromisoformat(r["day"]) for r in rows}

@@ -1,0 +1,288 @@
+"""Subscriptions, the outbox of direct messages, personal data and retention."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, datetime, time
+from typing import Any
+
+import aiosqlite
+
+from chatbot.core.events import ChatRef, Person, PersonRef
+from chatbot.core.model import (
+    OutboxMessage,
+    Subscription,
+)
+from chatbot.storage.base import from_iso, to_hm, to_iso
+from chatbot.storage.polls import PollStore
+
+
+class PeopleStore(PollStore):
+    # --- subscriptions -----------------------------------------------------------------
+
+    @staticmethod
+    def _subscription(r: aiosqlite.Row) -> Subscription:
+        centre = (r["centre_lat"], r["centre_lon"]) if r["centre_lat"] is not None else None
+        quiet = (
+            (time.fromisoformat(r["quiet_start"]), time.fromisoformat(r["quiet_end"]))
+            if r["quiet_start"]
+            else None
+        )
+        return Subscription(
+            group_id=r["group_id"],
+            person=Person(PersonRef(r["platform"], r["person_id"]), r["name"], r["language"]),
+            radius_km=r["radius_km"],
+            centre=centre,
+            quiet=quiet,
+            told_unreachable=bool(r["told_unreachable"]),
+        )
+
+    async def subscribe(self, sub: Subscription, at: datetime) -> None:
+        await self.db.execute(
+            "INSERT INTO subscriptions (group_id, platform, person_id, name, language, radius_km,"
+            " centre_lat, centre_lon, quiet_start, quiet_end, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (group_id, platform, person_id) DO UPDATE SET name = excluded.name,"
+            " language = excluded.language, radius_km = excluded.radius_km,"
+            " centre_lat = excluded.centre_lat, centre_lon = excluded.centre_lon,"
+            " quiet_start = excluded.quiet_start, quiet_end = excluded.quiet_end",
+            (
+                sub.group_id,
+                sub.person.ref.platform,
+                sub.person.ref.id,
+                sub.person.name,
+                sub.person.language,
+                sub.radius_km,
+                sub.centre[0] if sub.centre else None,
+                sub.centre[1] if sub.centre else None,
+                to_hm(sub.quiet[0]) if sub.quiet else None,
+                to_hm(sub.quiet[1]) if sub.quiet else None,
+                to_iso(at),
+            ),
+        )
+
+    async def unsubscribe(self, group_id: int, person: PersonRef) -> bool:
+        cursor = await self.db.execute(
+            "DELETE FROM subscriptions WHERE group_id = ? AND platform = ? AND person_id = ?",
+            (group_id, person.platform, person.id),
+        )
+        return cursor.rowcount == 1
+
+    async def subscriptions(self, group_id: int) -> Sequence[Subscription]:
+        rows = await self._all(
+            "SELECT * FROM subscriptions WHERE group_id = ? ORDER BY created_at, rowid",
+            (group_id,),
+        )
+        return [self._subscription(r) for r in rows]
+
+    async def subscriptions_of(self, person: PersonRef) -> Sequence[Subscription]:
+        rows = await self._all(
+            "SELECT * FROM subscriptions WHERE platform = ? AND person_id = ?",
+            (person.platform, person.id),
+        )
+        return [self._subscription(r) for r in rows]
+
+    async def set_told_unreachable(self, group_id: int, person: PersonRef) -> bool:
+        """Mark that the group was told this person can't get pings; False if it was."""
+        cursor = await self.db.execute(
+            "UPDATE subscriptions SET told_unreachable = 1 WHERE group_id = ? AND platform = ?"
+            " AND person_id = ? AND told_unreachable = 0",
+            (group_id, person.platform, person.id),
+        )
+        return cursor.rowcount == 1
+
+    async def set_reachable(self, person: PersonRef, reachable: bool) -> None:
+        await self.db.execute(
+            "UPDATE people SET unreachable = ? WHERE platform = ? AND person_id = ?",
+            (int(not reachable), person.platform, person.id),
+        )
+        if reachable:
+            await self.db.execute(
+                "UPDATE subscriptions SET told_unreachable = 0 WHERE platform = ?"
+                " AND person_id = ?",
+                (person.platform, person.id),
+            )
+
+    async def is_reachable(self, person: PersonRef) -> bool:
+        row = await self._one(
+            "SELECT unreachable FROM people WHERE platform = ? AND person_id = ?",
+            (person.platform, person.id),
+        )
+        return not (row and row["unreachable"])
+
+    # --- the outbox --------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        kind: str,
+        person: PersonRef,
+        text: str,
+        *,
+        due_at: datetime,
+        session_id: int | None = None,
+        chat: ChatRef | None = None,
+        buttons: Sequence[tuple[str, str, str, str]] = (),
+        expires_at: datetime | None = None,
+    ) -> bool:
+        """Queue a message; False if this kind was queued for this session and person."""
+        cursor = await self.db.execute(
+            "INSERT OR IGNORE INTO outbox (kind, platform, person_id, chat_id, session_id, text,"
+            " buttons, due_at, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                kind,
+                person.platform,
+                person.id,
+                chat.id if chat else None,
+                session_id,
+                text,
+                json.dumps([list(b) for b in buttons]),
+                to_iso(due_at),
+                to_iso(expires_at) if expires_at else None,
+                to_iso(due_at),
+            ),
+        )
+        return cursor.rowcount == 1
+
+    @staticmethod
+    def _outbox(r: aiosqlite.Row) -> OutboxMessage:
+        return OutboxMessage(
+            id=r["id"],
+            kind=r["kind"],
+            person=PersonRef(r["platform"], r["person_id"]),
+            chat=ChatRef(r["platform"], r["chat_id"]) if r["chat_id"] else None,
+            session_id=r["session_id"],
+            text=r["text"],
+            buttons=tuple(tuple(b) for b in json.loads(r["buttons"])),
+            due_at=from_iso(r["due_at"]),
+            expires_at=from_iso(r["expires_at"]) if r["expires_at"] else None,
+            attempts=r["attempts"],
+        )
+
+    async def due_messages(
+        self, platform: str, now: datetime, limit: int, *, stale_claim: datetime
+    ) -> Sequence[OutboxMessage]:
+        """Pending messages due now, oldest first; also those claimed before
+        `stale_claim` whose sender died before it could say how it went."""
+        rows = await self._all(
+            "SELECT * FROM outbox WHERE platform = ? AND ((state = 'pending' AND due_at <= ?)"
+            " OR (state = 'sending' AND claimed_at <= ?)) ORDER BY due_at, id LIMIT ?",
+            (platform, to_iso(now), to_iso(stale_claim), limit),
+        )
+        return [self._outbox(r) for r in rows]
+
+    async def claim_message(self, message_id: int, now: datetime) -> bool:
+        cursor = await self.db.execute(
+            "UPDATE outbox SET state = 'sending', claimed_at = ?, attempts = attempts + 1"
+            " WHERE id = ? AND state IN ('pending', 'sending')",
+            (to_iso(now), message_id),
+        )
+        return cursor.rowcount == 1
+
+    async def finish_message(self, message_id: int, state: str, now: datetime) -> None:
+        """state: 'sent', 'dropped' (expired, quiet hours over, unreachable) or 'failed'."""
+        await self.db.execute(
+            "UPDATE outbox SET state = ?, sent_at = ? WHERE id = ?",
+            (state, to_iso(now), message_id),
+        )
+
+    async def retry_message(self, message_id: int, due_at: datetime) -> None:
+        await self.db.execute(
+            "UPDATE outbox SET state = 'pending', due_at = ?, claimed_at = NULL WHERE id = ?",
+            (to_iso(due_at), message_id),
+        )
+
+    async def drop_messages(
+        self, session_id: int, kinds: Sequence[str], person: PersonRef | None = None
+    ) -> None:
+        marks = ",".join("?" * len(kinds))
+        sql = (
+            f"UPDATE outbox SET state = 'dropped' WHERE session_id = ? AND kind IN ({marks})"
+            " AND state = 'pending'"
+        )
+        params: list[Any] = [session_id, *kinds]
+        if person is not None:
+            sql += " AND platform = ? AND person_id = ?"
+            params += [person.platform, person.id]
+        await self.db.execute(sql, params)
+
+    async def next_message_due(self, after: datetime) -> datetime | None:
+        row = await self._one(
+            "SELECT MIN(due_at) AS due FROM outbox WHERE state = 'pending' AND due_at > ?",
+            (to_iso(after),),
+        )
+        return from_iso(row["due"]) if row and row["due"] else None
+
+    # --- personal data -----------------------------------------------------------------
+
+    async def personal_data(self, person: PersonRef) -> dict[str, int]:
+        """How many rows of each kind the database holds about a person."""
+        who = (person.platform, person.id)
+        queries = {
+            "names": "SELECT COUNT(*) FROM people WHERE platform = ? AND person_id = ?",
+            "subscriptions": "SELECT COUNT(*) FROM subscriptions WHERE platform = ?"
+            " AND person_id = ?",
+            "sessions_opened": "SELECT COUNT(*) FROM sessions WHERE opener_platform = ?"
+            " AND opener_id = ?",
+            "standing_sessions": "SELECT COUNT(*) FROM standing_sessions WHERE"
+            " opener_platform = ? AND opener_id = ? AND active = 1",
+            "joins": "SELECT COUNT(*) FROM session_joiners WHERE platform = ? AND person_id = ?",
+            "votes": "SELECT COUNT(*) FROM poll_votes WHERE platform = ? AND person_id = ?",
+            "messages": "SELECT COUNT(*) FROM outbox WHERE platform = ? AND person_id = ?",
+        }
+        counts = {}
+        for key, sql in queries.items():
+            row = await self._one(sql, who)
+            counts[key] = int(row[0]) if row else 0
+        return counts
+
+    async def forget_person(self, person: PersonRef, now: datetime) -> None:
+        """Delete every row about a person; sessions they opened lose their name, and
+        those still ahead are cancelled."""
+        who = (person.platform, person.id)
+        for table, platform_col, id_col in (
+            ("people", "platform", "person_id"),
+            ("subscriptions", "platform", "person_id"),
+            ("session_joiners", "platform", "person_id"),
+            ("poll_votes", "platform", "person_id"),
+            ("outbox", "platform", "person_id"),
+        ):
+            await self.db.execute(
+                f"DELETE FROM {table} WHERE {platform_col} = ? AND {id_col} = ?", who
+            )
+        await self.db.execute(
+            "UPDATE sessions SET state = 'cancelled' WHERE opener_platform = ? AND opener_id = ?"
+            " AND state = 'open'",
+            who,
+        )
+        for table in ("sessions", "standing_sessions"):
+            await self.db.execute(
+                f"UPDATE {table} SET opener_platform = '', opener_id = '', opener_name = ''"
+                " WHERE opener_platform = ? AND opener_id = ?",
+                who,
+            )
+        await self.db.execute(
+            "UPDATE standing_sessions SET active = 0 WHERE opener_platform = '' AND active = 1"
+        )
+        await self.db.execute(
+            "UPDATE venue_polls SET starter_platform = NULL, starter_id = NULL"
+            " WHERE starter_platform = ? AND starter_id = ?",
+            who,
+        )
+        await self._wipe_here_points()
+
+    async def purge_before(self, group_id: int, day: date) -> int:
+        """Retention: joiner lists and votes of the group's sessions and polls before
+        that day are deleted; returns how many rows went."""
+        gone = 0
+        for sql in (
+            "DELETE FROM session_joiners WHERE session_id IN (SELECT id FROM sessions"
+            " WHERE group_id = ? AND local_date < ? AND state != 'open')",
+            "DELETE FROM poll_votes WHERE poll_id IN (SELECT id FROM venue_polls"
+            " WHERE group_id = ? AND local_date < ?)",
+            "DELETE FROM outbox WHERE state != 'pending' AND session_id IN (SELECT id FROM"
+            " sessions WHERE group_id = ? AND local_date < ?)",
+        ):
+            cursor = await self.db.execute(sql, (group_id, day.isoformat()))
+            gone += cursor.rowcount
+        return gone

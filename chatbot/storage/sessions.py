@@ -1,0 +1,256 @@
+"""Sessions (with their joiners), standing sessions, and the nearby queries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import aiosqlite
+
+from chatbot.core.events import Person, PersonRef
+from chatbot.core.model import (
+    NewSession,
+    Session,
+    SessionState,
+    StandingSession,
+)
+from chatbot.storage.base import from_iso, to_hm, to_iso
+from chatbot.storage.groups import GroupStore
+
+
+class SessionStore(GroupStore):
+    # --- sessions --------------------------------------------------------------------
+
+    async def _sessions(self, where: str, params: Sequence[Any]) -> list[Session]:
+        # one round trip: the joiners come along as a JSON array, in the order they joined
+        rows = await self._all(
+            "SELECT s.*, (SELECT json_group_array(json_array(platform, person_id, name))"
+            " FROM (SELECT platform, person_id, name FROM session_joiners j"
+            " WHERE j.session_id = s.id ORDER BY joined_at, rowid)) AS joiners_json"
+            f" FROM sessions s WHERE {where} ORDER BY starts_at, id",
+            params,
+        )
+        joiners = {
+            r["id"]: [
+                Person(PersonRef(platform, person_id), name)
+                for platform, person_id, name in json.loads(r["joiners_json"])
+            ]
+            for r in rows
+        }
+        return [
+            Session(
+                id=r["id"],
+                group_id=r["group_id"],
+                place=r["place"],
+                venue_id=r["venue_id"],
+                latitude=r["latitude"],
+                longitude=r["longitude"],
+                local_date=date.fromisoformat(r["local_date"]),
+                start=time.fromisoformat(r["start_local"]),
+                end=time.fromisoformat(r["end_local"]),
+                starts_at=from_iso(r["starts_at"]),
+                ends_at=from_iso(r["ends_at"]),
+                opener=Person(PersonRef(r["opener_platform"], r["opener_id"]), r["opener_name"]),
+                topic=r["topic"],
+                state=SessionState(r["state"]),
+                joiners=tuple(joiners.get(r["id"], ())),
+                standing_id=r["standing_id"],
+            )
+            for r in rows
+        ]
+
+    async def add_session(self, new: NewSession) -> Session | None:
+        """Store a session with its first joiners; None if a standing session's day
+        already has its row (materialized or skipped before)."""
+        cursor = await self.db.execute(
+            "INSERT OR IGNORE INTO sessions (group_id, venue_id, place, latitude, longitude,"
+            " local_date, start_local, end_local, starts_at, ends_at, opener_platform,"
+            " opener_id, opener_name, topic, state, created_at, standing_id, here)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
+            (
+                new.group_id,
+                new.venue_id,
+                new.place,
+                new.latitude,
+                new.longitude,
+                new.local_date.isoformat(),
+                to_hm(new.start),
+                to_hm(new.end),
+                to_iso(new.starts_at),
+                to_iso(new.ends_at),
+                new.opener.ref.platform,
+                new.opener.ref.id,
+                new.opener.name,
+                new.topic,
+                to_iso(datetime.now(UTC)),
+                new.standing_id,
+                int(new.here),
+            ),
+        )
+        if cursor.rowcount != 1 or cursor.lastrowid is None:
+            return None
+        for person in new.joiners:
+            await self.add_joiner(cursor.lastrowid, person, new.starts_at)
+        return await self.session(cursor.lastrowid)
+
+    async def session(self, session_id: int) -> Session | None:
+        found = await self._sessions("id = ?", (session_id,))
+        return found[0] if found else None
+
+    async def sessions_on(self, group_id: int, local_date: date) -> Sequence[Session]:
+        return await self._sessions(
+            "group_id = ? AND local_date = ? AND state = 'open'",
+            (group_id, local_date.isoformat()),
+        )
+
+    async def add_joiner(self, session_id: int, person: Person, at: datetime) -> None:
+        await self.db.execute(
+            "INSERT OR IGNORE INTO session_joiners (session_id, platform, person_id, name,"
+            " joined_at) VALUES (?, ?, ?, ?, ?)",
+            (session_id, person.ref.platform, person.ref.id, person.name, to_iso(at)),
+        )
+
+    async def remove_joiner(self, session_id: int, person: Person) -> None:
+        await self.db.execute(
+            "DELETE FROM session_joiners WHERE session_id = ? AND platform = ? AND person_id = ?",
+            (session_id, person.ref.platform, person.ref.id),
+        )
+
+    async def set_session_state(self, session_id: int, state: SessionState) -> None:
+        await self.db.execute(
+            "UPDATE sessions SET state = ? WHERE id = ?", (state.value, session_id)
+        )
+        await self._wipe_here_points()
+
+    async def end_sessions_before(self, instant: datetime) -> int:
+        cursor = await self.db.execute(
+            "UPDATE sessions SET state = 'ended' WHERE state = 'open' AND ends_at <= ?",
+            (to_iso(instant),),
+        )
+        ended = cursor.rowcount
+        await self._wipe_here_points()
+        return ended
+
+    async def _wipe_here_points(self) -> None:
+        """A session opened "here" keeps its (rounded) point only while it is open."""
+        await self.db.execute(
+            "UPDATE sessions SET latitude = 0, longitude = 0"
+            " WHERE here = 1 AND state != 'open' AND (latitude != 0 OR longitude != 0)"
+        )
+
+    # --- nearby ------------------------------------------------------------------------
+
+    async def live_sessions_near(
+        self,
+        latitude: float,
+        longitude: float,
+        radius_m: float,
+        *,
+        now: datetime,
+        group_id: int | None,
+        limit: int,
+    ) -> Sequence[tuple[Session, float]]:
+        found = await self.geo.nearest(
+            self.db,
+            latitude,
+            longitude,
+            radius_m,
+            now_iso=to_iso(now),
+            group_ids={group_id} if group_id is not None else None,
+            include_public=True,
+            limit=limit,
+        )
+        return await self._with_sessions(found)
+
+    async def nearest_live_session(
+        self,
+        latitude: float,
+        longitude: float,
+        *,
+        now: datetime,
+        group_id: int | None,
+        cap_m: float,
+    ) -> tuple[Session, float] | None:
+        far = await self.geo.nearest_beyond(
+            self.db,
+            latitude,
+            longitude,
+            now_iso=to_iso(now),
+            group_ids={group_id} if group_id is not None else None,
+            include_public=True,
+            cap_m=cap_m,
+        )
+        found = await self._with_sessions([far] if far else [])
+        return found[0] if found else None
+
+    async def _with_sessions(
+        self, found: Sequence[tuple[int, float]]
+    ) -> list[tuple[Session, float]]:
+        if not found:
+            return []
+        marks = ",".join("?" * len(found))
+        by_id = {s.id: s for s in await self._sessions(f"id IN ({marks})", [i for i, _ in found])}
+        return [(by_id[i], d) for i, d in found if i in by_id]
+
+    # --- standing sessions -------------------------------------------------------------
+
+    @staticmethod
+    def _standing(r: aiosqlite.Row) -> StandingSession:
+        return StandingSession(
+            id=r["id"],
+            group_id=r["group_id"],
+            weekday=r["weekday"],
+            place=r["place"],
+            venue_id=r["venue_id"],
+            latitude=r["latitude"],
+            longitude=r["longitude"],
+            start=time.fromisoformat(r["start_local"]),
+            end=time.fromisoformat(r["end_local"]),
+            opener=Person(PersonRef(r["opener_platform"], r["opener_id"]), r["opener_name"]),
+            topic=r["topic"],
+        )
+
+    async def add_standing(self, standing: StandingSession, at: datetime) -> StandingSession:
+        cursor = await self.db.execute(
+            "INSERT INTO standing_sessions (group_id, weekday, venue_id, place, latitude,"
+            " longitude, start_local, end_local, opener_platform, opener_id, opener_name,"
+            " topic, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                standing.group_id,
+                standing.weekday,
+                standing.venue_id,
+                standing.place,
+                standing.latitude,
+                standing.longitude,
+                to_hm(standing.start),
+                to_hm(standing.end),
+                standing.opener.ref.platform,
+                standing.opener.ref.id,
+                standing.opener.name,
+                standing.topic,
+                to_iso(at),
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return replace(standing, id=cursor.lastrowid)
+
+    async def standing_sessions(
+        self, group_id: int, weekday: int | None = None
+    ) -> Sequence[StandingSession]:
+        where, params = "group_id = ? AND active = 1", [group_id]
+        if weekday is not None:
+            where += " AND weekday = ?"
+            params.append(weekday)
+        rows = await self._all(
+            f"SELECT * FROM standing_sessions WHERE {where} ORDER BY weekday, start_local, id",
+            params,
+        )
+        return [self._standing(r) for r in rows]
+
+    async def end_standing(self, standing_id: int) -> None:
+        await self.db.execute(
+            "UPDATE standing_sessions SET active = 0 WHERE id = ?", (standing_id,)
+        )
