@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from chatbot.core.actions import DirectMessage, SendText
 from chatbot.storage.sqlite import SqliteRepository
 from tests.kit import GroupChat, berlin
@@ -235,26 +237,34 @@ async def test_unknown_command_points_to_help(duisburg: GroupChat) -> None:
 
 
 async def test_a_crash_in_a_handler_is_an_apology_and_the_next_command_works(
-    duisburg: GroupChat, monkeypatch: object, caplog: object
+    duisburg: GroupChat, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import pytest
-
     from chatbot.core import bot as bot_module
 
     async def broken(ctx: object, args: str) -> None:
         raise RuntimeError("boom")
 
-    mp = monkeypatch
-    assert isinstance(mp, pytest.MonkeyPatch)
-    mp.setitem(bot_module.HANDLERS, "today", broken)
+    monkeypatch.setitem(bot_module.HANDLERS, "today", broken)
     text = await duisburg.reply_text("Ben", "/heute")
     assert "etwas schiefgegangen" in text
-    assert isinstance(caplog, pytest.LogCaptureFixture)
-    assert any("boom" in (r.exc_text or "") or r.exc_info for r in caplog.records)
-    mp.undo()
+    assert any(r.exc_info and "boom" in str(r.exc_info[1]) for r in caplog.records)
+    monkeypatch.undo()
     assert "Noch keine Sessions" in await duisburg.reply_text("Ben", "/heute")
 
 
 async def test_private_chat_commands_point_to_the_group(duisburg: GroupChat) -> None:
     text = await duisburg.reply_text("Ben", "/heute", private=True)
     assert "privater Chat" in text
+
+
+async def test_a_database_failure_while_loading_the_chat_is_an_apology(
+    duisburg: GroupChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(chat: object) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(duisburg.bot.repo, "group_for_chat", broken)
+    text = await duisburg.reply_text("Ben", "/heute")
+    assert "etwas schiefgegangen" in text
+    monkeypatch.undo()
+    assert "Noch keine Sessions" in await duisburg.reply_text("Ben", "/heute")

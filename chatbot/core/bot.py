@@ -119,7 +119,13 @@ class Bot:
         return actions
 
     async def _handle(self, event: Event, is_admin: AdminCheck) -> list[Action]:
-        ctx = await self.context(event.origin, is_admin)
+        try:
+            ctx = await self.context(event.origin, is_admin)
+        except Exception:
+            log.exception("could not load the chat for %s", type(event).__name__)
+            ctx = self._context(event.origin, None, is_admin)
+            ctx.reply(ctx._("Sorry, something went wrong on my side. Please try again."))
+            return ctx.actions
         try:
             if event.origin.is_private and isinstance(event, CommandEvent | ButtonPress):
                 # who writes to the bot privately can be messaged privately
