@@ -31,7 +31,7 @@ STALE_CLAIM = timedelta(seconds=60)
 BATCH = 100
 MAX_ATTEMPTS = 5
 # messages per second the sender uses of a platform's budget; replies get the rest
-PACE = {"telegram": 29.5, "matrix": 10.0}
+PACE = {"telegram": 29.0, "matrix": 10.0}
 
 
 class OutboxSender:
