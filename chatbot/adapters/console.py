@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
@@ -30,7 +30,7 @@ from chatbot.core.actions import (
     SendVenue,
 )
 from chatbot.core.bot import Bot
-from chatbot.core.clock import FakeClock, SystemClock
+from chatbot.core.clock import FakeClock, SystemClock, wall_clock_instant
 from chatbot.core.events import (
     ChatRef,
     CommandEvent,
@@ -156,11 +156,10 @@ class ConsoleAdapter:
         return TextEvent(origin, text)
 
     async def _set_clock(self, day: str | None, clock_time: str) -> None:
-        current = await self._local_now()
-        zone = current.tzinfo
+        zone = await self._zone()
         hour, minute = (int(x) for x in clock_time.split(":"))
-        local_day = date.fromisoformat(day) if day else current.date()
-        target = datetime.combine(local_day, time(hour, minute), tzinfo=zone).astimezone(UTC)
+        local_day = date.fromisoformat(day) if day else self.clock.now().astimezone(zone).date()
+        target = wall_clock_instant(local_day, time(hour, minute), zone)
         if self.clock.simulated is None:
             self.clock.set(target)
         # everything scheduled up to the target runs, in order, each at its own time
@@ -176,14 +175,14 @@ class ConsoleAdapter:
             PLATFORM, self.clock.now(), 1, stale_claim=self.clock.now()
         )
         if (actions or due) and self.echo:
-            self._print(f"# {await self._local_now():%Y-%m-%d %H:%M}")
+            self._print(f"# {self.clock.now().astimezone(await self._zone()):%Y-%m-%d %H:%M}")
         self.emit(actions)
         await self.sender.drain()
 
-    async def _local_now(self) -> datetime:
+    async def _zone(self) -> ZoneInfo:
+        """The console group's timezone (the default until /setup)."""
         group = await self.bot.repo.group_for_chat(GROUP)
-        zone = ZoneInfo(group.settings.timezone if group else self.bot.default_timezone)
-        return self.clock.now().astimezone(zone)
+        return ZoneInfo(group.settings.timezone if group else self.bot.default_timezone)
 
     # --- output ---------------------------------------------------------------------------
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 
 class Clock(Protocol):
@@ -28,6 +29,13 @@ class FakeClock:
 
     def set(self, instant: datetime) -> None:
         self._now = _as_utc(instant)
+
+
+def wall_clock_instant(day: date, wall: time, zone: ZoneInfo) -> datetime:
+    """The UTC instant of a wall-clock time on a day in a zone. A time inside a DST gap
+    (02:30 on the spring-forward night) lands after the gap; a repeated time (autumn)
+    is its first occurrence."""
+    return datetime.combine(day, wall, tzinfo=zone).astimezone(UTC)
 
 
 def _as_utc(instant: datetime) -> datetime:

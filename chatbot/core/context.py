@@ -4,11 +4,11 @@ the clock, the repository, and a list of actions to send back."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from chatbot.core.actions import Action, Button, DirectMessage, SendText
-from chatbot.core.clock import Clock
+from chatbot.core.clock import Clock, wall_clock_instant
 from chatbot.core.commands import spec_for
 from chatbot.core.errors import UserError
 from chatbot.core.events import Origin, PersonRef
@@ -62,12 +62,8 @@ class Context:
         return self.local_now().date()
 
     def instant(self, day: date, wall: time) -> datetime:
-        """The UTC instant of a wall-clock time in the group's zone.
-
-        A time inside a DST gap (02:30 on the spring-forward night) lands after the gap;
-        a repeated time (autumn) is its first occurrence.
-        """
-        return datetime.combine(day, wall, tzinfo=self.zone).astimezone(UTC)
+        """The UTC instant of a wall-clock time in the group's zone."""
+        return wall_clock_instant(day, wall, self.zone)
 
     # --- replies ----------------------------------------------------------------------
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from chatbot.core.actions import Button
+from chatbot.core.clock import wall_clock_instant
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
 from chatbot.core.handlers import pings
@@ -71,8 +72,8 @@ async def materialize_standing(
                     local_date=day,
                     start=standing.start,
                     end=standing.end,
-                    starts_at=datetime.combine(day, standing.start, tzinfo=zone).astimezone(UTC),
-                    ends_at=datetime.combine(day, standing.end, tzinfo=zone).astimezone(UTC),
+                    starts_at=wall_clock_instant(day, standing.start, zone),
+                    ends_at=wall_clock_instant(day, standing.end, zone),
                     opener=standing.opener,
                     topic=standing.topic,
                     standing_id=standing.id,
