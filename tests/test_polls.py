@@ -256,3 +256,18 @@ async def test_standing_session_in_english(group: GroupChat) -> None:
     assert text.startswith("Standing session: every Wednesday, 9:00\u202fAM–1:00\u202fPM")
     group.clock.set(datetime(2026, 12, 2, 8, 0, tzinfo=UTC))
     assert "1. Northern Bloc" in await group.reply_text("Ben", "/today")
+
+
+async def test_a_group_too_small_for_a_poll_still_gets_its_other_scheduled_work(
+    group: GroupChat, repo: SqliteRepository
+) -> None:
+    group.clock.set(berlin("2026-08-01 12:00"))
+    await group.say("Anna", "/einrichten Duisburg | Europe/Berlin | de")
+    await group.say("Anna", "/ort add Café Museum | 51.4344, 6.7623")  # one venue only
+    await group.say("Ben", "/neu 13-17 Café Museum")
+    await group.say("Carla", "/dabei")
+    # more than 90 days later, inside the poll window (08:00-10:00 on a Monday)
+    group.clock.set(berlin("2026-11-30 08:30"))
+    actions = await group.bot.tick()
+    assert polls_in(actions) == []
+    assert (await repo.personal_data(group.person("Carla").ref))["joins"] == 0

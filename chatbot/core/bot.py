@@ -175,30 +175,32 @@ class Bot:
         open and close, sessions past their end are ended. Never raises."""
         actions: list[Action] = []
         now = self.clock.now()
+        async with self.repo.atomic():
+            await self.repo.end_sessions_before(now)
+            await self.repo.forget_handled_before(now - HANDLED_KEPT)
+        polls_due = {
+            group.id: closes_at for group, closes_at in await schedule.polls_due(self.repo, now)
+        }
+        closes_due = await schedule.closes_due(self.repo, now)
         for group in await self.repo.groups():
             try:
                 ctx = await self.group_context(group)
                 if ctx is None:
                     continue
                 await sessions.standing_of_the_day(ctx, group)
-                for due_group, closes_at in await schedule.polls_due(self.repo, now):
-                    if due_group.id == group.id:
-                        await polls.open_poll(ctx, group, None, closes_at)
-                for poll_id in await schedule.closes_due(self.repo, now):
-                    poll = await self.repo.poll(poll_id)
-                    if poll is not None and poll.group_id == group.id:
-                        await polls.finish_poll(ctx, group, poll)
+                if group.id in polls_due:
+                    try:
+                        await polls.open_poll(ctx, group, None, polls_due[group.id])
+                    except UserError:
+                        pass  # e.g. fewer than two venues: no automatic poll
+                for poll in closes_due.get(group.id, ()):
+                    await polls.finish_poll(ctx, group, poll)
                 retention = ctx.today() - timedelta(days=group.settings.retention_days)
                 async with self.repo.atomic():
                     await self.repo.purge_before(group.id, retention)
                 actions += ctx.actions
-            except UserError:
-                continue  # e.g. fewer than two venues: no automatic poll
             except Exception:
                 log.exception("scheduled work failed for group %s", group.id)
-        async with self.repo.atomic():
-            await self.repo.end_sessions_before(now)
-            await self.repo.forget_handled_before(now - HANDLED_KEPT)
         return actions
 
     async def next_due(self) -> datetime | None:

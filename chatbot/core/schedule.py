@@ -11,10 +11,11 @@ sides of a daylight-saving change, because each day's instant is computed for th
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from chatbot.core.model import CityGroup
+from chatbot.core.clock import wall_clock_instant
+from chatbot.core.model import CityGroup, VenuePoll
 from chatbot.core.ports import Repository
 
 
@@ -28,8 +29,8 @@ def poll_window(group: CityGroup, day: date) -> tuple[datetime, datetime] | None
     if settings.poll_time is None or day.weekday() not in settings.poll_days:
         return None
     zone = zone_of(group)
-    opens = datetime.combine(day, settings.poll_time, tzinfo=zone).astimezone(UTC)
-    closes = datetime.combine(day, settings.poll_close, tzinfo=zone).astimezone(UTC)
+    opens = wall_clock_instant(day, settings.poll_time, zone)
+    closes = wall_clock_instant(day, settings.poll_close, zone)
     if closes <= opens:
         return None
     if settings.poll_since is not None and opens < settings.poll_since:
@@ -55,8 +56,7 @@ async def next_due(repo: Repository, now: datetime) -> datetime | None:
                 candidates.append(window[0])
                 break
         # midnight brings a new day: standing sessions appear
-        tomorrow = datetime.combine(today + timedelta(days=1), datetime.min.time())
-        candidates.append(tomorrow.replace(tzinfo=zone_of(group)).astimezone(UTC))
+        candidates.append(wall_clock_instant(today + timedelta(days=1), time(0), zone_of(group)))
     future = [c for c in candidates if c > now]
     return min(future) if future else None
 
@@ -74,5 +74,10 @@ async def polls_due(repo: Repository, now: datetime) -> list[tuple[CityGroup, da
     return due
 
 
-async def closes_due(repo: Repository, now: datetime) -> list[int]:
-    return [p.id for p in await repo.open_polls() if p.closes_at <= now]
+async def closes_due(repo: Repository, now: datetime) -> dict[int, list[VenuePoll]]:
+    """Open polls whose close time has come, by group id."""
+    due: dict[int, list[VenuePoll]] = {}
+    for poll in await repo.open_polls():
+        if poll.closes_at <= now:
+            due.setdefault(poll.group_id, []).append(poll)
+    return due
