@@ -14,7 +14,7 @@ from chatbot.core.context import Context
 from chatbot.core.errors import UserError
 from chatbot.core.events import Person, VoteEvent
 from chatbot.core.handlers.pings import queue_pings
-from chatbot.core.handlers.sessions import default_hours, join_button, todays_sessions
+from chatbot.core.handlers.sessions import default_hours, join_button, session_number
 from chatbot.core.model import CityGroup, NewSession, PollOption, PollState, Session, VenuePoll
 from chatbot.core.ports import Repository
 from chatbot.core.text import fold
@@ -181,7 +181,7 @@ async def finish_poll(ctx: Context, group: CityGroup, poll: VenuePoll) -> None:
             await queue_pings(ctx, group, session)
     number = None
     if session is not None:
-        number = [s.id for s in await todays_sessions(ctx, group)].index(session.id) + 1
+        number = await session_number(ctx, group, session)
     for chat_ctx in await ctx.each_chat_of(group):
         chat_ctx.actions.append(ClosePoll(chat_ctx.origin.chat, str(poll.id)))
         chat_ctx.post(*_announcement(chat_ctx, poll, best, session, number))

@@ -11,6 +11,7 @@ from chatbot.core.actions import Button
 from chatbot.core.clock import wall_clock_instant
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
+from chatbot.core.events import Person
 from chatbot.core.handlers import pings
 from chatbot.core.handlers.common import bad_input
 from chatbot.core.model import (
@@ -195,9 +196,20 @@ def _here(ctx: Context, group: CityGroup) -> Venue:
     return Venue(0, group.id, name, latitude, longitude)
 
 
+async def session_number(ctx: Context, group: CityGroup, session: Session) -> int:
+    """The session's number in today's list (/today, /join N)."""
+    return [s.id for s in await todays_sessions(ctx, group)].index(session.id) + 1
+
+
+async def _require_opener_or_admin(ctx: Context, opener: Person) -> None:
+    me = ctx.origin.sender
+    if opener.ref != me.ref and not await ctx.is_admin(ctx.origin.chat, me):
+        raise UserError(ctx._("Only the person who opened a session, or an admin, can cancel it."))
+
+
 async def announce_session(ctx: Context, group: CityGroup, session: Session) -> None:
     """Post a new session in the chat, with its number and a join button."""
-    number = [s.id for s in await todays_sessions(ctx, group)].index(session.id) + 1
+    number = await session_number(ctx, group, session)
     text = ctx._("New session: {place}, {time}, opened by {name}.").format(
         place=session.place, time=time_range(ctx, session), name=session.opener.name
     )
@@ -394,8 +406,7 @@ async def cancel_session(ctx: Context, args: str) -> None:
     else:
         mine = [s for s in sessions if s.opener.ref == me.ref]
         session = mine[0] if len(mine) == 1 else _pick(ctx, sessions, args, "cancel")
-    if session.opener.ref != me.ref and not await ctx.is_admin(ctx.origin.chat, me):
-        raise UserError(ctx._("Only the person who opened a session, or an admin, can cancel it."))
+    await _require_opener_or_admin(ctx, session.opener)
     async with ctx.repo.atomic():
         await ctx.repo.set_session_state(session.id, SessionState.CANCELLED)
         await ctx.repo.drop_messages(session.id, ("ping", "reminder"))
@@ -439,7 +450,6 @@ async def today(ctx: Context, args: str) -> None:
 
 
 async def _end_series(ctx: Context, group: CityGroup, weekday: int, place: str) -> None:
-    me = ctx.origin.sender
     series = list(await ctx.repo.standing_sessions(group.id, weekday))
     if place.strip():
         match = match_venue(place, await ctx.repo.venues(group.id))
@@ -452,8 +462,7 @@ async def _end_series(ctx: Context, group: CityGroup, weekday: int, place: str) 
             example=f"{ctx.cmd('cancel')} {ctx._('every tue')} {ctx._('Café Museum')}",
         )
     standing = series[0]
-    if standing.opener.ref != me.ref and not await ctx.is_admin(ctx.origin.chat, me):
-        raise UserError(ctx._("Only the person who opened a session, or an admin, can cancel it."))
+    await _require_opener_or_admin(ctx, standing.opener)
     async with ctx.repo.atomic():
         await ctx.repo.end_standing(standing.id)
         for session in await ctx.repo.sessions_on(group.id, ctx.today()):

@@ -113,13 +113,7 @@ async def _add(ctx: Context, group_id: int, text: str) -> None:
         raise bad_input(ctx, error, example) from None
     address = _checked_text(ctx, parts[2], MAX_ADDRESS, example) if len(parts) > 2 else ""
     notes = _checked_text(ctx, parts[4], MAX_NOTES, example) if len(parts) > 4 else ""
-    async with ctx.repo.atomic():
-        await ctx.repo.add_venue(
-            Venue(0, group_id, name, latitude, longitude, address, tags, notes)
-        )
-    venues = list(await ctx.repo.venues(group_id))
-    number = next(n for n, v in enumerate(venues, start=1) if v.name == name)
-    ctx.reply(ctx._("Added venue {number}: {name}.").format(number=number, name=name))
+    await _store_new_venue(ctx, Venue(0, group_id, name, latitude, longitude, address, tags, notes))
 
 
 async def add_shared_venue(ctx: Context, event: LocationEvent) -> None:
@@ -130,11 +124,16 @@ async def add_shared_venue(ctx: Context, event: LocationEvent) -> None:
     venues = list(await ctx.repo.venues(group.id))
     name = _checked_name(ctx, event.title or "", venues, example)
     address = _checked_text(ctx, event.address or "", MAX_ADDRESS, example)
+    await _store_new_venue(ctx, Venue(0, group.id, name, event.latitude, event.longitude, address))
+
+
+async def _store_new_venue(ctx: Context, venue: Venue) -> None:
+    """Store a checked venue and say which number /venues gives it."""
     async with ctx.repo.atomic():
-        await ctx.repo.add_venue(Venue(0, group.id, name, event.latitude, event.longitude, address))
-    venues = list(await ctx.repo.venues(group.id))
-    number = next(n for n, v in enumerate(venues, start=1) if v.name == name)
-    ctx.reply(ctx._("Added venue {number}: {name}.").format(number=number, name=name))
+        added = await ctx.repo.add_venue(venue)
+    venues = await ctx.repo.venues(venue.group_id)
+    number = next(n for n, v in enumerate(venues, start=1) if v.id == added.id)
+    ctx.reply(ctx._("Added venue {number}: {name}.").format(number=number, name=venue.name))
 
 
 async def _find(ctx: Context, group_id: int, query: str, example: str) -> Venue:
