@@ -58,19 +58,11 @@ class GroupStore(SqliteBase):
 
     async def create_group(self, chat: ChatRef, name: str, settings: GroupSettings) -> CityGroup:
         async with self.atomic():
+            # the row with what it cannot be without; update_group below writes the settings
             cursor = await self.db.execute(
-                "INSERT INTO city_groups (name, language, timezone, default_start, default_end,"
-                " default_duration_minutes, public, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    name,
-                    settings.language,
-                    settings.timezone,
-                    to_hm(settings.default_hours[0]) if settings.default_hours else None,
-                    to_hm(settings.default_hours[1]) if settings.default_hours else None,
-                    settings.default_duration_minutes,
-                    int(settings.public),
-                    to_iso(datetime.now(UTC)),
-                ),
+                "INSERT INTO city_groups (name, language, timezone, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (name, settings.language, settings.timezone, to_iso(datetime.now(UTC))),
             )
             group_id = cursor.lastrowid
             assert group_id is not None
