@@ -91,6 +91,7 @@ class ConsoleAdapter:
         self.default_sender = default_sender
         self.platform = PLATFORM
         self.sender = OutboxSender(bot, self, rate=0)
+        self._stamp: str | None = None  # the time of scheduled output, in --echo mode
 
     async def perform(self, action: Action) -> None:
         """Carry out an action (the outbox sender delivers pings through this)."""
@@ -170,14 +171,12 @@ class ConsoleAdapter:
         await self._tick()
 
     async def _tick(self) -> None:
-        actions = await self.bot.tick()
-        due = await self.bot.repo.due_messages(
-            PLATFORM, self.clock.now(), 1, stale_claim=self.clock.now()
-        )
-        if (actions or due) and self.echo:
-            self._print(f"# {self.clock.now().astimezone(await self._zone()):%Y-%m-%d %H:%M}")
-        self.emit(actions)
+        if self.echo:
+            # printed before the first block this tick brings, if it brings any
+            self._stamp = f"# {self.clock.now().astimezone(await self._zone()):%Y-%m-%d %H:%M}"
+        self.emit(await self.bot.tick())
         await self.sender.drain()
+        self._stamp = None
 
     async def _zone(self) -> ZoneInfo:
         """The console group's timezone (the default until /setup)."""
@@ -191,6 +190,9 @@ class ConsoleAdapter:
             self._print(self.render(action))
 
     def _print(self, block: str) -> None:
+        if self._stamp is not None:
+            stamp, self._stamp = self._stamp, None
+            self._print(stamp)
         self.out.write(block + "\n\n")
         self.out.flush()
 
