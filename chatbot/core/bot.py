@@ -127,10 +127,15 @@ class Bot:
             ctx.reply(ctx._("Sorry, something went wrong on my side. Please try again."))
             return ctx.actions
         try:
-            if event.origin.is_private and isinstance(event, CommandEvent | ButtonPress):
-                # who writes to the bot privately can be messaged privately
+            sender = event.origin.sender.ref
+            if (
+                event.origin.is_private
+                and isinstance(event, CommandEvent | ButtonPress)
+                and not await self.repo.is_reachable(sender)
+            ):
+                # who writes to the bot privately can be messaged privately again
                 async with self.repo.atomic():
-                    await self.repo.set_reachable(event.origin.sender.ref, True)
+                    await self.repo.set_reachable(sender, True)
             if isinstance(event, CommandEvent | ButtonPress):
                 name = event.name if isinstance(event, CommandEvent) else event.command
                 await self._command(ctx, name, event.args)
