@@ -71,10 +71,25 @@ class SqliteBase:
             finally:
                 _in_transaction.reset(token)
 
+    async def _change(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """One writing statement as its own transaction (autocommit: one trip to the
+        database thread instead of three for BEGIN, the statement and COMMIT), never
+        inside another task's atomic() block. Returns the number of rows changed."""
+        if _in_transaction.get():
+            cursor = await self.db.execute(sql, tuple(params))
+            return cursor.rowcount
+        async with self._lock:
+            cursor = await self.db.execute(sql, tuple(params))
+            return cursor.rowcount
+
+    # Reads fetch in the database thread in one trip (execute_fetchall), not three
+    # (execute, fetch, close the cursor).
+
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        async with self.db.execute(sql, tuple(params)) as cursor:
-            return await cursor.fetchone()
+        rows = await self.db.execute_fetchall(sql, tuple(params))
+        for row in rows:
+            return row
+        return None
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        async with self.db.execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self.db.execute_fetchall(sql, tuple(params)))

@@ -208,12 +208,12 @@ class GroupStore(SqliteBase):
 
     async def mark_handled(self, platform: str, event_id: str, at: datetime) -> bool:
         """Record an event as handled; False if it was handled before (a duplicate)."""
-        cursor = await self.db.execute(
+        changed = await self._change(
             "INSERT OR IGNORE INTO handled_events (platform, event_id, handled_at)"
             " VALUES (?, ?, ?)",
             (platform, event_id, to_iso(at)),
         )
-        return cursor.rowcount == 1
+        return changed == 1
 
     async def is_handled(self, platform: str, event_id: str) -> bool:
         """Was the event recorded as handled? (A read; the Matrix adapter records an event

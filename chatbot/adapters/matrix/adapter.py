@@ -951,8 +951,7 @@ class MatrixAdapter:
         return key in self._inflight or await self.repo.is_handled(PLATFORM, key)
 
     async def _mark(self, key: str) -> None:
-        async with self.repo.atomic():
-            await self.repo.mark_handled(PLATFORM, key, datetime.now(UTC))
+        await self.repo.mark_handled(PLATFORM, key, datetime.now(UTC))
 
     async def _dispatch(self, key: str, event: Event) -> asyncio.Task[None] | None:
         """Hand one event to the core (unless done before), queue its actions, and return

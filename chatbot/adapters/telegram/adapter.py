@@ -71,6 +71,7 @@ from chatbot.adapters.telegram.ratelimit import FloodLimiter, retry_seconds
 from chatbot.adapters.telegram.redact import protect
 from chatbot.adapters.telegram.sending import Sender
 from chatbot.adapters.telegram.state import PLATFORM, TelegramState, chat_ref
+from chatbot.adapters.telegram.transport import AdapterBot, AiohttpRequest
 from chatbot.config import Settings
 from chatbot.core.actions import Action, DirectMessage, SendText
 from chatbot.core.bot import Bot as CoreBot
@@ -113,20 +114,15 @@ def build_application(settings: Settings) -> TelegramApp:
         raise ValueError("CHATBOT_TELEGRAM_TOKEN is not set")
     token = settings.telegram_token.get_secret_value()
     protect(token)
-    return (
-        ApplicationBuilder()
-        .token(token)
-        .base_url(settings.telegram_api_url)
-        .base_file_url(file_url(settings))
-        .updater(None)
-        .rate_limiter(FloodLimiter(enabled=settings.telegram_flood_limits))
-        .connect_timeout(10)
-        .read_timeout(15)
-        .write_timeout(15)
-        .pool_timeout(10)
-        .get_updates_read_timeout(10)
-        .build()
+    bot = AdapterBot(
+        token,
+        base_url=settings.telegram_api_url,
+        base_file_url=file_url(settings),
+        request=AiohttpRequest(pool_size=256, read_timeout=15.0),
+        get_updates_request=AiohttpRequest(pool_size=1, read_timeout=10.0),
+        rate_limiter=FloodLimiter(enabled=settings.telegram_flood_limits),
     )
+    return ApplicationBuilder().bot(bot).updater(None).build()
 
 
 class SendQueues:

@@ -19,6 +19,7 @@ import hmac
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -44,9 +45,10 @@ class ButtonStore:
         self.state = state
         self._key: bytes | None = None
         self._stored: set[str] = set()
-        self._keyboards: OrderedDict[tuple[int, tuple[Button, ...]], InlineKeyboardMarkup] = (
-            OrderedDict()
-        )
+        # per (chat, buttons): the markup and its Bot API JSON, both built once
+        self._keyboards: OrderedDict[
+            tuple[int, tuple[Button, ...]], tuple[InlineKeyboardMarkup, dict[str, Any]]
+        ] = OrderedDict()
 
     async def _secret(self) -> bytes:
         if self._key is None:
@@ -66,6 +68,19 @@ class ButtonStore:
         self, chat_id: int, buttons: tuple[Button, ...]
     ) -> InlineKeyboardMarkup | None:
         """The inline keyboard for these buttons in this chat (stored first)."""
+        built = await self._built(chat_id, buttons)
+        return built[0] if built else None
+
+    async def keyboard_json(
+        self, chat_id: int, buttons: tuple[Button, ...]
+    ) -> dict[str, Any] | None:
+        """The same keyboard as the Bot API's JSON (`reply_markup` of a raw call)."""
+        built = await self._built(chat_id, buttons)
+        return built[1] if built else None
+
+    async def _built(
+        self, chat_id: int, buttons: tuple[Button, ...]
+    ) -> tuple[InlineKeyboardMarkup, dict[str, Any]] | None:
         if not buttons:
             return None
         cached = self._keyboards.get((chat_id, buttons))
@@ -92,10 +107,11 @@ class ButtonStore:
         if row:
             rows.append(row)
         markup = InlineKeyboardMarkup(rows)
-        self._keyboards[(chat_id, buttons)] = markup
+        built = (markup, markup.to_dict())
+        self._keyboards[(chat_id, buttons)] = built
         if len(self._keyboards) > self.CACHE_SIZE:
             self._keyboards.popitem(last=False)
-        return markup
+        return built
 
     async def resolve(self, data: str | None, chat_id: int) -> StoredButton | None:
         """What a pressed button does, or None for unknown or forged data, or a button

@@ -36,15 +36,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from telegram import (
-    Bot,
-    InlineKeyboardMarkup,
     KeyboardButton,
     Message,
     ReplyKeyboardMarkup,
-    ReplyParameters,
 )
 from telegram.error import (
     BadRequest,
@@ -60,6 +57,7 @@ from chatbot.adapters.base import Unreachable
 from chatbot.adapters.telegram.buttons import ButtonStore
 from chatbot.adapters.telegram.ratelimit import retry_seconds
 from chatbot.adapters.telegram.state import PLATFORM, TelegramState
+from chatbot.adapters.telegram.transport import AdapterBot
 from chatbot.core.actions import (
     Action,
     Button,
@@ -75,6 +73,7 @@ from chatbot.i18n import N_, Translator
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+JSONDict = dict[str, Any]
 
 MAX_TEXT = 4096  # UTF-16 code units
 MAX_QUESTION = 300
@@ -136,7 +135,7 @@ def _chat_id(raw: str) -> int | None:
 class Sender:
     def __init__(
         self,
-        bot: Bot,
+        bot: AdapterBot,
         state: TelegramState,
         buttons: ButtonStore,
         *,
@@ -208,41 +207,48 @@ class Sender:
         thread: str | None = None,
         reply_to: str | None = None,
         keyboard: ReplyKeyboardMarkup | None = None,
-    ) -> list[Message]:
-        """`keyboard`: a reply keyboard instead of inline buttons (on the last piece)."""
+    ) -> list[JSONDict]:
+        """`keyboard`: a reply keyboard instead of inline buttons (on the last piece).
+        Returns the sent messages as the Bot API's JSON.
+
+        The hottest call of a busy bot (every /heute), so it skips PTB's objects on
+        both ends: the parameters are JSON already (the inline keyboard's is built once
+        per chat and buttons), and the reply is not turned into a `Message` (parsing a
+        message with 20 buttons back costs more than sending it): `AdapterBot.call_json`.
+        """
         pieces = [p for p in split_text(text) if p.strip()]
-        sent: list[Message] = []
+        sent: list[JSONDict] = []
+        reply_keyboard = keyboard.to_dict() if keyboard else None
+        topic = int(thread) if thread and thread.isdigit() else None
         for number, piece in enumerate(pieces):
             last = number == len(pieces) - 1
             reply = (
-                ReplyParameters(int(reply_to), allow_sending_without_reply=True)
+                {"message_id": int(reply_to), "allow_sending_without_reply": True}
                 if reply_to and reply_to.isdigit() and number == 0
                 else None
             )
 
             async def send(
-                target: int,
-                piece: str = piece,
-                last: bool = last,
-                reply: ReplyParameters | None = reply,
-            ) -> Message:
-                markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None = None
+                target: int, piece: str = piece, last: bool = last, reply: JSONDict | None = reply
+            ) -> JSONDict:
+                params: JSONDict = {"chat_id": target, "text": piece}
                 if last:
-                    markup = keyboard or await self.buttons.keyboard(target, buttons)
-                topic = int(thread) if thread and thread.isdigit() else None
+                    markup = reply_keyboard or await self.buttons.keyboard_json(target, buttons)
+                    if markup:
+                        params["reply_markup"] = markup
+                if reply and target == chat_id:
+                    params["reply_parameters"] = reply
+                if topic is not None:
+                    params["message_thread_id"] = topic
                 try:
-                    return await self.bot.send_message(
-                        target,
-                        piece,
-                        message_thread_id=topic,
-                        reply_parameters=reply if target == chat_id else None,
-                        reply_markup=markup,
-                    )
+                    return await self.bot.call_json("sendMessage", params)
                 except BadRequest as error:
                     if topic is None or "thread not found" not in error.message.lower():
                         raise
                     # the topic was closed or deleted meanwhile: the chat's main thread
-                    return await self.bot.send_message(target, piece, reply_markup=markup)
+                    del params["message_thread_id"]
+                    params.pop("reply_parameters", None)
+                    return await self.bot.call_json("sendMessage", params)
 
             message = await self.call(chat_id, send, "sendMessage")
             if message is None:

@@ -81,8 +81,7 @@ class TelegramState:
 
     async def first_time(self, update_id: int, at: datetime) -> bool:
         """Record that the update is being handled; False if it was before."""
-        async with self.repo.atomic():
-            return await self.repo.mark_handled(PLATFORM, f"update:{update_id}", at)
+        return await self.repo.mark_handled(PLATFORM, f"update:{update_id}", at)
 
     # --- chats ------------------------------------------------------------------------
 
