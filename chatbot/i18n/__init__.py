@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import gettext as _gettext
 import io
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from babel import Locale
@@ -61,6 +61,13 @@ def normalize_language(language: str | None, default: str = "de") -> str:
     return default
 
 
+@lru_cache(maxsize=8192)
+def _short_time(value: dt.time, language: str) -> str:
+    # babel parses and applies the pattern on every call; a day has 1,440 minutes and
+    # /today shows the same few times again and again
+    return str(_babel_format_time(value, "short", locale=Locale.parse(language)))
+
+
 class Translator:
     """Everything language-dependent for one chat: messages and formats."""
 
@@ -77,7 +84,7 @@ class Translator:
 
     def time(self, value: dt.time) -> str:
         """A wall-clock time: "9:30" in German, "9:30 AM" in English."""
-        return str(_babel_format_time(value, "short", locale=self.locale))
+        return _short_time(value, self.language)
 
     def time_range(self, start: dt.time, end: dt.time) -> str:
         return self.gettext("{start}–{end}").format(start=self.time(start), end=self.time(end))

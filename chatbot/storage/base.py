@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime, time
+from functools import lru_cache
 from typing import Any
 
 import aiosqlite
@@ -31,7 +32,10 @@ def to_iso(instant: datetime) -> str:
     return instant.astimezone(UTC).isoformat(timespec="seconds")
 
 
+@lru_cache(maxsize=16384)
 def from_iso(text: str) -> datetime:
+    # memoized: the same stored instants are read again and again (/today, the
+    # schedule), and a datetime is immutable
     return datetime.fromisoformat(text).astimezone(UTC)
 
 

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time
+from functools import lru_cache
 from typing import Any
 
 import aiosqlite
@@ -20,6 +21,22 @@ from chatbot.core.model import (
 from chatbot.storage.base import from_iso, to_hm, to_iso
 from chatbot.storage.groups import GroupStore
 
+_STATES = {state.value: state for state in SessionState}
+
+
+# Sessions are read far more often than written (every /today reads all of the day's),
+# so the immutable parts of a row are memoized by their stored text.
+
+
+@lru_cache(maxsize=4096)
+def _person(platform: str, person_id: str, name: str) -> Person:
+    return Person(PersonRef(platform, person_id), name)
+
+
+@lru_cache(maxsize=4096)
+def _joiners(joiners_json: str) -> tuple[Person, ...]:
+    return tuple(_person(*joiner) for joiner in json.loads(joiners_json))
+
 
 class SessionStore(GroupStore):
     # --- sessions --------------------------------------------------------------------
@@ -33,13 +50,6 @@ class SessionStore(GroupStore):
             f" FROM sessions s WHERE {where} ORDER BY starts_at, id",
             params,
         )
-        joiners = {
-            r["id"]: [
-                Person(PersonRef(platform, person_id), name)
-                for platform, person_id, name in json.loads(r["joiners_json"])
-            ]
-            for r in rows
-        }
         return [
             Session(
                 id=r["id"],
@@ -53,10 +63,10 @@ class SessionStore(GroupStore):
                 end=time.fromisoformat(r["end_local"]),
                 starts_at=from_iso(r["starts_at"]),
                 ends_at=from_iso(r["ends_at"]),
-                opener=Person(PersonRef(r["opener_platform"], r["opener_id"]), r["opener_name"]),
+                opener=_person(r["opener_platform"], r["opener_id"], r["opener_name"]),
                 topic=r["topic"],
-                state=SessionState(r["state"]),
-                joiners=tuple(joiners.get(r["id"], ())),
+                state=_STATES[r["state"]],
+                joiners=_joiners(r["joiners_json"]),
                 standing_id=r["standing_id"],
             )
             for r in rows
