@@ -25,7 +25,8 @@ _STATES = {state.value: state for state in SessionState}
 
 
 # Sessions are read far more often than written (every /today reads all of the day's),
-# so the immutable parts of a row are memoized by their stored text.
+# so what a row gives is memoized by the row's values: a changed row (a new joiner, a
+# new end) is a new key, and every value built from it is immutable.
 
 
 @lru_cache(maxsize=4096)
@@ -38,39 +39,55 @@ def _joiners(joiners_json: str) -> tuple[Person, ...]:
     return tuple(_person(*joiner) for joiner in json.loads(joiners_json))
 
 
+_SESSION_COLUMNS = (
+    "s.id, s.group_id, s.place, s.venue_id, s.latitude, s.longitude, s.local_date,"
+    " s.start_local, s.end_local, s.starts_at, s.ends_at, s.opener_platform, s.opener_id,"
+    " s.opener_name, s.topic, s.state, s.standing_id"
+)
+
+
+@lru_cache(maxsize=4096)
+def _session(row: tuple[Any, ...]) -> Session:
+    """A session from its row (`_SESSION_COLUMNS` and the joiners' JSON): the same row
+    gives the same (immutable) Session, so it is built once."""
+    (
+        id_, group_id, place, venue_id, latitude, longitude, local_date, start, end,
+        starts_at, ends_at, opener_platform, opener_id, opener_name, topic, state,
+        standing_id, joiners_json,
+    ) = row  # fmt: skip
+    return Session(
+        id=id_,
+        group_id=group_id,
+        place=place,
+        venue_id=venue_id,
+        latitude=latitude,
+        longitude=longitude,
+        local_date=date.fromisoformat(local_date),
+        start=time.fromisoformat(start),
+        end=time.fromisoformat(end),
+        starts_at=from_iso(starts_at),
+        ends_at=from_iso(ends_at),
+        opener=_person(opener_platform, opener_id, opener_name),
+        topic=topic,
+        state=_STATES[state],
+        joiners=_joiners(joiners_json),
+        standing_id=standing_id,
+    )
+
+
 class SessionStore(GroupStore):
     # --- sessions --------------------------------------------------------------------
 
     async def _sessions(self, where: str, params: Sequence[Any]) -> list[Session]:
         # one round trip: the joiners come along as a JSON array, in the order they joined
-        rows = await self._all(
-            "SELECT s.*, (SELECT json_group_array(json_array(platform, person_id, name))"
-            " FROM (SELECT platform, person_id, name FROM session_joiners j"
+        rows = await self.db.execute_fetchall(
+            f"SELECT {_SESSION_COLUMNS}, (SELECT json_group_array(json_array(platform,"
+            " person_id, name)) FROM (SELECT platform, person_id, name FROM session_joiners j"
             " WHERE j.session_id = s.id ORDER BY joined_at, rowid)) AS joiners_json"
             f" FROM sessions s WHERE {where} ORDER BY starts_at, id",
-            params,
+            tuple(params),
         )
-        return [
-            Session(
-                id=r["id"],
-                group_id=r["group_id"],
-                place=r["place"],
-                venue_id=r["venue_id"],
-                latitude=r["latitude"],
-                longitude=r["longitude"],
-                local_date=date.fromisoformat(r["local_date"]),
-                start=time.fromisoformat(r["start_local"]),
-                end=time.fromisoformat(r["end_local"]),
-                starts_at=from_iso(r["starts_at"]),
-                ends_at=from_iso(r["ends_at"]),
-                opener=_person(r["opener_platform"], r["opener_id"], r["opener_name"]),
-                topic=r["topic"],
-                state=_STATES[r["state"]],
-                joiners=_joiners(r["joiners_json"]),
-                standing_id=r["standing_id"],
-            )
-            for r in rows
-        ]
+        return [_session(tuple(row)) for row in rows]
 
     async def add_session(self, new: NewSession) -> Session | None:
         """Store a session with its first joiners; None if a standing session's day
