@@ -13,6 +13,8 @@ the other, in the same run:
 * the adapter: `chatbot.adapters.telegram.build(settings, bot, repo)` over a real SQLite
   file, in a city group with `--sessions` sessions today (each with a venue, a joiner
   and a join button), answering `/heute` with the full list and its inline keyboard.
+  It is the adapter as deployed: PTB over its own aiohttp transport (transport.py),
+  where the echo bot uses PTB's default (httpx).
 
 Per round and bot, `--updates` messages are queued at once in one group chat (as a
 burst: that measures throughput; latency then includes the wait in the queue). A
