@@ -14,10 +14,12 @@ Parameters go as one JSON body (`application/json`, which the Bot API accepts fo
 method) instead of a form with JSON-encoded fields: no percent-encoding of a long text
 and keyboard. Uploads, which the bot does not make today, go as multipart like PTB's.
 
-Timeouts map to aiohttp's: `connect` (waiting for a pooled connection plus connecting),
-`sock_connect`, `sock_read`, and a `total` cap of connect + write + read so that a
-stalled upload cannot hang. Timeouts raise PTB's `TimedOut`, other transport failures
-`NetworkError`; neither message contains the URL (it holds the token).
+As with PTB's default, TLS trusts certifi's CA bundle and HTTPS_PROXY/NO_PROXY from the
+environment are honoured. Timeouts map to aiohttp's: `connect` (waiting for a pooled
+connection plus connecting), `sock_connect`, `sock_read`, and a `total` cap of
+connect + write + read so that a stalled upload cannot hang. Timeouts raise PTB's
+`TimedOut`, other transport failures `NetworkError`; neither message contains the URL
+(it holds the token).
 
 `AdapterBot` is PTB's `ExtBot` (with its rate limiter) plus `call_json`: a Bot API call
 with JSON parameters whose result stays JSON, for the hottest call, sendMessage of
@@ -28,9 +30,11 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 from typing import Any
 
 import aiohttp
+import certifi
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TelegramError, TimedOut
@@ -70,11 +74,13 @@ class AiohttpRequest(BaseRequest):
 
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self.pool_size, limit_per_host=0)
+            # what PTB's httpx did: certifi's CA bundle, and HTTPS_PROXY/NO_PROXY honoured
+            tls = ssl.create_default_context(cafile=certifi.where())
+            connector = aiohttp.TCPConnector(limit=self.pool_size, limit_per_host=0, ssl=tls)
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 headers={"User-Agent": self.USER_AGENT},
-                json_serialize=json.dumps,
+                trust_env=True,
             )
 
     async def shutdown(self) -> None:
