@@ -34,6 +34,7 @@ class Recorder:
 
     async def handle(self, request: web.Request) -> web.Response:
         entry: dict[str, Any] = {
+            "host": request.headers.get("Host", ""),
             "path": request.path,
             "content_type": request.content_type,
             "agent": request.headers.get("User-Agent", ""),
@@ -167,3 +168,25 @@ async def test_call_json_raises_ptbs_errors() -> None:
                 await bot.call_json("sendMessage", {"chat_id": GROUP, "text": "zu schnell"})
             with pytest.raises(BadRequest):
                 await bot.call_json("sendMessage", {"chat_id": GROUP, "text": ""})
+
+
+async def test_the_proxy_from_the_environment_is_used_unless_no_proxy_says_otherwise(
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the recorder plays an HTTP proxy: it gets the request meant for another host
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{recorder.port}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    for name in ("http_proxy", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    transport = AiohttpRequest(read_timeout=5.0)
+    await transport.initialize()
+    try:
+        await transport.post(f"http://api.telegram.example/bot{TOKEN}/getMe")
+        assert recorder.requests[-1]["host"] == "api.telegram.example"
+        assert recorder.requests[-1]["path"] == f"/bot{TOKEN}/getMe"
+        seen = len(recorder.requests)
+        with pytest.raises(NetworkError):  # NO_PROXY: straight to a closed port
+            await transport.post(f"http://127.0.0.1:{_free_port()}/bot{TOKEN}/getMe")
+        assert len(recorder.requests) == seen
+    finally:
+        await transport.shutdown()

@@ -31,7 +31,9 @@ from __future__ import annotations
 import json
 import logging
 import ssl
+import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import certifi
@@ -67,6 +69,7 @@ class AiohttpRequest(BaseRequest):
         self._write_timeout = write_timeout
         self._pool_timeout = pool_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[tuple[str, str], str | None] = {}
 
     @property
     def read_timeout(self) -> float | None:
@@ -74,14 +77,26 @@ class AiohttpRequest(BaseRequest):
 
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
-            # what PTB's httpx did: certifi's CA bundle, and HTTPS_PROXY/NO_PROXY honoured
+            # as PTB's httpx did: certifi's CA bundle
             tls = ssl.create_default_context(cafile=certifi.where())
             connector = aiohttp.TCPConnector(limit=self.pool_size, limit_per_host=0, ssl=tls)
             self._session = aiohttp.ClientSession(
-                connector=connector,
-                headers={"User-Agent": self.USER_AGENT},
-                trust_env=True,
+                connector=connector, headers={"User-Agent": self.USER_AGENT}
             )
+        self._proxies.clear()
+
+    def _proxy_for(self, url: str) -> str | None:
+        """The proxy for this URL from HTTP(S)_PROXY and NO_PROXY, read once per host
+        (aiohttp's trust_env reads the whole environment on every request, which costs
+        more than the request)."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.hostname or "")
+        if key not in self._proxies:
+            proxy = urllib.request.getproxies().get(parts.scheme)
+            if proxy and urllib.request.proxy_bypass(parts.hostname or ""):
+                proxy = None
+            self._proxies[key] = proxy
+        return self._proxies[key]
 
     async def shutdown(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -135,7 +150,11 @@ class AiohttpRequest(BaseRequest):
         timeout = self._timeout(read_timeout, write_timeout, connect_timeout, pool_timeout)
         try:
             async with self._session.request(
-                method, url, timeout=timeout, **self._body(request_data)
+                method,
+                url,
+                timeout=timeout,
+                proxy=self._proxy_for(url),
+                **self._body(request_data),
             ) as response:
                 payload = await response.read()
         except TimeoutError as error:
