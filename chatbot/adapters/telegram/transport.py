@@ -14,10 +14,12 @@ Parameters go as one JSON body (`application/json`, which the Bot API accepts fo
 method) instead of a form with JSON-encoded fields: no percent-encoding of a long text
 and keyboard. Uploads, which the bot does not make today, go as multipart like PTB's.
 
-As with PTB's default, TLS trusts certifi's CA bundle and HTTPS_PROXY/NO_PROXY from the
-environment are honoured. Timeouts map to aiohttp's: `connect` (waiting for a pooled
-connection plus connecting), `sock_connect`, `sock_read`, and a `total` cap of
-connect + write + read so that a stalled upload cannot hang. Timeouts raise PTB's
+As with PTB's default, TLS trusts certifi's CA bundle and HTTP(S)_PROXY/NO_PROXY from
+the environment are honoured (read once per host).
+
+Timeouts map to aiohttp's: `connect` (waiting for a pooled connection plus
+connecting), `sock_connect`, `sock_read`, and a `total` cap of connect + write + read
+so that a stalled upload cannot hang. Timeouts raise PTB's
 `TimedOut`, other transport failures `NetworkError`; neither message contains the URL
 (it holds the token).
 
