@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from dataclasses import dataclass, field
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from chatbot.adapters.base import Unreachable
 from chatbot.core.actions import Action, DirectMessage, SendText
 from chatbot.core.bot import Bot
+from chatbot.core.events import Person
 from chatbot.delivery import OutboxSender
 from chatbot.storage.sqlite import SqliteRepository
 from tests.kit import PLATFORM, GroupChat, berlin
@@ -256,6 +258,8 @@ async def test_forget_leaves_no_row_about_the_person(
         for row in rows:
             values = [str(v).lower() for v in tuple(row)]
             assert "carla" not in values, (table, tuple(row))
+    # nor in memory: the storage memoizes what it read (/heute read Carla's sessions)
+    assert not _held_in_memory("Carla")
     assert "Carla" not in await duisburg.reply_text("Ben", "/heute")
 
 
@@ -273,3 +277,11 @@ async def test_retention_deletes_old_joiners_and_votes(
     await duisburg.bot.tick()
     data = await repo.personal_data(duisburg.person("Carla").ref)
     assert (data["joins"], data["votes"]) == (0, 0)
+    assert not _held_in_memory("Carla")
+
+
+
+def _held_in_memory(name: str) -> list[Person]:
+    """Live Person objects with this name (after collecting garbage)."""
+    gc.collect()
+    return [o for o in gc.get_objects() if isinstance(o, Person) and o.name == name]

@@ -201,10 +201,25 @@ async def test_a_missed_poll_is_posted_at_start_if_its_close_has_not_come(
     # down from Sunday evening until Monday 09:15; the 08:00 poll is posted at start
     duisburg.clock.set(berlin("2026-11-30 09:15"))
     assert len(polls_in(await duisburg.bot.tick())) == 1
-    # down past both poll and close on Tuesday: no poll that day
+    [monday] = await duisburg.bot.repo.open_polls()
+    await duisburg.vote("Carla", str(monday.id), 0)
+    # down past both poll and close on Tuesday: no poll that day, and Monday's poll,
+    # whose close was missed, is closed now without a session for a day that is over
     duisburg.clock.set(berlin("2026-12-01 10:30"))
     actions = await duisburg.bot.tick()
     assert polls_in(actions) == []
+    assert [a.poll_key for a in actions if isinstance(a, ClosePoll)] == [str(monday.id)]
+    [late] = texts_in(actions)
+    assert late.splitlines() == [
+        "Die Umfrage vom Montag, 30. November wird erst jetzt geschlossen, nach ihrem Tag;"
+        " darum wird keine Session daraus eröffnet.",
+        "Stimmen: Café Museum 1, Finkenkrug 0, Kö Lounge 0",
+    ]
+    group_id = monday.group_id
+    for day in (monday.local_date, duisburg.clock.now().date()):
+        assert await duisburg.bot.repo.sessions_on(group_id, day) == []
+    assert await duisburg.bot.repo.open_polls() == []
+    assert texts_in(await duisburg.bot.tick()) == []  # closed once
 
 
 async def test_settings_changes_take_effect_for_the_next_occurrence(duisburg: GroupChat) -> None:

@@ -16,6 +16,7 @@ from chatbot.core.model import (
 )
 from chatbot.storage.base import from_iso, to_hm, to_iso
 from chatbot.storage.polls import PollStore
+from chatbot.storage.sessions import forget_read_sessions
 
 
 class PeopleStore(PollStore):
@@ -270,6 +271,7 @@ class PeopleStore(PollStore):
             who,
         )
         await self._wipe_here_points()
+        forget_read_sessions()
 
     async def purge_before(self, group_id: int, day: date) -> int:
         """Retention: joiner lists and votes of the group's sessions and polls before
@@ -285,4 +287,6 @@ class PeopleStore(PollStore):
         ):
             cursor = await self.db.execute(sql, (group_id, day.isoformat()))
             gone += cursor.rowcount
+        if gone:
+            forget_read_sessions()
         return gone

@@ -75,6 +75,14 @@ def _session(row: tuple[Any, ...]) -> Session:
     )
 
 
+def forget_read_sessions() -> None:
+    """Drop every memoized row (names are in them): once a person is forgotten or old
+    joiners are purged, memory does not keep them either."""
+    _session.cache_clear()
+    _joiners.cache_clear()
+    _person.cache_clear()
+
+
 class SessionStore(GroupStore):
     # --- sessions --------------------------------------------------------------------
 

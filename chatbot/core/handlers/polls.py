@@ -148,16 +148,19 @@ async def close_now(ctx: Context, args: str) -> None:
 
 
 async def finish_poll(ctx: Context, group: CityGroup, poll: VenuePoll) -> None:
-    """Close the poll once, open the winner's session, announce it in every chat."""
+    """Close the poll once, open the winner's session, announce it in every chat. A
+    poll whose day is over (the bot was down at its close) is closed without a session:
+    nobody wants a session for yesterday."""
     best = poll.winner()
     session: Session | None = None
+    late = poll.local_date < ctx.today()
     async with ctx.repo.atomic():
         fresh = await ctx.repo.poll(poll.id)
         if fresh is None or fresh.state != PollState.OPEN:
             return  # closed meanwhile: nothing is done twice
         poll = fresh
         best = poll.winner()
-        if best is not None:
+        if best is not None and not late:
             voters = [v.person for v in poll.votes if v.position == best.position]
             start, end = default_hours(ctx, group, max(ctx.now(), poll.closes_at))
             session = await ctx.repo.add_session(
@@ -184,8 +187,28 @@ async def finish_poll(ctx: Context, group: CityGroup, poll: VenuePoll) -> None:
         number = await session_number(ctx, group, session)
     for chat_ctx in await ctx.each_chat_of(group):
         chat_ctx.actions.append(ClosePoll(chat_ctx.origin.chat, str(poll.id)))
-        chat_ctx.post(*_announcement(chat_ctx, poll, best, session, number))
+        if late:
+            chat_ctx.post(_late_announcement(chat_ctx, poll, best))
+        else:
+            chat_ctx.post(*_announcement(chat_ctx, poll, best, session, number))
         ctx.actions.extend(chat_ctx.actions)
+
+
+def _tally(poll: VenuePoll) -> str:
+    counts = poll.counts()
+    return ", ".join(
+        f"{o.name} {counts[o.position]}"
+        for o in sorted(poll.options, key=lambda o: -counts[o.position])
+    )
+
+
+def _late_announcement(ctx: Context, poll: VenuePoll, best: PollOption | None) -> str:
+    text = ctx._(
+        "The poll of {day} closes only now, after its day is over, so no session is opened from it."
+    ).format(day=ctx.t.date(poll.local_date))
+    if best is not None:
+        text += "\n" + ctx._("Votes: {tally}").format(tally=_tally(poll))
+    return text
 
 
 def _announcement(
@@ -195,15 +218,12 @@ def _announcement(
     session: Session | None,
     number: int | None,
 ) -> tuple[str, tuple[Button, ...]]:
-    if best is None or session is None or number is None:
+    if best is None or session is None:
         text = ctx._("The poll is closed without votes, so there is no session from it today.")
         text += "\n" + ctx._("Anyone can still open one with {open}.").format(open=ctx.cmd("open"))
         return text, ()
     counts = poll.counts()
-    tally = ", ".join(
-        f"{o.name} {counts[o.position]}"
-        for o in sorted(poll.options, key=lambda o: -counts[o.position])
-    )
+    tally = _tally(poll)
     lines = [
         ctx.ngettext(
             "The poll is closed: {place} wins with {count} vote.",
@@ -217,4 +237,4 @@ def _announcement(
             names=", ".join([session.opener.name, *(j.name for j in session.joiners)]),
         ),
     ]
-    return "\n".join(lines), (join_button(ctx, number),)
+    return "\n".join(lines), (join_button(ctx, number),) if number is not None else ()

@@ -196,9 +196,11 @@ def _here(ctx: Context, group: CityGroup) -> Venue:
     return Venue(0, group.id, name, latitude, longitude)
 
 
-async def session_number(ctx: Context, group: CityGroup, session: Session) -> int:
-    """The session's number in today's list (/today, /join N)."""
-    return [s.id for s in await todays_sessions(ctx, group)].index(session.id) + 1
+async def session_number(ctx: Context, group: CityGroup, session: Session) -> int | None:
+    """The session's number in today's list (/today, /join N); None if it is not in
+    it (another day's, or over already)."""
+    ids = [s.id for s in await todays_sessions(ctx, group)]
+    return ids.index(session.id) + 1 if session.id in ids else None
 
 
 async def _require_opener_or_admin(ctx: Context, opener: Person) -> None:
@@ -215,6 +217,9 @@ async def announce_session(ctx: Context, group: CityGroup, session: Session) -> 
     )
     if session.topic:
         text += "\n" + ctx._("Topic: {topic}").format(topic=session.topic)
+    if number is None:  # over already (opened in the day's last minutes)
+        ctx.post(text)
+        return
     text += "\n" + ctx._("Join with {command}.").format(command=f"{ctx.cmd('join')} {number}")
     ctx.post(text, (join_button(ctx, number),))
 
