@@ -288,6 +288,7 @@ class TelegramAdapter:
             try:
                 await self.app.initialize()  # getMe: the bot's id and username
             except InvalidToken:
+                await self.app.bot.shutdown()  # its HTTP sessions are open already
                 # PTB's message contains the token; this one does not
                 raise RuntimeError("Telegram rejected CHATBOT_TELEGRAM_TOKEN") from None
             self._initialized = True
