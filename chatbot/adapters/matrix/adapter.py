@@ -409,6 +409,9 @@ class MatrixAdapter:
         stopper = asyncio.ensure_future(stop.wait())
         try:
             await asyncio.wait({sync, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled: the long poll goes too, not left to fail alone
+            sync.cancel()
+            raise
         finally:
             stopper.cancel()
         if sync.done():
