@@ -56,17 +56,28 @@ async def run_platforms(settings: Settings) -> int:
         default_timezone=settings.default_timezone,
     )
     adapters = {name: build(settings, bot, repo) for name, build in builders.items()}
-    stop = asyncio.Event()
+    stop = asyncio.Event()  # SIGTERM or SIGINT
+    adapters_stop = asyncio.Event()  # once the senders and the tick loop are done
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     log.info("serving %s", ", ".join(adapters))
     try:
         senders = [OutboxSender(bot, adapter) for adapter in adapters.values()]
+        workers = [asyncio.create_task(sender.run(stop)) for sender in senders]
+        workers.append(asyncio.create_task(tick_until(bot, adapters, stop, senders)))
+
+        async def stop_adapters_last() -> None:
+            # the message a sender has in hand goes out through a running adapter, and
+            # only then do the adapters close their connections
+            await stop.wait()
+            await asyncio.gather(*workers, return_exceptions=True)
+            adapters_stop.set()
+
         await asyncio.gather(
-            *(adapter.run(stop) for adapter in adapters.values()),
-            *(sender.run(stop) for sender in senders),
-            tick_until(bot, adapters, stop, senders),
+            *(adapter.run(adapters_stop) for adapter in adapters.values()),
+            *workers,
+            stop_adapters_last(),
         )
     finally:
         await repo.close()

@@ -48,6 +48,7 @@ class TelegramWorld:
         self._task: asyncio.Task[None] | None = None
         self.outbox: OutboxSender | None = None
         self._outbox_task: asyncio.Task[None] | None = None
+        self._outbox_stop: asyncio.Event | None = None
         self.events: list[Event] = []
         for user_id, name in NAMES.items():
             server.set_user(user_id, first_name=name, language_code="de")
@@ -77,7 +78,8 @@ class TelegramWorld:
         self._task = asyncio.create_task(self.adapter.run(self._stop))
         if outbox:
             self.outbox = OutboxSender(self.core, self.adapter)
-            self._outbox_task = asyncio.create_task(self.outbox.run(self._stop))
+            self._outbox_stop = asyncio.Event()
+            self._outbox_task = asyncio.create_task(self.outbox.run(self._outbox_stop))
         # polling starts after getWebhookInfo; webhook mode after setWebhook
         ready = "setWebhook" if overrides.get("telegram_webhook_url") else "getWebhookInfo"
         before = len(self.server.calls_to(ready))
@@ -98,12 +100,15 @@ class TelegramWorld:
         core.handle = spying  # type: ignore[method-assign]
 
     async def stop(self) -> None:
+        """As `chatbot run` stops: the outbox sender first (it finishes the message in
+        hand through the running adapter), then the adapter."""
+        if self._outbox_task is not None and self._outbox_stop is not None:
+            self._outbox_stop.set()
+            await asyncio.wait_for(self._outbox_task, 10)
         if self._task is not None and self._stop is not None:
             self._stop.set()
             await asyncio.wait_for(self._task, 10)
-        if self._outbox_task is not None:
-            await asyncio.wait_for(self._outbox_task, 10)
-        self._task = self._outbox_task = self.outbox = None
+        self._task = self._outbox_task = self.outbox = self._outbox_stop = None
         if self.repo is not None:
             await self.repo.close()
             self.repo = None

@@ -224,3 +224,31 @@ async def test_sigkill_in_a_fan_out_and_a_second_process_deliver_every_ping(
         assert len(announced) == 1  # the /neu was not handled again by the second process
         log = (tmp_path / "bot.log").read_text(encoding="utf-8")
         assert server.token not in log
+
+
+async def test_a_ping_that_meets_an_outage_goes_out_later_not_lost(tg: TelegramWorld) -> None:
+    adapter = await tg.start(outbox=True)
+    adapter.sender.backoff = 0.01  # the adapter's own retries, quickly
+    adapter.sender.unavailable_pause = 1.0  # the outbox tries again 1 s later
+    await tg.setup_group()
+    await tg.ask(GROUP, CARLA, "/abo", "Direktnachricht")
+    # Telegram answers 502 to every try of the ping: the adapter's retries run out
+    tg.server.fail_next("sendMessage", error_code=502, times=4, chat_id=CARLA)
+    await tg.ask(GROUP, BEN, "/neu 10-14 Café Museum", "Neue Session")
+    failed = await tg.server.wait_for(
+        "sendMessage", lambda c: c.chat_id == CARLA and c.status == 502, count=4
+    )
+    assert failed
+    assert tg.repo is not None
+    await asyncio.sleep(0.2)
+    assert pings_to(tg.server.calls, CARLA) == []
+    [(state, attempts)] = await (
+        await tg.repo.db.execute("SELECT state, attempts FROM outbox")
+    ).fetchall()
+    assert (state, attempts) == ("pending", 1)  # back in the outbox, not counted as sent
+    tg.clock.set(tg.clock.now() + timedelta(seconds=5))  # its retry is due
+    assert tg.outbox is not None
+    tg.outbox.wake.set()
+    await tg.reply(CARLA, PING)
+    await asyncio.sleep(0.2)
+    assert len(pings_to(tg.server.calls, CARLA)) == 1

@@ -187,6 +187,8 @@ class MatrixAdapter:
         """Carry out an action (from the ticker, or a test); returns once delivered."""
         await self._synced.wait()
         if self._closed:
+            if isinstance(action, DirectMessage):  # back to the outbox, for the next run
+                raise RuntimeError("the Matrix adapter is stopped")
             log.warning("not sending %s: the Matrix adapter is stopped", type(action).__name__)
             return
         await self._submit(action)

@@ -26,7 +26,9 @@ Failures, the way Telegram documents them:
 * "message is not modified" and "poll has already been closed": done already, fine;
 * timeouts, 5xx and connection errors: retried with exponential backoff, a few times
   (a timed-out send may have arrived: Telegram gives no idempotency key, so this is
-  at-least-once for the rare timeout, which beats losing the reply);
+  at-least-once for the rare timeout, which beats losing the reply); if they go on, a
+  `DirectMessage` raises `RetryAfter`, so the outbox tries it again later instead of
+  counting it as sent;
 * anything else: logged; one failed action never stops the others (`perform` raises
   only `Unreachable` and `RetryAfter`, and only for a `DirectMessage`).
 """
@@ -80,6 +82,7 @@ MAX_QUESTION = 300
 MAX_OPTION = 100
 MAX_OPTIONS = 10
 HARMLESS = ("message is not modified", "poll has already been closed")
+UNAVAILABLE_PAUSE = 30.0  # seconds before a direct message is tried again after an outage
 # the label of the reply-keyboard button that shares the position (after a 📍)
 SHARE_LOCATION = N_("Share my location")
 
@@ -148,6 +151,7 @@ class Sender:
         self.buttons = buttons
         self.retries = retries
         self.backoff = backoff
+        self.unavailable_pause = UNAVAILABLE_PAUSE
         self.language = language  # of texts of our own when the action does not say
 
     async def perform(self, action: Action, *, language: str | None = None) -> None:
@@ -358,7 +362,9 @@ class Sender:
                 failures += 1
                 if failures > self.retries:
                     log.warning("%s to %s failed %d times: %s", what, chat_id, failures, error)
-                    return None
+                    # Telegram or the way there is down: a DirectMessage goes back to the
+                    # outbox for later (perform); anything else is given up
+                    raise WaitFirst(self.unavailable_pause) from None
                 await asyncio.sleep(self.backoff * 2 ** (failures - 1))
             except TelegramError as error:
                 log.warning("%s to %s failed: %s", what, chat_id, error)
