@@ -15,6 +15,7 @@ honoured exactly (`RetryAfter`), and the message is tried again after that time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time as _time
 from datetime import datetime, timedelta
@@ -43,6 +44,7 @@ class OutboxSender:
         self.rate = rate if rate is not None else PACE.get(adapter.platform)
         self.wake = asyncio.Event()
         self._next_slot = 0.0
+        self._stop: asyncio.Event | None = None
 
     def now(self) -> datetime:
         return self.bot.clock.now()
@@ -65,6 +67,7 @@ class OutboxSender:
 
     async def drain(self, stop: asyncio.Event | None = None) -> int:
         """Send what is due now; returns how many messages were handled."""
+        self._stop = stop
         handled = 0
         while stop is None or not stop.is_set():
             now = self.now()
@@ -103,7 +106,7 @@ class OutboxSender:
                 await self.repo.retry_message(
                     message.id, self.now() + timedelta(seconds=wait.seconds)
                 )
-            await asyncio.sleep(min(wait.seconds, 60.0))
+            await self._pause(min(wait.seconds, 60.0))
             return
         except Unreachable:
             async with self.repo.atomic():
@@ -122,6 +125,14 @@ class OutboxSender:
             return
         async with self.repo.atomic():
             await self.repo.finish_message(message.id, "sent", self.now())
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait (the platform asked for it), but not past a stop."""
+        if self._stop is None:
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
 
     async def _pace(self) -> None:
         if not self.rate:

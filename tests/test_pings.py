@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import gc
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 
-from chatbot.adapters.base import Unreachable
+from chatbot.adapters.base import RetryAfter, Unreachable
 from chatbot.core.actions import Action, DirectMessage, SendText
 from chatbot.core.bot import Bot
 from chatbot.core.events import Person
@@ -27,10 +28,13 @@ class Postbox:
     unreachable: set[str] = field(default_factory=set)
     sent: list[Action] = field(default_factory=list)
     delay: float = 0.0
+    busy_for: float = 0.0  # the platform answers "retry after" that many seconds
 
     async def perform(self, action: Action) -> None:
         if isinstance(action, DirectMessage) and action.person.id in self.unreachable:
             raise Unreachable(action.person.id)
+        if self.busy_for:
+            raise RetryAfter(self.busy_for)
         if self.delay:
             await asyncio.sleep(self.delay)
         self.sent.append(action)
@@ -280,8 +284,25 @@ async def test_retention_deletes_old_joiners_and_votes(
     assert not _held_in_memory("Carla")
 
 
-
 def _held_in_memory(name: str) -> list[Person]:
     """Live Person objects with this name (after collecting garbage)."""
     gc.collect()
     return [o for o in gc.get_objects() if isinstance(o, Person) and o.name == name]
+
+
+async def test_a_stop_during_a_platforms_wait_stops_the_sender_at_once(
+    duisburg: GroupChat, sender: OutboxSender, postbox: Postbox
+) -> None:
+    await duisburg.say("Carla", "/abo")
+    postbox.busy_for = 30.0  # a flood limit, or Telegram down: "try again in 30 s"
+    await duisburg.say("Ben", "/neu 10-14 Café Museum")
+    stop = asyncio.Event()
+    running = asyncio.create_task(sender.run(stop))
+    await asyncio.sleep(0.2)  # the ping was tried and the sender waits now
+    stop.set()
+    await asyncio.wait_for(running, 2)  # not 30 s later
+    assert postbox.directs() == []
+    messages = await duisburg.bot.repo.due_messages(
+        PLATFORM, duisburg.clock.now() + timedelta(seconds=31), 10, stale_claim=duisburg.clock.now()
+    )
+    assert len(messages) == 1  # still in the outbox, due after the wait
