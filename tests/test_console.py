@@ -109,6 +109,14 @@ def test_a_malformed_line_is_explained_and_the_script_goes_on(tmp_path: Path) ->
     assert "/heute" in output
 
 
+def test_a_clock_line_with_no_such_day_or_time_is_explained(tmp_path: Path) -> None:
+    output = console(tmp_path, "@ 25:99\n@ 2026-13-40 10:00\n@ 2026-02-30 10:00\nBen: /hilfe\n")
+    assert "! no such day or time: 25:99" in output
+    assert "! no such day or time: 2026-13-40 10:00" in output
+    assert "! no such day or time: 2026-02-30 10:00" in output
+    assert "/heute" in output  # and the script went on
+
+
 def test_a_week_of_polls_at_eight_across_the_dst_change(tmp_path: Path) -> None:
     script = ROOT / "examples" / "poll-week-de.txt"
     output = console(

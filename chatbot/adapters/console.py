@@ -159,8 +159,14 @@ class ConsoleAdapter:
     async def _set_clock(self, day: str | None, clock_time: str) -> None:
         zone = await self._zone()
         hour, minute = (int(x) for x in clock_time.split(":"))
-        local_day = date.fromisoformat(day) if day else self.clock.now().astimezone(zone).date()
-        target = wall_clock_instant(local_day, time(hour, minute), zone)
+        try:
+            local_day = date.fromisoformat(day) if day else self.clock.now().astimezone(zone).date()
+            wall_time = time(hour, minute)
+        except ValueError:  # 2026-13-40, 25:99
+            when = f"{day} {clock_time}" if day else clock_time
+            self._print("! " + f"no such day or time: {when}")
+            return
+        target = wall_clock_instant(local_day, wall_time, zone)
         if self.clock.simulated is None:
             self.clock.set(target)
         # everything scheduled up to the target runs, in order, each at its own time
