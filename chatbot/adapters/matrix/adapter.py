@@ -1,4 +1,4 @@
-"""The Matrix adapter: login, the sync loop, delivery, invites, direct rooms.
+"""The Matrix adapter: the sync loop, delivery, invites, direct rooms (login: login.py).
 
 Delivery guarantees (see also the module docs of ``sender``):
 
@@ -52,6 +52,7 @@ from chatbot.adapters.matrix.http import (
     server_of,
     sleep_or_stop,
 )
+from chatbot.adapters.matrix.login import Login, secret
 from chatbot.adapters.matrix.mapping import PLATFORM, PREFIX
 from chatbot.adapters.matrix.rooms import RoomState
 from chatbot.adapters.matrix.sender import RoomSender, backoff
@@ -81,7 +82,6 @@ from chatbot.i18n import N_, Translator
 
 log = logging.getLogger(__name__)
 
-DEVICE_NAME = "chatbot"
 SYNC_TIMEOUT_MS = 30_000
 TIMELINE_LIMIT = 50
 BACKFILL_MAX_EVENTS = 1_000
@@ -145,6 +145,7 @@ class MatrixAdapter:
         self.repo = repo
         self.user_id = settings.matrix_user_id
         self.api = MatrixApi(settings.matrix_homeserver, self.user_id)
+        self.login = Login(settings, self.api, repo)
         self.allowed = parse_allowed(settings.matrix_allowed)
         # tunables (tests and the benchmark change them)
         self.sync_timeout_ms = SYNC_TIMEOUT_MS
@@ -169,14 +170,14 @@ class MatrixAdapter:
         self._closed = False
         bot.prefixes[PLATFORM] = PREFIX
         redact.install()
-        redact.remember_secret(_secret(settings.matrix_password))
-        redact.remember_secret(_secret(settings.matrix_access_token))
+        redact.remember_secret(secret(settings.matrix_password))
+        redact.remember_secret(secret(settings.matrix_access_token))
 
     # --- the PlatformAdapter protocol ---------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
-            if not await self._login(stop):
+            if not await self.login.login(stop):
                 return
             await self._load_direct()
             await self._sync_loop(stop)
@@ -233,100 +234,6 @@ class MatrixAdapter:
                 await asyncio.sleep(attempt)
         raise AssertionError("unreachable")
 
-    # --- login ------------------------------------------------------------------------
-
-    async def _login(self, stop: asyncio.Event) -> bool:
-        failures = 0
-        while not stop.is_set():
-            try:
-                return await self._login_once()
-            except TransportError as error:
-                failures += 1
-                wait = backoff(failures, MAX_SYNC_BACKOFF)
-                log.warning("Matrix login: %s; retrying in %.0f s", error, wait)
-            except MatrixError as error:
-                if not error.transient:
-                    log.error("Matrix login failed: %s %s", error.status, error.errcode)
-                    return False
-                failures += 1
-                wait = backoff(failures, MAX_SYNC_BACKOFF)
-                if error.rate_limited and error.retry_after_ms:
-                    wait = min(error.retry_after_ms / 1000, 60.0)
-                log.warning("Matrix login: %s; retrying in %.0f s", error.errcode, wait)
-            if await sleep_or_stop(wait, stop):
-                break
-        return False
-
-    async def _login_once(self) -> bool:
-        configured = _secret(self.settings.matrix_access_token)
-        password = _secret(self.settings.matrix_password)
-        if configured:
-            self.api.access_token = configured
-            if await self._token_works():
-                log.info(
-                    "Matrix: using the configured access token (device %s)", self.api.device_id
-                )
-                return True
-            log.error("Matrix: the configured access token was rejected")
-            if not password:
-                return False
-        else:
-            stored = await self.repo.platform_value(PLATFORM, "access_token")
-            if stored:
-                redact.remember_secret(stored)
-                self.api.access_token = stored
-                if await self._token_works():
-                    log.info("Matrix: logged in again with device %s", self.api.device_id)
-                    return True
-                log.info("Matrix: the stored access token was rejected; logging in again")
-        if not password:
-            log.error(
-                "Matrix: no usable credentials; set CHATBOT_MATRIX_PASSWORD or"
-                " CHATBOT_MATRIX_ACCESS_TOKEN"
-            )
-            return False
-        await self._password_login(password)
-        return True
-
-    async def _password_login(self, password: str) -> None:
-        """Log in with the password, reusing the stored device (no new device per start)."""
-        device = self.api.device_id or await self.repo.platform_value(PLATFORM, "device_id")
-        self.api.access_token = None
-        token, device = await self.api.login_password(
-            password, device_id=device, device_name=DEVICE_NAME
-        )
-        redact.remember_secret(token)
-        async with self.repo.atomic():
-            await self.repo.set_platform_value(PLATFORM, "access_token", token)
-            await self.repo.set_platform_value(PLATFORM, "device_id", device)
-        log.info("Matrix: logged in as %s with device %s", self.user_id, device)
-
-    async def _token_works(self) -> bool:
-        try:
-            user_id, device = await self.api.whoami()
-        except MatrixError as error:
-            if error.unknown_token or error.status == 401:
-                return False
-            raise
-        if user_id != self.user_id:
-            log.error("Matrix: the access token belongs to %s, not %s", user_id, self.user_id)
-            return False
-        self.api.device_id = device
-        return True
-
-    async def _relogin(self) -> bool:
-        password = _secret(self.settings.matrix_password)
-        if not password:
-            log.error("Matrix: the access token was revoked and no password is configured")
-            return False
-        log.info("Matrix: the access token was revoked; logging in again")
-        try:
-            await self._password_login(password)
-        except (MatrixError, TransportError) as error:
-            log.error("Matrix: logging in again failed: %s", error)
-            return False
-        return True
-
     # --- the sync loop ----------------------------------------------------------------
 
     def _filter(self, initial: bool) -> dict[str, Any]:
@@ -358,7 +265,7 @@ class MatrixAdapter:
                 tasks = await self._handle_sync(data, since, initial)
             except MatrixError as error:
                 if error.unknown_token:
-                    if await self._relogin():
+                    if await self.login.relogin():
                         continue
                     return
                 failures += 1
@@ -1042,13 +949,6 @@ def _events(section: Any) -> list[dict[str, Any]]:
         return []
     events = section.get("events")
     return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
-
-
-def _secret(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
-    return str(text) or None
 
 
 def _done() -> asyncio.Future[None]:
