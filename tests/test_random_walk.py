@@ -13,8 +13,9 @@ import pytest
 
 from chatbot.core.bot import Bot
 from chatbot.core.clock import FakeClock
+from chatbot.core.events import ChatRef
 from chatbot.storage.sqlite import SqliteRepository
-from tests.kit import FakeAdmins, GroupChat, berlin
+from tests.kit import PLATFORM, FakeAdmins, GroupChat, berlin
 
 COMMANDS = [
     "/heute", "/neu 10-14 Café Museum", "/neu Kö Lounge", "/neu 9-12 Finkenkrug - Thema",
@@ -27,7 +28,9 @@ COMMANDS = [
     "/einstellungen tage mo-fr", "/einstellungen stunden 9-13", "/einstellungen stunden jetzt",
     "/einstellungen sprache en", "/settings language de", "/einstellungen zeitzone Europe/London",
     "/einstellungen zeitzone Europe/Berlin", "/ort edit 1 | 51.43, 6.76", "/ort remove 3",
-    "/ort add Neues Café | 51.44, 6.77", "/ort add Kaputt | 95, 6.7",
+    "/ort add Neues Café | 51.44, 6.77", "/ort add Kaputt | 95, 6.7", "/neu hier 10-14",
+    "/neu hier", "/naehe 2", "/naehe 0", "/naehe 500", "/einstellungen oeffentlich ja",
+    "/einstellungen oeffentlich nein", "/ort add", "/ort edit 9 | 1, 2", "/abo 0,5",
 ]  # fmt: skip
 PEOPLE = ["Anna", "Ben", "Carla", "Dana"]
 JUMPS = [
@@ -51,6 +54,11 @@ async def test_a_random_walk_logs_no_error(
         for venue in ("Café Museum | 51.4344, 6.7623", "Kö Lounge | 51.4330, 6.7650"):
             await group.say("Anna", f"/ort add {venue}")
         await group.say("Anna", "/ort add Finkenkrug | 51.4290, 6.7900")
+        # a second city group on the same bot, listed publicly (found from elsewhere)
+        other = GroupChat(group.bot, clock, group.admins, chat=ChatRef(PLATFORM, "group-2"))
+        await other.say("Anna", "/einrichten Köln | Europe/Berlin | de")
+        await other.say("Anna", "/einstellungen oeffentlich ja")
+        await other.say("Anna", "/ort add Café Köln | 51.4340, 6.7620")
         replies = 0
         for _ in range(300):
             roll = walk.random()
@@ -59,13 +67,19 @@ async def test_a_random_walk_logs_no_error(
             elif roll < 0.2:
                 clock.set(clock.now() + walk.choice(SKIPS))
                 await group.bot.tick()
-            elif roll < 0.25:
+            elif roll < 0.3:  # a shared location, in the group or privately
+                latitude = walk.choice([51.43, 51.4344, 48.13, -89.9, 0.0])
+                longitude = walk.choice([6.76, 6.7623, 11.57, 179.9, 0.0])
+                private = walk.random() < 0.3
+                await group.share(walk.choice(PEOPLE), latitude, longitude, private=private)
+            elif roll < 0.35:
                 polls = await repo.open_polls()
                 if polls:
                     await group.vote(walk.choice(PEOPLE), str(polls[0].id), walk.randint(0, 2))
             else:
                 private = walk.random() < 0.1
-                said = await group.say(walk.choice(PEOPLE), walk.choice(COMMANDS), private=private)
+                chat = other if walk.random() < 0.2 else group
+                said = await chat.say(walk.choice(PEOPLE), walk.choice(COMMANDS), private=private)
                 replies += bool(said)
         assert replies > 150  # the walk talked to the bot, and it answered
     finally:
