@@ -252,3 +252,44 @@ async def test_a_ping_that_meets_an_outage_goes_out_later_not_lost(tg: TelegramW
     await tg.reply(CARLA, PING)
     await asyncio.sleep(0.2)
     assert len(pings_to(tg.server.calls, CARLA)) == 1
+
+
+async def test_sigterm_in_a_fan_out_sends_the_ping_in_hand_and_keeps_the_rest(
+    tmp_path: Path,
+) -> None:
+    """`chatbot run` stopped with SIGTERM while a ping is on its way: that ping's answer
+    is awaited (the adapter closes its connections only after the sender is done), so it
+    is marked sent, exactly once; the others stay pending for the next start."""
+    db_path = tmp_path / "bot.db"
+    await prepare(f"sqlite:///{db_path}")
+    with ThreadedFakeTelegramServer() as server:
+        server.add_chat(GROUP, "supergroup", title="Coworking Duisburg")
+        env = {
+            "CHATBOT_DATABASE_URL": f"sqlite:///{db_path}",
+            "CHATBOT_TELEGRAM_TOKEN": server.token,
+            "CHATBOT_TELEGRAM_API_URL": server.base_url,
+            "CHATBOT_TELEGRAM_POLL_TIMEOUT": "1",
+        }
+        wanted = set(SUBSCRIBERS)
+
+        def pings_sent() -> list[Call]:
+            return [c for c in server.calls_to("sendMessage") if c.chat_id in wanted]
+
+        bot = start_bot(tmp_path, env)
+        try:
+            server.push_update(server.message_update(GROUP, BEN, "/neu Café Museum"))
+            await wait(lambda: len(pings_sent()) >= 3, "3 pings")
+            server.delay("sendMessage", 1.5)  # the next ping's answer takes its time
+            await wait(lambda: any(s == "sending" for _, s, _ in outbox(db_path)), "a claim")
+            await asyncio.sleep(0.3)  # its request is with the server now
+            bot.send_signal(signal.SIGTERM)
+            assert bot.wait(timeout=20) == 0
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+        states = collections.Counter(state for _, state, _ in outbox(db_path))
+        assert states["sending"] == 0, states  # the one in hand was finished
+        sent = {int(p) for p, state, _ in outbox(db_path) if state == "sent"}
+        answered = collections.Counter(c.chat_id for c in pings_sent() if c.ok)
+        assert set(answered) == sent and max(answered.values()) == 1
+        assert states["pending"] > 0  # the rest waits for the next start
