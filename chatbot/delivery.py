@@ -44,7 +44,6 @@ class OutboxSender:
         self.rate = rate if rate is not None else PACE.get(adapter.platform)
         self.wake = asyncio.Event()
         self._next_slot = 0.0
-        self._stop: asyncio.Event | None = None
 
     def now(self) -> datetime:
         return self.bot.clock.now()
@@ -67,7 +66,6 @@ class OutboxSender:
 
     async def drain(self, stop: asyncio.Event | None = None) -> int:
         """Send what is due now; returns how many messages were handled."""
-        self._stop = stop
         handled = 0
         while stop is None or not stop.is_set():
             now = self.now()
@@ -79,11 +77,11 @@ class OutboxSender:
             for message in due:
                 if stop is not None and stop.is_set():
                     break
-                await self._deliver(message)
+                await self._deliver(message, stop)
                 handled += 1
         return handled
 
-    async def _deliver(self, message: OutboxMessage) -> None:
+    async def _deliver(self, message: OutboxMessage, stop: asyncio.Event | None) -> None:
         now = self.now()
         if message.expires_at is not None and message.expires_at <= now:
             async with self.repo.atomic():
@@ -106,7 +104,7 @@ class OutboxSender:
                 await self.repo.retry_message(
                     message.id, self.now() + timedelta(seconds=wait.seconds)
                 )
-            await self._pause(min(wait.seconds, 60.0))
+            await self._pause(min(wait.seconds, 60.0), stop)
             return
         except Unreachable:
             async with self.repo.atomic():
@@ -126,13 +124,13 @@ class OutboxSender:
         async with self.repo.atomic():
             await self.repo.finish_message(message.id, "sent", self.now())
 
-    async def _pause(self, seconds: float) -> None:
+    async def _pause(self, seconds: float, stop: asyncio.Event | None) -> None:
         """Wait (the platform asked for it), but not past a stop."""
-        if self._stop is None:
+        if stop is None:
             await asyncio.sleep(seconds)
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
+            await asyncio.wait_for(stop.wait(), seconds)
 
     async def _pace(self) -> None:
         if not self.rate:

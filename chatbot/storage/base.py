@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -79,10 +80,8 @@ class SqliteBase:
         """One writing statement as its own transaction (autocommit: one trip to the
         database thread instead of three for BEGIN, the statement and COMMIT), never
         inside another task's atomic() block. Returns the number of rows changed."""
-        if _in_transaction.get():
-            cursor = await self.db.execute(sql, tuple(params))
-            return cursor.rowcount
-        async with self._lock:
+        writing = contextlib.nullcontext() if _in_transaction.get() else self._lock
+        async with writing:
             cursor = await self.db.execute(sql, tuple(params))
             return cursor.rowcount
 

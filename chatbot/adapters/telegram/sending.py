@@ -327,7 +327,8 @@ class Sender:
     ) -> T | None:
         """`operation(chat_id)`, or None when it could not be done (logged). A private
         chat that will not take it raises `Unreachable`; a flood limit that outlasted the
-        rate limiter's retries raises `RetryAfter`."""
+        rate limiter's retries, or timeouts and 5xx that outlasted ours, raise
+        `RetryAfter`."""
         chat_id = await self.state.current_id(chat_id)
         if not await self.state.is_active(chat_id):
             log.info("not sending %s to %s: the bot is not in that chat", what, chat_id)
