@@ -153,6 +153,31 @@ def test_a_restart_between_poll_and_close_closes_once(tmp_path: Path) -> None:
     assert third.strip() == ""
 
 
+def test_a_poll_whose_close_was_missed_until_the_next_day_opens_no_session(
+    tmp_path: Path,
+) -> None:
+    first = console(
+        tmp_path,
+        "@ 2026-11-29 18:00\n"
+        "Anna: /einrichten Duisburg\n"
+        "Anna: /ort add Café Museum | 51.4344, 6.7623\n"
+        "Anna: /ort add Kö Lounge | 51.4330, 6.7650\n"
+        "@ 2026-11-30 08:30\n"
+        "Ben: /stimme 2\n",
+        "--admin",
+        "Anna",
+    )
+    assert "Ben stimmt für Kö Lounge." in first
+    # the process ended on Monday before the close; a new one starts on Tuesday
+    second = console(tmp_path, "@ 2026-12-01 10:30\nBen: /heute\n")
+    assert (
+        "Die Umfrage vom Montag, 30. November wird erst jetzt geschlossen, nach ihrem Tag;"
+        " darum wird keine Session daraus eröffnet.\nStimmen: Kö Lounge 1, Café Museum 0"
+    ) in second
+    assert "Kö Lounge, " not in second  # no session from it on /heute
+    assert console(tmp_path, "@ 2026-12-01 10:45\n").strip() == ""  # closed once
+
+
 def test_geo_lines_are_shared_locations(tmp_path: Path) -> None:
     output = console(
         tmp_path,

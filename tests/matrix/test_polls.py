@@ -155,3 +155,38 @@ async def test_scheduled_poll_opens_and_closes_by_the_clock(
         stop.set()
         await ticker
         await bot.stop()
+
+
+async def test_a_poll_closed_after_its_day_ends_the_poll_and_opens_no_session(
+    synapse: SynapseServer, matrix_user: MakeUser, matrix_client: MakeClient, tmp_path: Path
+) -> None:
+    """Down through Monday's close, back on Tuesday: the poll is ended (a poll end
+    event) and the room is told that no session comes from it."""
+    bot_user, anna_user, ben_user = matrix_user("bot"), matrix_user("anna"), matrix_user("ben")
+    anna, ben = Member(await matrix_client(anna_user)), Member(await matrix_client(ben_user))
+    clock = FakeClock(berlin("2026-11-30 08:30"))  # a Monday
+    bot = await start_bot(
+        synapse, bot_user, f"sqlite:///{tmp_path / 'bot.db'}", USER_PASSWORD, clock=clock
+    )
+    try:
+        room = await city_room(anna, [ben], bot)
+        await ben.say(room, "!umfrage")
+        start = await anna.event_of_type(room, bot.user_id, POLL_START)
+        voted = await ben.ask(room, bot.user_id, "!stimme 2")
+        assert "stimmt für Finkenkrug" in voted, voted
+
+        clock.set(berlin("2026-12-01 10:30"))  # Tuesday
+        for action in await bot.bot.tick():
+            await bot.adapter.perform(action)
+        end = await anna.event_of_type(room, bot.user_id, POLL_END)
+        assert end["content"]["m.relates_to"]["event_id"] == start["event_id"]
+        late = body(await anna.notice(room, bot.user_id, "erst jetzt geschlossen"))
+        assert late.splitlines() == [
+            "Die Umfrage vom Montag, 30. November wird erst jetzt geschlossen, nach ihrem Tag;"
+            " darum wird keine Session daraus eröffnet.",
+            "Stimmen: Finkenkrug 1, Café Museum 0, Kö Lounge 0",
+        ]
+        today = await ben.ask(room, bot.user_id, "!heute")
+        assert "Finkenkrug" not in today, today
+    finally:
+        await bot.stop()

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from chatbot.core.events import VoteEvent
 from tests.telegram.conftest import BEN, CARLA, DANA, GROUP, TelegramWorld, eventually
 
@@ -49,3 +51,36 @@ async def test_native_poll_votes_and_close(tg: TelegramWorld) -> None:
     today = await tg.ask(GROUP, BEN, "/heute", "Heute in")
     assert "Kö Lounge" in today.params["text"]
     assert "Ben" not in today.params["text"].split("Kö Lounge", 1)[1].split("\n\n")[0]
+
+
+async def test_a_poll_closed_after_its_day_stops_the_native_poll_and_opens_no_session(
+    tg: TelegramWorld,
+) -> None:
+    """The bot was down through Monday's close and comes back on Tuesday: the tick
+    closes Monday's poll (stopPoll) and says that no session comes from it."""
+    adapter = await tg.start()
+    await tg.setup_group()
+    tg.say(GROUP, BEN, "/umfrage")
+    sent = await tg.server.wait_for("sendPoll")
+    tg.server.push_update(tg.server.poll_answer_update(sent.result["poll"]["id"], CARLA, [1]))
+    assert tg.repo is not None and tg.core is not None
+    repo = tg.repo
+
+    async def voted() -> bool:
+        return [len(p.votes) for p in await repo.open_polls()] == [1]
+
+    await eventually(voted)
+    tg.clock.set(tg.clock.now() + timedelta(days=1, hours=2))  # Tuesday 10:30
+    for action in await tg.core.tick():
+        await adapter.perform(action)
+    stop = await tg.server.wait_for("stopPoll")
+    assert stop.ok and stop.params["message_id"] == sent.result["message_id"]
+    late = await tg.reply(GROUP, "erst jetzt geschlossen")
+    assert late.params["text"].splitlines() == [
+        "Die Umfrage vom Montag, 30. November wird erst jetzt geschlossen, nach ihrem Tag;"
+        " darum wird keine Session daraus eröffnet.",
+        "Stimmen: Kö Lounge 1, Café Museum 0",
+    ]
+    assert "reply_markup" not in late.params  # no join button: there is no session
+    today = await tg.ask(GROUP, BEN, "/heute", "Heute")
+    assert "Kö Lounge" not in today.params["text"]
