@@ -10,11 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from nio import JoinResponse, RoomCreateResponse
 
 from chatbot.adapters.matrix import build
 from chatbot.adapters.matrix.rooms import localpart
-from chatbot.core.actions import Action
+from chatbot.core.actions import Action, DirectMessage, SendText
 from chatbot.core.bot import Bot
 from chatbot.core.clock import FakeClock
 from chatbot.core.events import ChatRef, Person, PersonRef
@@ -177,3 +178,22 @@ async def test_fan_out_killed_midway_delivers_every_ping_once(
         stop.set()
         await asyncio.wait_for(running, timeout=15)
         await repo.close()
+
+
+async def test_a_stopped_adapter_hands_a_direct_message_back_to_the_outbox(
+    synapse: SynapseServer, matrix_user: MakeUser, tmp_path: Path
+) -> None:
+    """After the adapter stopped, a direct message raises (the outbox keeps it for the
+    next start) instead of returning as if it had been sent."""
+    bot_user, anna_user = matrix_user("bot"), matrix_user("anna")
+    bot = await start_bot(synapse, bot_user, f"sqlite:///{tmp_path / 'bot.db'}", USER_PASSWORD)
+    bot.stopper.set()
+    await bot.task
+    try:
+        ping = DirectMessage(PersonRef("matrix", anna_user.user_id), "Neue Session")
+        with pytest.raises(RuntimeError, match="stopped"):
+            await bot.adapter.perform(ping)
+        # a message to a room is given up with a warning, as before
+        await bot.adapter.perform(SendText(ChatRef("matrix", "!room:example.org"), "Hallo"))
+    finally:
+        await bot.repo.close()
