@@ -33,6 +33,7 @@ from chatbot.core.events import (
 from chatbot.core.handlers import info, nearby, pings, polls, sessions, setup, venues
 from chatbot.core.memory import ShortMemory
 from chatbot.core.model import CityGroup
+from chatbot.core.text import normalize_input
 from chatbot.core.ports import AdminCheck, Repository
 from chatbot.i18n import Translator, normalize_language
 
@@ -138,7 +139,7 @@ class Bot:
                     await self.repo.set_reachable(sender, True)
             if isinstance(event, CommandEvent | ButtonPress):
                 name = event.name if isinstance(event, CommandEvent) else event.command
-                await self._command(ctx, name, event.args)
+                await self._command(ctx, normalize_input(name), normalize_input(event.args))
             elif isinstance(event, MemberJoined) and event.is_the_bot:
                 info.greet(ctx)
             elif isinstance(event, VoteEvent):
