@@ -4,7 +4,7 @@ with the real SQLite repository, a fake clock and an admin list we own."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from chatbot.core.actions import Action, DirectMessage, SendText
@@ -19,6 +19,7 @@ from chatbot.core.events import (
     PersonRef,
     VoteEvent,
 )
+from chatbot.core.model import OutboxMessage
 
 BERLIN = ZoneInfo("Europe/Berlin")
 PLATFORM = "test"
@@ -104,6 +105,14 @@ class GroupChat:
         actions += await self.bot.tick()
         self.sent.extend(actions)
         return actions
+
+    async def pending(self, kind: str | None = None) -> list[OutboxMessage]:
+        """Direct messages waiting in the outbox (pings, reminders, notices), by kind."""
+        far = self.clock.now() + timedelta(days=400)
+        due = await self.bot.repo.due_messages(
+            PLATFORM, far, 100_000, stale_claim=self.clock.now() - timedelta(days=400)
+        )
+        return [m for m in due if kind is None or m.kind == kind]
 
     def direct_messages(self) -> list[DirectMessage]:
         return [a for a in self.sent if isinstance(a, DirectMessage)]

@@ -63,11 +63,11 @@ def test_blocks_name_the_chat_and_show_buttons(tmp_path: Path) -> None:
     blocks = output.strip().split("\n\n")
     assert blocks[2].splitlines() == [
         "[group]",
-        "Neue Session: Café Museum, 10:00–14:00, eröffnet von Ben.",
+        "Neue Session 1: Café Museum, 10:00–14:00, eröffnet von Ben.",
         "Dabei sein mit /dabei 1.",
-        "  [Dabei bei 1] → /dabei 1",
+        "  [Dabei bei 1] → /dabei s1",
     ]
-    assert blocks[5].startswith("[dm Carla]\nDie Session in Duisburg")
+    assert blocks[5].startswith("[dm Carla]\nGestrichen in Duisburg: Café Museum")
     assert blocks[6].startswith("[dm Ben]\nDas ist ein privater Chat")
 
 
@@ -127,7 +127,7 @@ def test_a_week_of_polls_at_eight_across_the_dst_change(tmp_path: Path) -> None:
     # every morning at 08:00 wall-clock time, before and after the 25th
     assert polls == [f"2026-10-{day} 08:00" for day in (23, 24, 25, 26, 27)]
     assert "Die Umfrage ist geschlossen: Finkenkrug gewinnt mit 2 Stimmen." in output
-    assert "Heutige Session: Finkenkrug, 10:00–14:00. Dabei: Carla, Dana." in output
+    assert "Heutige Session 1: Finkenkrug, 10:00–14:00.\nDabei: Carla, Dana." in output
     tuesday = output.split("> Emil: /heute")[1]
     assert "1. Café Museum, 09:00–13:00" in tuesday and "jeden Dienstag" in tuesday
 

@@ -114,7 +114,7 @@ async def test_open_here_uses_the_shared_point_rounded_and_forgets_it_at_the_end
     assert "zuerst deinen Standort" in refused
     await duisburg.share("Emil", 51.434567, 6.762345)
     opened = await duisburg.reply_text("Emil", "/neu hier 10-12")
-    assert opened.startswith("Neue Session: Treffpunkt bei Emil, 10:00–12:00")
+    assert opened.startswith("Neue Session 1: Geteilter Standort von Emil, 10:00–12:00")
     async with repo.db.execute("SELECT latitude, longitude FROM sessions") as cursor:
         assert tuple(await cursor.fetchone()) == (51.435, 6.762)  # type: ignore[arg-type]
     duisburg.clock.set(berlin("2026-11-30 12:30"))
@@ -140,8 +140,8 @@ async def test_an_admin_adds_a_venue_by_sharing_it(duisburg: GroupChat) -> None:
             "Anna", 51.4312, 6.7611, title="Café Dix", address="Dellplatz 3, Duisburg"
         )
     )
-    assert added.text == "Ort 1 hinzugefügt: Café Dix."
-    assert "1. Café Dix · Dellplatz 3, Duisburg" in await duisburg.reply_text("Ben", "/orte")
+    assert added.text == "Ort 4 hinzugefügt: Café Dix."  # the group's fourth venue
+    assert "4. Café Dix · Dellplatz 3, Duisburg" in await duisburg.reply_text("Ben", "/orte")
     # a shared venue without the prompt is just a location
     answer = only_text(await duisburg.share("Ben", 51.4312, 6.7611, title="Somewhere"))
     assert "Umkreis" in answer.text

@@ -29,6 +29,12 @@ async def set_up_at(group: GroupChat, when: str) -> GroupChat:
     return group
 
 
+def option_index(poll: SendPoll, name: str) -> int:
+    """Where the venue stands among the native poll's options ("3. Finkenkrug")."""
+    [index] = [i for i, label in enumerate(poll.options) if label.split(". ", 1)[1] == name]
+    return index
+
+
 async def started_poll(group: GroupChat, name: str = "Ben") -> SendPoll:
     [poll] = polls_in(await group.say(name, "/umfrage"))
     return poll
@@ -42,8 +48,21 @@ async def test_poll_offers_the_venues_used_longest_ago_first(duisburg: GroupChat
     await duisburg.say("Ben", "/neu 9-17 Finkenkrug")
     duisburg.clock.set(berlin("2026-11-30 08:30"))
     poll = await started_poll(duisburg)
-    assert poll.options == ("Café Museum", "Kö Lounge", "Finkenkrug")
+    # each option shows the venue's own number, which /stimme takes
+    assert poll.options == ("1. Café Museum", "2. Kö Lounge", "3. Finkenkrug")
     assert "Wo arbeiten wir heute?" in poll.question and "/stimme N" in poll.question
+
+
+async def test_with_more_than_ten_venues_those_used_recently_wait(group: GroupChat) -> None:
+    await group.say("Anna", "/einrichten Köln | Europe/Berlin | de")
+    for n in range(12):
+        await group.say("Anna", f"/ort add Café {chr(65 + n)} | 50.9, 6.9")
+    group.clock.set(berlin("2026-11-28 09:00"))
+    await group.say("Ben", "/neu 9-17 Café A")
+    await group.say("Ben", "/neu 9-17 Café B")
+    group.clock.set(berlin("2026-11-30 08:30"))
+    poll = await started_poll(group)
+    assert poll.options == tuple(f"{n}. Café {chr(64 + n)}" for n in range(3, 13))
 
 
 async def test_at_most_ten_options(group: GroupChat) -> None:
@@ -57,21 +76,22 @@ async def test_at_most_ten_options(group: GroupChat) -> None:
 async def test_latest_vote_counts_and_closing_opens_the_winners_session(
     duisburg: GroupChat,
 ) -> None:
-    poll = await started_poll(duisburg)  # options: Café Museum, Finkenkrug, Kö Lounge
+    poll = await started_poll(duisburg)  # 1. Café Museum, 2. Kö Lounge, 3. Finkenkrug
     await duisburg.say("Carla", "/stimme 1")
     await duisburg.say("Dana", "/stimme 3")
     await duisburg.say("Dana", "/stimme 1")  # changes her mind: the latest vote counts
-    await duisburg.vote("Emil", poll.poll_key, 2)
+    await duisburg.vote("Emil", poll.poll_key, option_index(poll, "Finkenkrug"))
     actions = await duisburg.say("Ben", "/schliessen")
     assert [a.poll_key for a in actions if isinstance(a, ClosePoll)] == [poll.poll_key]
     [announcement] = texts_in(actions)
     lines = announcement.splitlines()
     assert lines[0] == "Die Umfrage ist geschlossen: Café Museum gewinnt mit 2 Stimmen."
-    assert lines[1] == "Stimmen: Café Museum 2, Kö Lounge 1, Finkenkrug 0"
-    assert lines[2] == "Heutige Session: Café Museum, 10:00–14:00. Dabei: Carla, Dana."
+    assert lines[1] == "Stimmen: Café Museum 2, Finkenkrug 1, Kö Lounge 0"
+    assert lines[2:] == ["Heutige Session 1: Café Museum, 10:00–14:00.", "Dabei: Carla, Dana."]
     today = await duisburg.reply_text("Ben", "/heute")
     assert "1. Café Museum, 10:00–14:00" in today
-    assert "eröffnet von Carla" in today and "1 dabei: Dana" in today
+    # the poll's session has no personal opener: both voters are its joiners
+    assert "eröffnet von" not in today and "2 dabei: Carla, Dana" in today
     assert "Café Museum hat gewonnen" in today
 
 
@@ -81,7 +101,7 @@ async def test_a_retracted_native_vote_is_removed(duisburg: GroupChat) -> None:
     await duisburg.vote("Dana", poll.poll_key, 1)
     await duisburg.vote("Carla", poll.poll_key)  # empty answer: retracted
     [announcement] = texts_in(await duisburg.say("Ben", "/schliessen"))
-    assert announcement.startswith("Die Umfrage ist geschlossen: Finkenkrug gewinnt mit 1 Stimme.")
+    assert announcement.startswith("Die Umfrage ist geschlossen: Kö Lounge gewinnt mit 1 Stimme.")
 
 
 async def test_tie_goes_to_venue_used_longest_ago(duisburg: GroupChat) -> None:
@@ -91,7 +111,7 @@ async def test_tie_goes_to_venue_used_longest_ago(duisburg: GroupChat) -> None:
     await duisburg.say("Ben", "/neu 9-17 Kö Lounge")
     duisburg.clock.set(berlin("2026-11-30 08:30"))
     poll = await started_poll(duisburg)
-    museum, lounge = poll.options.index("Café Museum"), poll.options.index("Kö Lounge")
+    museum, lounge = option_index(poll, "Café Museum"), option_index(poll, "Kö Lounge")
     await duisburg.vote("Carla", poll.poll_key, lounge)
     await duisburg.vote("Dana", poll.poll_key, museum)
     [announcement] = texts_in(await duisburg.say("Ben", "/schliessen"))
@@ -100,8 +120,8 @@ async def test_tie_goes_to_venue_used_longest_ago(duisburg: GroupChat) -> None:
 
 async def test_tie_between_never_used_venues_goes_by_name(duisburg: GroupChat) -> None:
     poll = await started_poll(duisburg)
-    await duisburg.vote("Carla", poll.poll_key, poll.options.index("Kö Lounge"))
-    await duisburg.vote("Dana", poll.poll_key, poll.options.index("Finkenkrug"))
+    await duisburg.vote("Carla", poll.poll_key, option_index(poll, "Kö Lounge"))
+    await duisburg.vote("Dana", poll.poll_key, option_index(poll, "Finkenkrug"))
     [announcement] = texts_in(await duisburg.say("Ben", "/schliessen"))
     assert "Finkenkrug gewinnt" in announcement
 
@@ -137,7 +157,11 @@ async def test_one_poll_a_day_also_when_two_triggers_race(
 async def test_vote_with_a_bad_number_is_explained(duisburg: GroupChat) -> None:
     await started_poll(duisburg)
     text = await duisburg.reply_text("Carla", "/stimme 7")
-    assert "Zahl von 1 bis 3" in text and "Beispiel: /stimme 1" in text
+    assert "1. Café Museum, 2. Kö Lounge, 3. Finkenkrug" in text
+    assert "Beispiel: /stimme 1" in text
+    assert "„2x“ ist keine Ortsnummer" in await duisburg.reply_text("Carla", "/stimme ²x")
+    # AltGr+3 on a German keyboard is read as the digit it shows
+    assert "stimmt für Finkenkrug" in await duisburg.reply_text("Carla", "/stimme ³")
 
 
 async def test_the_daily_poll_comes_at_wall_clock_time_across_dst(group: GroupChat) -> None:
@@ -173,7 +197,7 @@ async def test_scheduled_poll_closes_by_itself_and_opens_the_session(group: Grou
     actions = await duisburg.advance(berlin("2026-11-30 12:00"))
     assert duisburg.clock.now() == berlin("2026-11-30 12:00")
     [announcement] = texts_in(actions)
-    assert f"{poll.options[2]} gewinnt mit 1 Stimme" in announcement
+    assert "Finkenkrug gewinnt mit 1 Stimme" in announcement
     assert "10:00–14:00" in announcement
 
 
@@ -213,7 +237,7 @@ async def test_a_missed_poll_is_posted_at_start_if_its_close_has_not_come(
     assert late.splitlines() == [
         "Die Umfrage vom Montag, 30. November wird erst jetzt geschlossen, nach ihrem Tag;"
         " darum wird keine Session daraus eröffnet.",
-        "Stimmen: Café Museum 1, Finkenkrug 0, Kö Lounge 0",
+        "Stimmen: Café Museum 1, Kö Lounge 0, Finkenkrug 0",
     ]
     group_id = monday.group_id
     for day in (monday.local_date, duisburg.clock.now().date()):
@@ -244,7 +268,7 @@ async def test_poll_settings_are_checked(duisburg: GroupChat) -> None:
 
 async def test_standing_session_shows_up_every_week_until_cancelled(duisburg: GroupChat) -> None:
     text = await duisburg.reply_text("Ben", "/neu jeden di 9-13 Café Museum - Buchhaltung")
-    assert text.startswith("Feste Session: jeden Dienstag, 09:00–13:00 im Café Museum")
+    assert text.startswith("Serie 1: jeden Dienstag, 09:00–13:00, Café Museum")
     assert "Noch keine Sessions" in await duisburg.reply_text("Ben", "/heute")  # Monday
     duisburg.clock.set(berlin("2026-12-01 08:00"))  # Tuesday
     tuesday = await duisburg.reply_text("Carla", "/heute")
@@ -253,13 +277,13 @@ async def test_standing_session_shows_up_every_week_until_cancelled(duisburg: Gr
     # skip next Tuesday only
     duisburg.clock.set(berlin("2026-12-08 08:00"))
     skipped = await duisburg.reply_text("Ben", "/streichen 1")
-    assert "Nur heute" in skipped
+    assert "nächste Woche" in skipped
     assert "Noch keine Sessions" in await duisburg.reply_text("Ben", "/heute")
     duisburg.clock.set(berlin("2026-12-15 08:00"))
     assert "1. Café Museum" in await duisburg.reply_text("Ben", "/heute")
     # end the series
     ended = await duisburg.reply_text("Ben", "/streichen jeden di")
-    assert "wöchentliche Session am Dienstag im Café Museum ist beendet" in ended
+    assert "Serie 1" in ended and "Dienstag" in ended and "Café Museum" in ended
     duisburg.clock.set(berlin("2026-12-22 08:00"))
     assert "Noch keine Sessions" in await duisburg.reply_text("Ben", "/heute")
 
@@ -268,7 +292,7 @@ async def test_standing_session_in_english(group: GroupChat) -> None:
     await group.say("Anna", "/setup Leeds | Europe/London | en")
     await group.say("Anna", "/venue add Northern Bloc | 53.80, -1.55")
     text = await group.reply_text("Ben", "/open every wed 9-13 Northern Bloc")
-    assert text.startswith("Standing session: every Wednesday, 9:00\u202fAM–1:00\u202fPM")
+    assert text.startswith("Series 1: every Wednesday, 9:00\u202fAM–1:00\u202fPM")
     group.clock.set(datetime(2026, 12, 2, 8, 0, tzinfo=UTC))
     assert "1. Northern Bloc" in await group.reply_text("Ben", "/today")
 

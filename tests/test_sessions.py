@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.core.actions import DirectMessage, SendText
+from chatbot.core.actions import SendText
 from chatbot.storage.sqlite import SqliteRepository
 from tests.kit import GroupChat, berlin
 
@@ -25,7 +25,8 @@ async def test_open_posts_the_session_with_a_join_button(duisburg: GroupChat) ->
     assert "Ben" in message.text
     assert "Steuererklärung" in message.text
     [button] = message.buttons
-    assert (button.command, button.args, button.command_name) == ("join", "1", "dabei")
+    # the button carries the session's identity, not a position in a list
+    assert (button.command, button.args, button.command_name) == ("join", "s1", "dabei")
 
 
 async def test_venue_and_time_come_in_either_order(duisburg: GroupChat) -> None:
@@ -37,12 +38,13 @@ async def test_venue_and_time_come_in_either_order(duisburg: GroupChat) -> None:
 
 async def test_venue_by_number_from_the_venue_list(duisburg: GroupChat) -> None:
     venues = await duisburg.reply_text("Ben", "/orte")
+    # sorted by name, each with the number it was given when it was added
     assert venues.splitlines()[1:] == [
         "1. Café Museum · Königstraße 1 · WLAN",
-        "2. Finkenkrug · ruhig · Essen",
-        "3. Kö Lounge",
+        "3. Finkenkrug · ruhig · Essen",
+        "2. Kö Lounge",
     ]
-    await duisburg.say("Ben", "/neu 2 10-12")
+    await duisburg.say("Ben", "/neu 3 10-12")
     assert "1. Finkenkrug, 10:00–12:00" in await duisburg.reply_text("Ben", "/heute")
 
 
@@ -95,25 +97,26 @@ async def test_today_lists_sessions_in_start_order_with_joiners_and_topic(
 ) -> None:
     await duisburg.say("Ben", "/neu 13-17 Kö Lounge")
     await duisburg.say("Carla", "/neu 9-12 Café Museum - Buchhaltung")
-    await duisburg.say("Dana", "/dabei 1")
-    await duisburg.say("Ben", "/dabei 1")
+    # each session keeps the number it was announced with: Carla's is 2
+    await duisburg.say("Dana", "/dabei 2")
+    await duisburg.say("Ben", "/dabei 2")
     actions = await duisburg.say("Dana", "/heute")
     [message] = actions
     assert isinstance(message, SendText)
     assert message.text.splitlines() == [
         "Heute in Duisburg, Montag, 30. November",
         "",
-        "1. Café Museum, 09:00–12:00",
+        "2. Café Museum, 09:00–12:00",
         "   eröffnet von Carla",
         "   2 dabei: Dana, Ben",
         "   Thema: Buchhaltung",
         "",
-        "2. Kö Lounge, 13:00–17:00",
+        "1. Kö Lounge, 13:00–17:00",
         "   eröffnet von Ben",
     ]
     assert [(b.label, b.args) for b in message.buttons] == [
-        ("Dabei bei 1", "1"),
-        ("Dabei bei 2", "2"),
+        ("Dabei bei 2", "s2"),
+        ("Dabei bei 1", "s1"),
     ]
 
 
@@ -165,12 +168,17 @@ async def test_cancel_tells_the_joiners(duisburg: GroupChat) -> None:
     await duisburg.say("Ben", "/neu 10-14 Café Museum")
     await duisburg.say("Carla", "/dabei")
     await duisburg.say("Dana", "/dabei")
+    reminders = await duisburg.pending("reminder")
+    assert sorted(m.person.id for m in reminders) == ["carla", "dana"]
     actions = await duisburg.say("Ben", "/streichen")
     group_posts = [a for a in actions if isinstance(a, SendText)]
-    directs = [a for a in actions if isinstance(a, DirectMessage)]
-    assert len(group_posts) == 1 and "Abgesagt: Café Museum" in group_posts[0].text
-    assert sorted(d.person.id for d in directs) == ["carla", "dana"]
-    assert all("abgesagt" in d.text for d in directs)
+    assert len(group_posts) == 1 and "Café Museum" in group_posts[0].text
+    assert "Carla, Dana" in group_posts[0].text
+    # the joiners are told through the outbox (durable), and their reminders are gone
+    notices = await duisburg.pending("cancelled")
+    assert sorted(m.person.id for m in notices) == ["carla", "dana"]
+    assert all("Café Museum" in m.text and "Ben" in m.text for m in notices)
+    assert await duisburg.pending("reminder") == []
     assert "Noch keine Sessions" in await duisburg.reply_text("Ben", "/heute")
 
 
@@ -178,7 +186,7 @@ async def test_only_opener_or_admin_may_cancel(duisburg: GroupChat) -> None:
     await duisburg.say("Ben", "/neu 10-14 Café Museum")
     assert "Nur wer die Session eröffnet hat" in await duisburg.reply_text("Carla", "/streichen 1")
     assert "1. Café Museum" in await duisburg.reply_text("Carla", "/heute")
-    assert "Abgesagt" in await duisburg.reply_text("Anna", "/streichen 1")  # Anna is admin
+    assert "gestrichen" in await duisburg.reply_text("Anna", "/streichen 1")  # Anna is admin
 
 
 async def test_sessions_end_by_themselves_after_their_end(
@@ -189,7 +197,7 @@ async def test_sessions_end_by_themselves_after_their_end(
     duisburg.clock.set(berlin("2026-11-30 11:30"))
     await duisburg.bot.tick()
     text = await duisburg.reply_text("Ben", "/heute")
-    assert "1. Kö Lounge" in text and "Café Museum" not in text
+    assert "2. Kö Lounge" in text and "Café Museum" not in text
     async with repo.db.execute("SELECT place, state FROM sessions ORDER BY id") as cursor:
         rows = [tuple(r) for r in await cursor.fetchall()]
     assert rows == [("Café Museum", "ended"), ("Kö Lounge", "open")]

@@ -30,7 +30,17 @@ from chatbot.core.events import (
     PersonRef,
     VoteEvent,
 )
-from chatbot.core.handlers import info, nearby, pings, polls, sessions, setup, venues
+from chatbot.core.handlers import (
+    cancelling,
+    info,
+    joining,
+    nearby,
+    pings,
+    polls,
+    sessions,
+    setup,
+    venues,
+)
 from chatbot.core.memory import ShortMemory
 from chatbot.core.model import CityGroup
 from chatbot.core.text import normalize_input
@@ -44,9 +54,10 @@ Handler = Callable[[Context, str], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {
     "today": sessions.today,
     "open": sessions.open_session,
-    "join": sessions.join_session,
-    "leave": sessions.leave_session,
-    "cancel": sessions.cancel_session,
+    "join": joining.join_session,
+    "leave": joining.leave_session,
+    "cancel": cancelling.cancel_session,
+    "series": cancelling.list_series,
     "venues": venues.list_venues,
     "venue": venues.manage_venue,
     "setup": setup.setup,

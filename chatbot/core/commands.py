@@ -33,6 +33,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("join", "join", "dabei", False, N_("join a session (number from today's list)")),
     CommandSpec("leave", "leave", "absagen", False, N_("leave a session you joined")),
     CommandSpec("cancel", "cancel", "streichen", False, N_("cancel a session (opener or admin)")),
+    CommandSpec("series", "series", "serien", False, N_("the weekly series with their numbers")),
     CommandSpec("venues", "venues", "orte", False, N_("list the venues with their numbers")),
     CommandSpec("venue", "venue", "ort", True, N_("add, edit or remove a venue (admins)")),
     CommandSpec("setup", "setup", "einrichten", True, N_("make this chat a city group (admins)")),

@@ -15,6 +15,8 @@ from chatbot.core.events import ChatRef, Person, PersonRef
 from chatbot.core.text import fold
 
 LANGUAGES = ("de", "en")
+# the opener of a session that a venue poll opened: nobody in person
+POLL = Person(PersonRef("core", "poll"), "")
 VENUE_TAGS = ("wifi", "power", "quiet", "food")
 
 
@@ -59,6 +61,7 @@ class Venue:
     address: str = ""
     tags: tuple[str, ...] = ()
     notes: str = ""
+    number: int = 0  # the venue's own number in its group, given once, never reused
 
 
 class SessionState(StrEnum):
@@ -85,6 +88,14 @@ class Session:
     state: SessionState = SessionState.OPEN
     joiners: tuple[Person, ...] = field(default_factory=tuple)
     standing_id: int | None = None
+    # the number the session was announced with; kept for its whole life (held until
+    # its day is over, so a number shown today never names another session today)
+    number: int = 0
+
+    @property
+    def from_poll(self) -> bool:
+        """A poll's session has no personal opener: the voters are its joiners."""
+        return self.opener.ref == POLL.ref
 
     def has_joined(self, person: Person) -> bool:
         return any(j.ref == person.ref for j in self.joiners)
@@ -112,6 +123,7 @@ class NewSession:
     standing_id: int | None = None
     joiners: tuple[Person, ...] = ()
     here: bool = False  # at a shared (rounded) position instead of a venue
+    today: date | None = None  # the city's today: sessions from then on hold their numbers
 
 
 @dataclass(frozen=True)
@@ -129,6 +141,7 @@ class StandingSession:
     end: time
     opener: Person
     topic: str = ""
+    number: int = 0  # the series' own number in its group (/series), never reused
 
 
 class PollState(StrEnum):
@@ -144,6 +157,7 @@ class PollOption:
     latitude: float
     longitude: float
     last_used: date | None  # when a session last took place there (for rotation and ties)
+    number: int | None = None  # the venue's own number: /vote N takes it
 
 
 @dataclass(frozen=True)

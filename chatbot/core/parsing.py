@@ -2,6 +2,9 @@
 
 Functions here return plain values or raise `BadInput` with a machine-readable
 reason; the use cases turn that into a translated reply with an example.
+
+What they read has been normalized (NFKC, see `text.normalize_input`); digits are
+ASCII digits: a "٣" is not read as a number.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 from datetime import time
 
 from chatbot.core.model import Venue
-from chatbot.core.text import fold
+from chatbot.core.text import fold, parse_number, skeleton
 
 
 class BadInput(ValueError):
@@ -24,21 +27,83 @@ class BadInput(ValueError):
         self.value = value
 
 
-_CLOCK = r"\d{1,2}(?:[:.h]\d{2})?"
-_RANGE_RE = re.compile(rf"^({_CLOCK})\s*[-–—]\s*({_CLOCK})$")
-_SINGLE_RE = re.compile(r"^(\d{1,2})[:.h](\d{2})$")
-_TOPIC_SPLIT_RE = re.compile(r"\s+[-–—]\s+")
+# A time of day as people write it: "9", "9:30", "9.30", "9h30", "9h", "10am", "2 pm",
+# "14 Uhr". Digits are ASCII digits ([0-9], never \d).
+_HOUR = r"[0-9]{1,2}(?:[:.h][0-9]{2}|h)?"
+_SUFFIX = r"(?:am|pm|a\.m\.|p\.m\.|uhr)"
+_TIME = rf"{_HOUR}(?:\s?{_SUFFIX})?"
+_DASH = r"[-–—]"
+_UNTIL = rf"(?:\s*{_DASH}\s*|\s+(?:bis|to|until|till)\s+)"
+_CLOCK_RE = re.compile(rf"([0-9]{{1,2}})(?:[:.h]([0-9]{{2}})|h)?(?:\s?({_SUFFIX}))?", re.IGNORECASE)
+# A time phrase inside a command, between spaces (or the ends):
+#   range: "10-14", "10 bis 14", "10 to 14", "9h30-13h", "10am-2pm", "von 10 bis 14 Uhr"
+#   start: "ab 10", "from 9:30"
+#   until: "bis 14" (no start: refused, with the phrase named)
+#   single: "9:30", "9h", "14 Uhr", "10am" (a bare "10" is a venue number, not a time)
+_PHRASE_RE = re.compile(
+    rf"(?<!\S)(?:"
+    rf"(?:(?:von|from|between)\s+)?(?P<first>{_TIME}){_UNTIL}(?P<last>{_TIME})"
+    rf"|(?:ab|from|after|von)\s+(?P<start>{_TIME})"
+    rf"|(?:bis|until|till)\s+(?P<until>{_TIME})"
+    rf"|(?P<single>[0-9]{{1,2}}(?:(?:[:.h][0-9]{{2}}|h)(?:\s?{_SUFFIX})?|\s?{_SUFFIX}))"
+    rf")(?!\S)",
+    re.IGNORECASE,
+)
+# anything else with a colon between digits ("123:45", "9:5") is a time gone wrong
+_CLOCKISH_RE = re.compile(r"(?<!\S)\S*[0-9]:[0-9]\S*(?!\S)")
+# "10 - 14" written with spaces is a range, not the topic separator
+_SPACED_RANGE_RE = re.compile(rf"(?<!\S)({_TIME})\s+{_DASH}\s+({_TIME})(?!\S)", re.IGNORECASE)
+_TOPIC_SPLIT_RE = re.compile(rf"\s+{_DASH}\s+")
 
 
 def parse_clock(text: str) -> time:
-    """ "9", "09:30", "9.30", "14h00" -> a time; "25:99" -> BadInput("time")."""
-    match = re.fullmatch(r"(\d{1,2})(?:[:.h](\d{2}))?", text.strip())
+    """ "9", "09:30", "9.30", "14h00", "14h", "2pm", "14 Uhr" -> a time;
+    "25:99" -> BadInput("time")."""
+    match = _CLOCK_RE.fullmatch(text.strip())
     if not match:
         raise BadInput("time", text)
     hour, minute = int(match.group(1)), int(match.group(2) or 0)
+    suffix = (match.group(3) or "").lower().replace(".", "")
+    if suffix in ("am", "pm"):
+        if not 1 <= hour <= 12:
+            raise BadInput("time", text)
+        hour = hour % 12 + (12 if suffix == "pm" else 0)
     if hour > 23 or minute > 59:
         raise BadInput("time", text)
     return time(hour, minute)
+
+
+@dataclass(frozen=True)
+class TimePhrase:
+    """A time phrase found in a command: where it is and what it says."""
+
+    text: str
+    begin: int
+    end: int
+    match: re.Match[str]
+
+    def read(self) -> tuple[time, time | None]:
+        """The start and (for a range) the end; BadInput when impossible."""
+        groups = self.match.groupdict()
+        if groups["until"] is not None:
+            raise BadInput("time_start", self.text)
+        if groups["first"] is not None:
+            start, end = parse_clock(groups["first"]), parse_clock(groups["last"])
+            if end <= start:
+                raise BadInput("range", self.text)
+            return start, end
+        return parse_clock(groups["start"] or groups["single"]), None
+
+
+def find_time_phrases(text: str) -> list[TimePhrase]:
+    """Every time phrase in text (see _PHRASE_RE), left to right."""
+    found = [TimePhrase(m.group(0), m.start(), m.end(), m) for m in _PHRASE_RE.finditer(text)]
+    return found
+
+
+def looks_like_time(text: str) -> bool:
+    """Whether a command would read text (a word or a phrase) as a time."""
+    return bool(find_time_phrases(text) or _CLOCKISH_RE.search(text))
 
 
 @dataclass(frozen=True)
@@ -52,41 +117,34 @@ class OpenRequest:
     weekday: int | None = None  # "jeden di" / "every tue": a standing weekly session
 
 
-def looks_like_time(token: str) -> bool:
-    return bool(_RANGE_RE.match(token) or _SINGLE_RE.match(token))
+def split_topic(args: str) -> tuple[str, str]:
+    """ "10 - 14 Café Museum - Steuern" -> ("10-14 Café Museum", "Steuern")."""
+    text = _SPACED_RANGE_RE.sub(r"\1-\2", args.strip())
+    parts = _TOPIC_SPLIT_RE.split(text, maxsplit=1)
+    return parts[0].strip(), parts[1].strip() if len(parts) > 1 else ""
 
 
 def parse_open(args: str) -> OpenRequest:
     """Time range and venue in either order; topic after ' - '.
 
-    A lone number is a venue number (from /venues); times need a colon or a range:
-    "9:30", "10-14", "9:30-13".
+    A lone number is a venue number (from /venues); times need a colon, an "h", a
+    range, "Uhr"/am/pm or "ab": "9:30", "10-14", "10 bis 14", "9h30-13h", "ab 10".
     """
-    # "10 - 14" written with spaces is a range, not the topic separator
-    text = re.sub(rf"\b({_CLOCK})\s+[-–—]\s+({_CLOCK})\b", r"\1-\2", args.strip())
-    parts = _TOPIC_SPLIT_RE.split(text, maxsplit=1)
-    head = parts[0]
-    topic = parts[1].strip() if len(parts) > 1 else ""
+    head, topic = split_topic(args)
+    head, weekday = take_weekly(head)
     start: time | None = None
     end: time | None = None
-    place_tokens: list[str] = []
-    head, weekday = take_weekly(head)
-    for token in head.split():
-        range_match = _RANGE_RE.match(token)
-        single_match = _SINGLE_RE.match(token)
-        if range_match and start is None:
-            start = parse_clock(range_match.group(1))
-            end = parse_clock(range_match.group(2))
-            if end <= start:
-                raise BadInput("range", token)
-        elif single_match and start is None:
-            start = parse_clock(token)
-        elif (range_match or single_match) and start is not None:
-            raise BadInput("two_times", token)
-        else:
-            place_tokens.append(token)
+    phrases = find_time_phrases(head)
+    if len(phrases) > 1:
+        raise BadInput("two_times", phrases[1].text)
+    if phrases:
+        start, end = phrases[0].read()
+        head = head[: phrases[0].begin] + " " + head[phrases[0].end :]
+    clockish = _CLOCKISH_RE.search(head)
+    if clockish:
+        raise BadInput("two_times" if start is not None else "time", clockish.group(0))
     return OpenRequest(
-        start=start, end=end, place=" ".join(place_tokens), topic=topic, weekday=weekday
+        start=start, end=end, place=" ".join(head.split()), topic=topic, weekday=weekday
     )
 
 
@@ -163,19 +221,19 @@ def parse_weekdays(text: str) -> tuple[int, ...]:
 
 def parse_amount(text: str, unit: str = "") -> float | None:
     """ "2", "2,5", "2.5", "2 km" (with unit "km") -> the number; anything else -> None."""
-    pattern = r"\s*(\d{1,3})(?:[.,](\d{1,2}))?\s*" + (f"(?:{unit})?\\s*" if unit else "")
+    pattern = r"\s*([0-9]{1,3})(?:[.,]([0-9]{1,2}))?\s*" + (f"(?:{unit})?\\s*" if unit else "")
     match = re.fullmatch(pattern, text, re.IGNORECASE)
     return float(f"{match.group(1)}.{match.group(2) or 0}") if match else None
 
 
 def parse_hours(text: str) -> tuple[time, time]:
-    """ "9-13" -> (09:00, 13:00)."""
-    match = _RANGE_RE.match(text.strip())
-    if not match:
+    """ "9-13", "9 bis 13 Uhr", "9h30-13h" -> (09:00, 13:00)."""
+    text = _SPACED_RANGE_RE.sub(r"\1-\2", text.strip())
+    match = _PHRASE_RE.fullmatch(text)
+    if not match or match.group("first") is None:
         raise BadInput("range", text)
-    start, end = parse_clock(match.group(1)), parse_clock(match.group(2))
-    if end <= start:
-        raise BadInput("range", text)
+    start, end = TimePhrase(text, 0, len(text), match).read()
+    assert end is not None
     return start, end
 
 
@@ -207,9 +265,10 @@ def check_coordinates(lat: float, lon: float) -> tuple[float, float]:
 def parse_coordinates(text: str) -> tuple[float, float]:
     """ "51.4344, 6.7623" or "geo:51.4344,6.7623;u=35" -> (lat, lon), range-checked."""
     raw = text.strip()
-    if raw.lower().startswith("geo:"):
+    if raw[:4].lower() == "geo:":
         raw = raw[4:].split(";", 1)[0]
-    match = re.fullmatch(r"\s*([-+]?\d+(?:\.\d+)?)\s*[,;]\s*([-+]?\d+(?:\.\d+)?)\s*", raw)
+    number = r"[-+]?[0-9]{1,3}(?:\.[0-9]{1,15})?"
+    match = re.fullmatch(rf"\s*({number})\s*[,;]\s*({number})\s*", raw)
     if not match:
         raise BadInput("coordinates", text)
     lat, lon = float(match.group(1)), float(match.group(2))
@@ -230,15 +289,13 @@ def match_venue(query: str, venues: Sequence[Venue]) -> VenueMatch:
     Returns the venue when the choice is clear, otherwise the closest names.
     """
     query = query.strip()
-    if query.isdigit():
-        index = int(query) - 1
-        if 0 <= index < len(venues):
-            return VenueMatch(venues[index])
-        return VenueMatch(None)
-    wanted = fold(query)
+    if query.isascii() and query.isdigit():
+        number = parse_number(query)
+        return VenueMatch(next((v for v in venues if v.number == number), None))
+    wanted = venue_key(query)
     if not wanted:
         return VenueMatch(None)
-    by_fold = {fold(v.name): v for v in venues}
+    by_fold = {venue_key(v.name): v for v in venues}
     if wanted in by_fold:
         return VenueMatch(by_fold[wanted])
     containing = [v for key, v in by_fold.items() if wanted in key]
@@ -251,6 +308,13 @@ def match_venue(query: str, venues: Sequence[Venue]) -> VenueMatch:
     suggestions = list(containing)
     suggestions += [v for score, v in scored if score >= 0.6 and v not in suggestions]
     return VenueMatch(None, tuple(suggestions[:3]))
+
+
+def venue_key(name: str) -> str:
+    """What a venue's name is matched and compared by: look-alike letters of other
+    scripts as the Latin ones, case, accents and spacing ignored ("Сafé  Museum" with a
+    Cyrillic С -> "cafe museum")."""
+    return " ".join(fold(skeleton(name)).split())
 
 
 def _similarity(query: str, name: str) -> float:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from chatbot.core.context import Context
 from chatbot.core.model import PollState, Session, Venue, VenuePoll
-from chatbot.i18n import N_
+from chatbot.i18n import N_, Translator
 
 TAG_LABELS = {
     "wifi": N_("Wi-Fi"),
@@ -24,13 +24,21 @@ def time_range(ctx: Context, session: Session) -> str:
     return ctx.t.time_range(session.start, session.end)
 
 
-def session_block(ctx: Context, number: int, session: Session) -> str:
-    """One numbered session: place and time, who opened it, who comes, the topic."""
+def opened_by(t: Translator, session: Session) -> str:
+    """ "opened by Ben", or where a poll opened it, "from today's poll"."""
+    if session.from_poll:
+        return t.gettext("from the venue poll")
+    return t.gettext("opened by {name}").format(name=session.opener.name)
+
+
+def session_block(ctx: Context, session: Session) -> str:
+    """One session with its own number: place and time, who opened it, who comes, the
+    topic."""
     lines = [
         ctx._("{number}. {place}, {time}").format(
-            number=number, place=session.place, time=time_range(ctx, session)
+            number=session.number, place=session.place, time=time_range(ctx, session)
         ),
-        "   " + ctx._("opened by {name}").format(name=session.opener.name),
+        "   " + opened_by(ctx.t, session),
     ]
     if session.joiners:
         count = len(session.joiners)
@@ -50,8 +58,9 @@ def session_block(ctx: Context, number: int, session: Session) -> str:
     return "\n".join(lines)
 
 
-def venue_line(ctx: Context, number: int, venue: Venue) -> str:
-    line = ctx._("{number}. {name}").format(number=number, name=venue.name)
+def venue_line(ctx: Context, venue: Venue) -> str:
+    """A venue with its own number (never reused), its address and attributes."""
+    line = ctx._("{number}. {name}").format(number=venue.number, name=venue.name)
     details = []
     if venue.address:
         details.append(venue.address)

@@ -68,6 +68,15 @@ def _short_time(value: dt.time, language: str) -> str:
     return str(_babel_format_time(value, "short", locale=Locale.parse(language)))
 
 
+def plural_count(value: float, locale: Locale) -> int:
+    """A whole number that selects the same gettext plural form as `value` does under
+    the locale's CLDR rule: 1 for "one", else 2 (German and English have two forms;
+    1.5 is "other" in both, so "1,5 Stunden", "1.5 hours")."""
+    if float(value).is_integer():
+        return int(value)
+    return 1 if locale.plural_form(value) == "one" else 2
+
+
 class Translator:
     """Everything language-dependent for one chat: messages and formats."""
 
@@ -79,8 +88,11 @@ class Translator:
     def gettext(self, message: str) -> str:
         return self._catalog.gettext(message)
 
-    def ngettext(self, singular: str, plural: str, n: int) -> str:
-        return self._catalog.ngettext(singular, plural, n)
+    def ngettext(self, singular: str, plural: str, n: float) -> str:
+        """The singular or plural message for a count; a count that is not a whole
+        number ("1,5 Stunden", "1.5 hours") takes the plural, as the language's CLDR
+        plural rule says."""
+        return self._catalog.ngettext(singular, plural, plural_count(n, self.locale))
 
     def time(self, value: dt.time) -> str:
         """A wall-clock time: "9:30" in German, "9:30 AM" in English."""
@@ -103,8 +115,33 @@ class Translator:
         return str(get_day_names("abbreviated", locale=self.locale)[weekday])
 
     def number(self, value: float, digits: int = 1) -> str:
+        """A number as the language writes it: "1,5" / "1.5"; at most `digits`
+        decimals, none when it is whole."""
         pattern = "#,##0" + ("." + "#" * digits if digits else "")
         return str(format_decimal(value, pattern, locale=self.locale))
+
+    def hours(self, hours: float) -> str:
+        """An amount of hours: "1 Stunde", "1,5 Stunden", "2,25 Stunden" /
+        "1 hour", "1.5 hours", "2.25 hours"."""
+        return self.ngettext("{count} hour", "{count} hours", hours).format(
+            count=self.number(hours, 2)
+        )
+
+    def duration(self, minutes: int) -> str:
+        """A length of time: "45 Minuten", "4 Stunden", "1,5 Stunden",
+        "2 Stunden 15 Minuten" / "45 minutes", "4 hours", "1.5 hours", "2 hours 15 minutes"."""
+        if minutes < 60:
+            return self.minutes(minutes)
+        if minutes % 30 == 0:
+            return self.hours(minutes / 60)
+        return self.gettext("{hours} {minutes}").format(
+            hours=self.hours(minutes // 60), minutes=self.minutes(minutes % 60)
+        )
+
+    def minutes(self, minutes: int) -> str:
+        return self.ngettext("{count} minute", "{count} minutes", minutes).format(
+            count=self.number(minutes, 0)
+        )
 
     def distance(self, metres: float) -> str:
         """ "350 m", "1,2 km" (German) / "1.2 km" (English)."""

@@ -132,16 +132,23 @@ class GroupStore(SqliteBase):
             address=row["address"],
             tags=tuple(t for t in row["tags"].split(",") if t),
             notes=row["notes"],
+            number=row["number"] or 0,
         )
 
     async def venues(self, group_id: int) -> Sequence[Venue]:
+        """The group's venues sorted by name; each keeps its own number."""
         rows = await self._all("SELECT * FROM venues WHERE group_id = ?", (group_id,))
         return sorted((self._venue(r) for r in rows), key=lambda v: (fold(v.name), v.id))
 
     async def add_venue(self, venue: Venue) -> Venue:
+        """Store a venue with the group's next venue number (never one given before)."""
+        await self.db.execute(
+            "UPDATE city_groups SET venue_seq = venue_seq + 1 WHERE id = ?", (venue.group_id,)
+        )
         cursor = await self.db.execute(
             "INSERT INTO venues (group_id, name, latitude, longitude, address, tags, notes,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, number) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
+            " (SELECT venue_seq FROM city_groups WHERE id = ?))",
             (
                 venue.group_id,
                 venue.name,
@@ -151,10 +158,13 @@ class GroupStore(SqliteBase):
                 ",".join(venue.tags),
                 venue.notes,
                 to_iso(datetime.now(UTC)),
+                venue.group_id,
             ),
         )
         assert cursor.lastrowid is not None
-        return Venue(**{**venue.__dict__, "id": cursor.lastrowid})
+        row = await self._one("SELECT * FROM venues WHERE id = ?", (cursor.lastrowid,))
+        assert row is not None
+        return self._venue(row)
 
     async def update_venue(self, venue: Venue) -> None:
         await self.db.execute(

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import aiosqlite
 
+from chatbot.core.text import fold
 from chatbot.storage.geo import m006_geo_index
 
 Migration = Callable[[aiosqlite.Connection], Awaitable[None]]
@@ -247,6 +248,54 @@ async def m005_pings_and_privacy(db: aiosqlite.Connection) -> None:
     )
 
 
+async def m007_stable_numbers(db: aiosqlite.Connection) -> None:
+    """Numbers people see keep naming one thing: a venue's number is given once and never
+    reused (the group's counter `venue_seq`), a series has its own number, a session
+    keeps the number it was announced with, and a poll option shows its venue's number.
+    Existing venues and series keep the numbers they were last shown with (venues by
+    name, series by age); sessions are numbered per day in start order, as /today
+    showed them."""
+    await _run(
+        db,
+        """
+        ALTER TABLE city_groups ADD COLUMN venue_seq INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE city_groups ADD COLUMN series_seq INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE venues ADD COLUMN number INTEGER;
+        ALTER TABLE standing_sessions ADD COLUMN number INTEGER;
+        ALTER TABLE sessions ADD COLUMN number INTEGER;
+        ALTER TABLE poll_options ADD COLUMN venue_number INTEGER
+        """,
+    )
+    rows = await db.execute_fetchall("SELECT id, group_id, name FROM venues")
+    by_group: dict[int, list[tuple[str, int]]] = {}
+    for venue_id, group_id, name in rows:
+        by_group.setdefault(group_id, []).append((fold(name), venue_id))
+    for group_id, venues in by_group.items():
+        for number, (_, venue_id) in enumerate(sorted(venues), start=1):
+            await db.execute("UPDATE venues SET number = ? WHERE id = ?", (number, venue_id))
+        await db.execute(
+            "UPDATE city_groups SET venue_seq = ? WHERE id = ?", (len(venues), group_id)
+        )
+    await _run(
+        db,
+        """
+        UPDATE standing_sessions SET number = (SELECT COUNT(*) FROM standing_sessions o
+            WHERE o.group_id = standing_sessions.group_id AND o.id <= standing_sessions.id);
+        UPDATE city_groups SET series_seq = (SELECT COUNT(*) FROM standing_sessions s
+            WHERE s.group_id = city_groups.id);
+        UPDATE sessions SET number = (SELECT COUNT(*) FROM sessions o
+            WHERE o.group_id = sessions.group_id AND o.local_date = sessions.local_date
+            AND (o.starts_at < sessions.starts_at
+                 OR (o.starts_at = sessions.starts_at AND o.id <= sessions.id)));
+        UPDATE poll_options SET venue_number = (SELECT number FROM venues v
+            WHERE v.id = poll_options.venue_id);
+        CREATE UNIQUE INDEX venues_number ON venues(group_id, number);
+        CREATE UNIQUE INDEX series_number ON standing_sessions(group_id, number);
+        CREATE INDEX sessions_by_number ON sessions(group_id, number, local_date)
+        """,
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_city_groups_venues_sessions,
     m002_people_and_delivery_state,
@@ -254,6 +303,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m004_nearby,
     m005_pings_and_privacy,
     m006_geo_index,
+    m007_stable_numbers,
 )
 
 

@@ -126,10 +126,16 @@ class PeopleStore(PollStore):
         buttons: Sequence[tuple[str, str, str, str]] = (),
         expires_at: datetime | None = None,
     ) -> bool:
-        """Queue a message; False if this kind was queued for this session and person."""
+        """Queue a message; False if this kind is queued (or was sent) for this session
+        and person already. One that was taken back (dropped: the person left, the
+        session moved) is queued again, so leaving and joining again is as joining once."""
         cursor = await self.db.execute(
-            "INSERT OR IGNORE INTO outbox (kind, platform, person_id, chat_id, session_id, text,"
-            " buttons, due_at, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outbox (kind, platform, person_id, chat_id, session_id, text,"
+            " buttons, due_at, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (kind, session_id, platform, person_id) WHERE session_id IS NOT NULL"
+            " DO UPDATE SET state = 'pending', text = excluded.text, buttons = excluded.buttons,"
+            " due_at = excluded.due_at, expires_at = excluded.expires_at, attempts = 0,"
+            " claimed_at = NULL WHERE outbox.state = 'dropped'",
             (
                 kind,
                 person.platform,
@@ -207,6 +213,15 @@ class PeopleStore(PollStore):
             params += [person.platform, person.id]
         await self.db.execute(sql, params)
 
+    async def move_messages(
+        self, session_id: int, kind: str, *, due_at: datetime, expires_at: datetime
+    ) -> None:
+        await self.db.execute(
+            "UPDATE outbox SET due_at = ?, expires_at = ? WHERE session_id = ? AND kind = ?"
+            " AND state = 'pending'",
+            (to_iso(due_at), to_iso(expires_at), session_id, kind),
+        )
+
     async def next_message_due(self, after: datetime) -> datetime | None:
         row = await self._one(
             "SELECT MIN(due_at) AS due FROM outbox WHERE state = 'pending' AND due_at > ?",
@@ -225,10 +240,13 @@ class PeopleStore(PollStore):
             " AND person_id = ?",
             "sessions_opened": "SELECT COUNT(*) FROM sessions WHERE opener_platform = ?"
             " AND opener_id = ?",
+            # a series that ended keeps its opener until retention or /forget: counted too
             "standing_sessions": "SELECT COUNT(*) FROM standing_sessions WHERE"
-            " opener_platform = ? AND opener_id = ? AND active = 1",
+            " opener_platform = ? AND opener_id = ?",
             "joins": "SELECT COUNT(*) FROM session_joiners WHERE platform = ? AND person_id = ?",
             "votes": "SELECT COUNT(*) FROM poll_votes WHERE platform = ? AND person_id = ?",
+            "polls_started": "SELECT COUNT(*) FROM venue_polls WHERE starter_platform = ?"
+            " AND starter_id = ?",
             "messages": "SELECT COUNT(*) FROM outbox WHERE platform = ? AND person_id = ?",
         }
         counts = {}
@@ -274,18 +292,63 @@ class PeopleStore(PollStore):
         forget_read_sessions()
 
     async def purge_before(self, group_id: int, day: date) -> int:
-        """Retention: joiner lists and votes of the group's sessions and polls before
-        that day are deleted; returns how many rows went."""
+        """Retention: what the group's sessions, series and polls before that day say
+        about people goes: joiner lists and votes are deleted, openers and poll starters
+        are anonymized (a session opened "here" loses its place, which names the
+        opener), and sent or dropped direct messages are deleted. People's names and
+        languages go when they were last seen before that day and get no pings.
+        Returns how many rows changed."""
         gone = 0
-        for sql in (
-            "DELETE FROM session_joiners WHERE session_id IN (SELECT id FROM sessions"
-            " WHERE group_id = ? AND local_date < ? AND state != 'open')",
-            "DELETE FROM poll_votes WHERE poll_id IN (SELECT id FROM venue_polls"
-            " WHERE group_id = ? AND local_date < ?)",
-            "DELETE FROM outbox WHERE state != 'pending' AND session_id IN (SELECT id FROM"
-            " sessions WHERE group_id = ? AND local_date < ?)",
+        before = (group_id, day.isoformat())
+        for sql, params in (
+            (
+                "DELETE FROM session_joiners WHERE session_id IN (SELECT id FROM sessions"
+                " WHERE group_id = ? AND local_date < ? AND state != 'open')",
+                before,
+            ),
+            (
+                "DELETE FROM poll_votes WHERE poll_id IN (SELECT id FROM venue_polls"
+                " WHERE group_id = ? AND local_date < ?)",
+                before,
+            ),
+            (
+                # an old session's messages, sent or not (one still pending for a
+                # session that is over will never go out)
+                "DELETE FROM outbox WHERE session_id IN (SELECT id FROM sessions"
+                " WHERE group_id = ? AND local_date < ? AND state != 'open')",
+                before,
+            ),
+            (
+                "DELETE FROM outbox WHERE state != 'pending' AND session_id IS NULL AND due_at < ?",
+                (day.isoformat(),),
+            ),
+            (
+                "UPDATE sessions SET place = CASE WHEN here = 1 THEN '' ELSE place END,"
+                " opener_platform = '', opener_id = '', opener_name = ''"
+                " WHERE group_id = ? AND local_date < ? AND state != 'open'"
+                " AND opener_platform NOT IN ('', 'core')",
+                before,
+            ),
+            (
+                "UPDATE venue_polls SET starter_platform = NULL, starter_id = NULL"
+                " WHERE group_id = ? AND local_date < ? AND starter_platform IS NOT NULL",
+                before,
+            ),
+            (
+                "UPDATE standing_sessions SET opener_platform = '', opener_id = '',"
+                " opener_name = '' WHERE group_id = ? AND active = 0 AND created_at < ?"
+                " AND opener_platform != '' AND NOT EXISTS (SELECT 1 FROM sessions s"
+                " WHERE s.standing_id = standing_sessions.id AND s.local_date >= ?)",
+                (*before, day.isoformat()),
+            ),
+            (
+                "DELETE FROM people WHERE last_seen < ? AND NOT EXISTS (SELECT 1 FROM"
+                " subscriptions s WHERE s.platform = people.platform"
+                " AND s.person_id = people.person_id)",
+                (day.isoformat(),),
+            ),
         ):
-            cursor = await self.db.execute(sql, (group_id, day.isoformat()))
+            cursor = await self.db.execute(sql, params)
             gone += cursor.rowcount
         if gone:
             forget_read_sessions()

@@ -32,6 +32,7 @@ class PollStore(SessionStore):
                     latitude=o["latitude"],
                     longitude=o["longitude"],
                     last_used=date.fromisoformat(o["last_used"]) if o["last_used"] else None,
+                    number=o["venue_number"],
                 )
                 for o in await self._all(
                     "SELECT * FROM poll_options WHERE poll_id = ? ORDER BY position", (r["id"],)
@@ -91,7 +92,7 @@ class PollStore(SessionStore):
             return None
         await self.db.executemany(
             "INSERT INTO poll_options (poll_id, position, venue_id, name, latitude, longitude,"
-            " last_used) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " last_used, venue_number) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     cursor.lastrowid,
@@ -101,6 +102,7 @@ class PollStore(SessionStore):
                     o.latitude,
                     o.longitude,
                     o.last_used.isoformat() if o.last_used else None,
+                    o.number,
                 )
                 for o in options
             ],
@@ -134,6 +136,23 @@ class PollStore(SessionStore):
             "DELETE FROM poll_votes WHERE poll_id = ? AND platform = ? AND person_id = ?",
             (poll_id, person.ref.platform, person.ref.id),
         )
+
+    async def drop_venue_from_open_polls(self, venue_id: int) -> int:
+        """A removed venue leaves every open poll, with the votes for it; returns how
+        many votes went."""
+        cursor = await self.db.execute(
+            "DELETE FROM poll_votes WHERE EXISTS (SELECT 1 FROM poll_options o JOIN venue_polls"
+            " p ON p.id = o.poll_id WHERE p.state = 'open' AND o.poll_id = poll_votes.poll_id"
+            " AND o.position = poll_votes.position AND o.venue_id = ?)",
+            (venue_id,),
+        )
+        votes = cursor.rowcount
+        await self.db.execute(
+            "DELETE FROM poll_options WHERE venue_id = ? AND poll_id IN"
+            " (SELECT id FROM venue_polls WHERE state = 'open')",
+            (venue_id,),
+        )
+        return votes
 
     async def close_poll(self, poll_id: int, winner_session_id: int | None) -> bool:
         """Close an open poll; False when it was closed already (nothing is done twice)."""

@@ -42,7 +42,7 @@ def _joiners(joiners_json: str) -> tuple[Person, ...]:
 _SESSION_COLUMNS = (
     "s.id, s.group_id, s.place, s.venue_id, s.latitude, s.longitude, s.local_date,"
     " s.start_local, s.end_local, s.starts_at, s.ends_at, s.opener_platform, s.opener_id,"
-    " s.opener_name, s.topic, s.state, s.standing_id"
+    " s.opener_name, s.topic, s.state, s.standing_id, s.number"
 )
 
 
@@ -53,7 +53,7 @@ def _session(row: tuple[Any, ...]) -> Session:
     (
         id_, group_id, place, venue_id, latitude, longitude, local_date, start, end,
         starts_at, ends_at, opener_platform, opener_id, opener_name, topic, state,
-        standing_id, joiners_json,
+        standing_id, number, joiners_json,
     ) = row  # fmt: skip
     return Session(
         id=id_,
@@ -72,6 +72,7 @@ def _session(row: tuple[Any, ...]) -> Session:
         state=_STATES[state],
         joiners=_joiners(joiners_json),
         standing_id=standing_id,
+        number=number or 0,
     )
 
 
@@ -98,13 +99,22 @@ class SessionStore(GroupStore):
         return [_session(tuple(row)) for row in rows]
 
     async def add_session(self, new: NewSession) -> Session | None:
-        """Store a session with its first joiners; None if a standing session's day
-        already has its row (materialized or skipped before)."""
+        """Store a session with its first joiners and its number; None if a standing
+        session's day already has its row (materialized or skipped before).
+
+        The number is the smallest that no session of the group holds: a session holds
+        its number until its day is over (cancelled ones too, so that a number shown
+        today never names another session today)."""
+        held_from = min(new.today or new.local_date, new.local_date).isoformat()
         cursor = await self.db.execute(
             "INSERT OR IGNORE INTO sessions (group_id, venue_id, place, latitude, longitude,"
             " local_date, start_local, end_local, starts_at, ends_at, opener_platform,"
-            " opener_id, opener_name, topic, state, created_at, standing_id, here)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
+            " opener_id, opener_name, topic, state, created_at, standing_id, here, number)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?,"
+            " (SELECT MIN(n) FROM (SELECT 1 AS n UNION ALL SELECT number + 1 FROM sessions"
+            "  WHERE group_id = ? AND local_date >= ? AND number IS NOT NULL)"
+            "  WHERE n NOT IN (SELECT number FROM sessions WHERE group_id = ? AND local_date >= ?"
+            "  AND number IS NOT NULL)))",
             (
                 new.group_id,
                 new.venue_id,
@@ -123,6 +133,10 @@ class SessionStore(GroupStore):
                 to_iso(datetime.now(UTC)),
                 new.standing_id,
                 int(new.here),
+                new.group_id,
+                held_from,
+                new.group_id,
+                held_from,
             ),
         )
         if cursor.rowcount != 1 or cursor.lastrowid is None:
@@ -139,6 +153,48 @@ class SessionStore(GroupStore):
         return await self._sessions(
             "group_id = ? AND local_date = ? AND state = 'open'",
             (group_id, local_date.isoformat()),
+        )
+
+    async def sessions_numbered(
+        self, group_id: int, number: int, from_day: date
+    ) -> Sequence[Session]:
+        """The sessions of the group that hold this number (days from `from_day` on, any
+        state), the newest last."""
+        return await self._sessions(
+            "group_id = ? AND number = ? AND local_date >= ?",
+            (group_id, number, from_day.isoformat()),
+        )
+
+    async def open_sessions_from(self, group_id: int, from_day: date) -> Sequence[Session]:
+        """Open sessions of the group on that day and later, in start order."""
+        return await self._sessions(
+            "group_id = ? AND local_date >= ? AND state = 'open'",
+            (group_id, from_day.isoformat()),
+        )
+
+    async def live_sessions_of(self, person: PersonRef, now: datetime) -> Sequence[Session]:
+        """Open sessions not over yet that the person opened or joined, in any group."""
+        return await self._sessions(
+            "state = 'open' AND ends_at > ? AND ((opener_platform = ? AND opener_id = ?)"
+            " OR EXISTS (SELECT 1 FROM session_joiners j WHERE j.session_id = s.id"
+            " AND j.platform = ? AND j.person_id = ?))",
+            (to_iso(now), person.platform, person.id, person.platform, person.id),
+        )
+
+    async def set_session_opener(self, session_id: int, person: Person) -> None:
+        """Hand a session to someone else (who then is no longer a joiner)."""
+        await self.db.execute(
+            "UPDATE sessions SET opener_platform = ?, opener_id = ?, opener_name = ? WHERE id = ?",
+            (person.ref.platform, person.ref.id, person.name, session_id),
+        )
+        await self.remove_joiner(session_id, person)
+
+    async def set_session_times(
+        self, session_id: int, starts_at: datetime, ends_at: datetime
+    ) -> None:
+        await self.db.execute(
+            "UPDATE sessions SET starts_at = ?, ends_at = ? WHERE id = ?",
+            (to_iso(starts_at), to_iso(ends_at), session_id),
         )
 
     async def add_joiner(self, session_id: int, person: Person, at: datetime) -> None:
@@ -246,13 +302,20 @@ class SessionStore(GroupStore):
             end=time.fromisoformat(r["end_local"]),
             opener=Person(PersonRef(r["opener_platform"], r["opener_id"]), r["opener_name"]),
             topic=r["topic"],
+            number=r["number"] or 0,
         )
 
     async def add_standing(self, standing: StandingSession, at: datetime) -> StandingSession:
+        """Store a series with the group's next series number."""
+        await self.db.execute(
+            "UPDATE city_groups SET series_seq = series_seq + 1 WHERE id = ?",
+            (standing.group_id,),
+        )
         cursor = await self.db.execute(
             "INSERT INTO standing_sessions (group_id, weekday, venue_id, place, latitude,"
             " longitude, start_local, end_local, opener_platform, opener_id, opener_name,"
-            " topic, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " topic, created_at, number) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " (SELECT series_seq FROM city_groups WHERE id = ?))",
             (
                 standing.group_id,
                 standing.weekday,
@@ -267,10 +330,15 @@ class SessionStore(GroupStore):
                 standing.opener.name,
                 standing.topic,
                 to_iso(at),
+                standing.group_id,
             ),
         )
         assert cursor.lastrowid is not None
-        return replace(standing, id=cursor.lastrowid)
+        row = await self._one(
+            "SELECT number FROM standing_sessions WHERE id = ?", (cursor.lastrowid,)
+        )
+        assert row is not None
+        return replace(standing, id=cursor.lastrowid, number=row["number"])
 
     async def standing_sessions(
         self, group_id: int, weekday: int | None = None

@@ -17,6 +17,7 @@ from chatbot.core.errors import UserError
 from chatbot.core.events import Person
 from chatbot.core.handlers.common import bad_input
 from chatbot.core.model import CityGroup, Session, Subscription
+from chatbot.core.render import opened_by
 from chatbot.core.parsing import BadInput, haversine_m, parse_amount, parse_clock
 from chatbot.core.text import fold
 from chatbot.i18n import Translator
@@ -132,11 +133,11 @@ async def queue_pings(ctx: Context, group: CityGroup, session: Session) -> int:
             if due >= session.ends_at:
                 continue  # the session is over before the quiet hours are
         t = Translator(sub.person.language or group.settings.language)
-        text = t.gettext("New session in {city}: {place}, {time}, opened by {name}.").format(
+        text = t.gettext("New session in {city}: {place}, {time}, {opened_by}.").format(
             city=group.name,
             place=session.place,
             time=t.time_range(session.start, session.end),
-            name=session.opener.name,
+            opened_by=opened_by(t, session),
         )
         if session.topic:
             text += "\n" + t.gettext("Topic: {topic}").format(topic=session.topic)
@@ -186,49 +187,97 @@ async def queue_reminder(ctx: Context, group: CityGroup, session: Session, perso
 
 
 async def privacy(ctx: Context, args: str) -> None:
+    """What the database holds about the sender, counted from it (reading this stores
+    nothing), and how long each kind is kept."""
     me = ctx.origin.sender.ref
     counts = await ctx.repo.personal_data(me)
-    lines = [
-        ctx._("What I store about you:"),
-        "• " + ctx._("your display name and language, to show who comes"),
-        "• "
-        + ctx.ngettext(
+    days = ctx.group.settings.retention_days if ctx.group else 90
+    if not any(counts.values()):
+        ctx.reply(
+            ctx._("I store nothing about you.")
+            + "\n"
+            + ctx._(
+                "A shared location is not stored; a session opened “here” keeps a point"
+                " rounded to about 100 m until it ends; a ping radius keeps one rounded to"
+                " about 1 km until you unsubscribe."
+            )
+        )
+        return
+    lines = [ctx._("What I store about you:")]
+    if counts["names"]:
+        lines.append("• " + ctx._("your display name and language, to show who comes"))
+    c = counts.get
+    counted = [
+        ctx.ngettext(
             "{count} subscription (pings), until you unsubscribe",
             "{count} subscriptions (pings), until you unsubscribe",
-            counts["subscriptions"],
-        ).format(count=counts["subscriptions"]),
-        "• "
-        + ctx.ngettext(
-            "{count} session you opened", "{count} sessions you opened", counts["sessions_opened"]
-        ).format(count=counts["sessions_opened"]),
-        "• "
-        + ctx.ngettext(
-            "{count} session you joined", "{count} sessions you joined", counts["joins"]
-        ).format(count=counts["joins"]),
-        "• "
-        + ctx.ngettext("{count} poll vote", "{count} poll votes", counts["votes"]).format(
-            count=counts["votes"]
+            c("subscriptions", 0),
+        ).format(count=c("subscriptions", 0)),
+        ctx.ngettext(
+            "{count} session you opened", "{count} sessions you opened", c("sessions_opened", 0)
+        ).format(count=c("sessions_opened", 0)),
+        ctx.ngettext(
+            "{count} session you joined", "{count} sessions you joined", c("joins", 0)
+        ).format(count=c("joins", 0)),
+        ctx.ngettext("{count} poll vote", "{count} poll votes", c("votes", 0)).format(
+            count=c("votes", 0)
         ),
+    ]
+    # the rest only when there is some: a series, a poll, a message
+    if c("standing_sessions", 0):
+        counted.append(
+            ctx.ngettext(
+                "{count} series you started",
+                "{count} series you started",
+                c("standing_sessions", 0),
+            ).format(count=c("standing_sessions", 0))
+        )
+    if c("polls_started", 0):
+        counted.append(
+            ctx.ngettext(
+                "{count} poll you started", "{count} polls you started", c("polls_started", 0)
+            ).format(count=c("polls_started", 0))
+        )
+    if c("messages", 0):
+        counted.append(
+            ctx.ngettext(
+                "{count} direct message to you (ping or reminder), sent or waiting",
+                "{count} direct messages to you (pings and reminders), sent or waiting",
+                c("messages", 0),
+            ).format(count=c("messages", 0))
+        )
+    lines += ["• " + line for line in counted]
+    lines += [
         "",
         ctx._(
-            "Joiner lists and votes of past sessions are deleted after {days} days. A shared"
-            " location is not stored; a session opened “here” keeps a point rounded to about"
-            " 100 m until it ends; a ping radius keeps one rounded to about 1 km."
-        ).format(days=ctx.group.settings.retention_days if ctx.group else 90),
+            "After {days} days, past sessions and polls lose who opened, joined or voted,"
+            " and sent direct messages are deleted. Your name and language go {days} days"
+            " after you last opened, joined, voted or subscribed, unless you still get"
+            " pings. A series keeps your name while it runs."
+        ).format(days=days),
+        ctx._(
+            "A shared location is not stored; a session opened “here” keeps a point"
+            " rounded to about 100 m until it ends; a ping radius keeps one rounded to"
+            " about 1 km until you unsubscribe."
+        ),
         ctx._("{forget} deletes all of it.").format(forget=ctx.cmd("forget")),
     ]
     ctx.reply("\n".join(lines))
 
 
 async def forget(ctx: Context, args: str) -> None:
+    from chatbot.core.handlers.cancelling import before_forgetting
+
     me = ctx.origin.sender.ref
     async with ctx.repo.atomic():
+        await before_forgetting(ctx, me)
         await ctx.repo.forget_person(me, ctx.now())
     ctx.memory.forget(me)
     ctx.reply(
         ctx._(
             "Done: I deleted everything I stored about you (name, subscriptions, joins, votes,"
-            " messages waiting for you). Sessions you opened are anonymous now; those still"
-            " ahead are cancelled."
+            " messages waiting for you). Sessions you opened that others joined are now led"
+            " by the first who joined; the others are cancelled, and your weekly series have"
+            " ended. The groups were told, without your name."
         )
     )

@@ -13,27 +13,45 @@ from chatbot.core.actions import Button, ClosePoll, SendPoll
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
 from chatbot.core.events import Person, VoteEvent
-from chatbot.core.handlers.pings import queue_pings
-from chatbot.core.handlers.sessions import default_hours, join_button, session_number
-from chatbot.core.model import CityGroup, NewSession, PollOption, PollState, Session, VenuePoll
+from chatbot.core.handlers.pings import queue_pings, queue_reminder
+from chatbot.core.handlers.sessions import default_hours, join_button, overlaps
+from chatbot.core.model import (
+    POLL,
+    CityGroup,
+    NewSession,
+    PollOption,
+    PollState,
+    Session,
+    VenuePoll,
+)
 from chatbot.core.ports import Repository
-from chatbot.core.text import fold
+from chatbot.core.render import opened_by
+from chatbot.core.text import excerpt, fold, parse_number
 
 MAX_OPTIONS = 10  # Telegram's limit for a poll
 
 
 async def rotated_options(repo: Repository, group: CityGroup) -> list[PollOption]:
-    """The group's venues, those used longest ago (or never) first, at most ten."""
+    """At most ten of the group's venues, those used longest ago (or never) chosen
+    first, shown in the order of their own numbers (which /vote takes)."""
     venues = await repo.venues(group.id)
     last_used = await repo.venues_last_used(group.id)
     ordered = sorted(
         venues,
         key=lambda v: (v.id in last_used, last_used.get(v.id, date.min), fold(v.name)),
     )
+    chosen = sorted(ordered[:MAX_OPTIONS], key=lambda v: v.number)
     return [
-        PollOption(n, v.id, v.name, v.latitude, v.longitude, last_used.get(v.id))
-        for n, v in enumerate(ordered[:MAX_OPTIONS], start=1)
+        PollOption(n, v.id, v.name, v.latitude, v.longitude, last_used.get(v.id), v.number)
+        for n, v in enumerate(chosen, start=1)
     ]
+
+
+def option_label(ctx: Context, option: PollOption) -> str:
+    """A poll option as the venue list shows the venue: "3. Café Museum"."""
+    if option.number is None:
+        return option.name
+    return ctx._("{number}. {name}").format(number=option.number, name=option.name)
 
 
 async def open_poll(
@@ -62,7 +80,7 @@ async def open_poll(
             SendPoll(
                 chat_ctx.origin.chat,
                 question,
-                tuple(o.name for o in poll.options),
+                tuple(option_label(chat_ctx, o) for o in poll.options),
                 poll_key=str(poll.id),
                 thread=chat_ctx.origin.thread,
             )
@@ -103,13 +121,19 @@ async def cast_vote(ctx: Context, args: str) -> None:
         raise UserError(
             ctx._("There is no open poll today. {poll} starts one.").format(poll=ctx.cmd("poll"))
         )
-    arg = args.strip()
-    if not arg.isdigit() or not 1 <= int(arg) <= len(poll.options):
+    number = parse_number(args)
+    option = next((o for o in poll.options if o.number == number), None)
+    if option is None:
+        choices = ", ".join(option_label(ctx, o) for o in poll.options)
+        text = ctx._("Please vote with the number of a venue in today's poll: {choices}.")
+        if args.strip() and number is None:
+            text = (
+                ctx._("“{value}” is not a venue number.").format(value=excerpt(args)) + " " + text
+            )
         raise UserError(
-            ctx._("Please vote with a number from 1 to {count}.").format(count=len(poll.options)),
-            example=f"{ctx.cmd('vote')} 1",
+            text.format(choices=choices),
+            example=f"{ctx.cmd('vote')} {poll.options[0].number or 1}",
         )
-    option = poll.options[int(arg) - 1]
     async with ctx.repo.atomic():
         await ctx.repo.remember_person(ctx.origin.sender, ctx.now())
         await ctx.repo.set_vote(poll.id, ctx.origin.sender, option.position, ctx.now())
@@ -148,11 +172,16 @@ async def close_now(ctx: Context, args: str) -> None:
 
 
 async def finish_poll(ctx: Context, group: CityGroup, poll: VenuePoll) -> None:
-    """Close the poll once, open the winner's session, announce it in every chat. A
-    poll whose day is over (the bot was down at its close) is closed without a session:
-    nobody wants a session for yesterday."""
+    """Close the poll once and give the winner its session, announced in every chat.
+
+    The voters for the winner join a session there that overlaps the poll's hours, if
+    one is planned (no duplicates); otherwise a new session opens, with no personal
+    opener (it is the poll's: anyone leaves it, admins cancel it). A poll whose day is
+    over (the bot was down at its close) is closed without a session: nobody wants a
+    session for yesterday."""
     best = poll.winner()
     session: Session | None = None
+    merged = False
     late = poll.local_date < ctx.today()
     async with ctx.repo.atomic():
         fresh = await ctx.repo.poll(poll.id)
@@ -163,35 +192,54 @@ async def finish_poll(ctx: Context, group: CityGroup, poll: VenuePoll) -> None:
         if best is not None and not late:
             voters = [v.person for v in poll.votes if v.position == best.position]
             start, end = default_hours(ctx, group, max(ctx.now(), poll.closes_at))
-            session = await ctx.repo.add_session(
-                NewSession(
-                    group_id=group.id,
-                    place=best.name,
-                    venue_id=best.venue_id,
-                    latitude=best.latitude,
-                    longitude=best.longitude,
-                    local_date=poll.local_date,
-                    start=start,
-                    end=end,
-                    starts_at=ctx.instant(poll.local_date, start),
-                    ends_at=ctx.instant(poll.local_date, end),
-                    opener=voters[0],
-                    joiners=tuple(voters[1:]),
+            session = await _planned_session(ctx, group, poll, best, start, end)
+            merged = session is not None
+            if session is None:
+                session = await ctx.repo.add_session(
+                    NewSession(
+                        group_id=group.id,
+                        place=best.name,
+                        venue_id=best.venue_id,
+                        latitude=best.latitude,
+                        longitude=best.longitude,
+                        local_date=poll.local_date,
+                        start=start,
+                        end=end,
+                        starts_at=ctx.instant(poll.local_date, start),
+                        ends_at=ctx.instant(poll.local_date, end),
+                        opener=POLL,
+                        today=ctx.today(),
+                    )
                 )
-            )
+                assert session is not None
+            for voter in voters:
+                if not session.is_participant(voter):
+                    await ctx.repo.add_joiner(session.id, voter, ctx.now())
+                    await queue_reminder(ctx, group, session, voter)
+            if not merged:
+                await queue_pings(ctx, group, session)
+            session = await ctx.repo.session(session.id)
         await ctx.repo.close_poll(poll.id, session.id if session else None)
-        if session is not None:
-            await queue_pings(ctx, group, session)
-    number = None
-    if session is not None:
-        number = await session_number(ctx, group, session)
     for chat_ctx in await ctx.each_chat_of(group):
         chat_ctx.actions.append(ClosePoll(chat_ctx.origin.chat, str(poll.id)))
         if late:
             chat_ctx.post(_late_announcement(chat_ctx, poll, best))
         else:
-            chat_ctx.post(*_announcement(chat_ctx, poll, best, session, number))
+            chat_ctx.post(*_announcement(chat_ctx, poll, best, session, merged))
         ctx.actions.extend(chat_ctx.actions)
+
+
+async def _planned_session(
+    ctx: Context, group: CityGroup, poll: VenuePoll, best: PollOption, start: time, end: time
+) -> Session | None:
+    """An open session at the winning venue on the poll's day that overlaps its hours."""
+    if best.venue_id is None:
+        return None
+    for session in await ctx.repo.sessions_on(group.id, poll.local_date):
+        if session.venue_id == best.venue_id and overlaps(session, start, end):
+            if session.ends_at > ctx.now():
+                return session
+    return None
 
 
 def _tally(poll: VenuePoll) -> str:
@@ -216,7 +264,7 @@ def _announcement(
     poll: VenuePoll,
     best: PollOption | None,
     session: Session | None,
-    number: int | None,
+    merged: bool,
 ) -> tuple[str, tuple[Button, ...]]:
     if best is None or session is None:
         text = ctx._("The poll is closed without votes, so there is no session from it today.")
@@ -231,10 +279,24 @@ def _announcement(
             counts[best.position],
         ).format(place=best.name, count=counts[best.position]),
         ctx._("Votes: {tally}").format(tally=tally),
-        ctx._("Today's session: {place}, {time}. Coming: {names}.").format(
-            place=session.place,
-            time=ctx.t.time_range(session.start, session.end),
-            names=", ".join([session.opener.name, *(j.name for j in session.joiners)]),
-        ),
     ]
-    return "\n".join(lines), (join_button(ctx, number),) if number is not None else ()
+    if merged:
+        lines.append(
+            ctx._("The voters join session {number} there: {time}, {opened_by}.").format(
+                number=session.number,
+                time=ctx.t.time_range(session.start, session.end),
+                opened_by=opened_by(ctx.t, session),
+            )
+        )
+    else:
+        lines.append(
+            ctx._("Today's session {number}: {place}, {time}.").format(
+                number=session.number,
+                place=session.place,
+                time=ctx.t.time_range(session.start, session.end),
+            )
+        )
+    coming = [] if session.from_poll else [session.opener.name]
+    coming += [j.name for j in session.joiners]
+    lines.append(ctx._("Coming: {names}.").format(names=", ".join(coming)))
+    return "\n".join(lines), (join_button(ctx, session),)

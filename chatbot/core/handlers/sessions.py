@@ -1,8 +1,11 @@
-"""Sessions: open, join, leave, cancel, and today's list."""
+"""Sessions: open one, today's list, and how a session is announced.
+
+Joining and leaving live in `joining.py`; cancelling, series and every other way a
+session can end early in `cancelling.py`.
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -11,21 +14,19 @@ from chatbot.core.actions import Button
 from chatbot.core.clock import wall_clock_instant
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
-from chatbot.core.events import Person
 from chatbot.core.handlers import pings
 from chatbot.core.handlers.common import bad_input
 from chatbot.core.model import (
     CityGroup,
     NewSession,
     Session,
-    SessionState,
     StandingSession,
     Venue,
 )
-from chatbot.core.parsing import BadInput, match_venue, parse_open, round_position, take_weekly
+from chatbot.core.parsing import BadInput, match_venue, parse_open, round_position
 from chatbot.core.ports import Repository
-from chatbot.core.render import poll_state_line, session_block, time_range
-from chatbot.core.text import fold
+from chatbot.core.render import opened_by, poll_state_line, session_block, time_range
+from chatbot.core.text import excerpt, fold, one_line
 
 MAX_TOPIC = 200
 LAST_MINUTE = time(23, 59)
@@ -40,7 +41,8 @@ def open_example(ctx: Context, venue_name: str | None = None) -> str:
 
 
 async def todays_sessions(ctx: Context, group: CityGroup) -> list[Session]:
-    """Today's open sessions that have not ended, in start order: /today's numbering."""
+    """Today's open sessions that have not ended, in start order (each with its own
+    number)."""
     await standing_of_the_day(ctx, group)
     now = ctx.now()
     sessions = await ctx.repo.sessions_on(group.id, ctx.today())
@@ -78,6 +80,7 @@ async def materialize_standing(
                     opener=standing.opener,
                     topic=standing.topic,
                     standing_id=standing.id,
+                    today=day,
                 )
             )
         if session is not None:
@@ -105,13 +108,17 @@ def _plus(start: time, minutes: int) -> time:
 def unknown_venue(ctx: Context, query: str, suggestions: Sequence[Venue]) -> UserError:
     if suggestions:
         text = ctx._("I don't know a venue “{query}”. Did you mean: {names}?").format(
-            query=query, names=", ".join(v.name for v in suggestions)
+            query=excerpt(query), names=", ".join(v.name for v in suggestions)
         )
         return UserError(text, example=open_example(ctx, suggestions[0].name))
     text = ctx._("I don't know a venue “{query}”. {venues} lists the venues.").format(
-        query=query, venues=ctx.cmd("venues")
+        query=excerpt(query), venues=ctx.cmd("venues")
     )
     return UserError(text, example=open_example(ctx))
+
+
+def overlaps(session: Session, start: time, end: time) -> bool:
+    return session.start < end and start < session.end
 
 
 async def open_session(ctx: Context, args: str) -> None:
@@ -130,14 +137,23 @@ async def open_session(ctx: Context, args: str) -> None:
         raise bad_input(ctx, error, open_example(ctx, venues[0].name)) from None
     if not request.place:
         raise UserError(ctx._("Which venue?"), example=open_example(ctx, venues[0].name))
-    if fold(request.place) in HERE:
+    here = fold(request.place) in HERE
+    if here and request.weekday is not None:
+        raise UserError(
+            ctx._("A weekly session needs a venue from the list, not a shared location."),
+            example=ctx.cmd("open")
+            + " "
+            + ctx._("every tue 9-13 {venue}").format(venue=venues[0].name),
+        )
+    if here:
         venue = _here(ctx, group)
     else:
         match = match_venue(request.place, venues)
         if match.venue is None:
             raise unknown_venue(ctx, request.place, match.suggestions)
         venue = match.venue
-    if len(request.topic) > MAX_TOPIC:
+    topic = one_line(request.topic)
+    if len(topic) > MAX_TOPIC:
         raise UserError(
             ctx._("The topic is too long: at most {limit} characters.").format(limit=MAX_TOPIC),
             example=open_example(ctx, venue.name),
@@ -147,8 +163,15 @@ async def open_session(ctx: Context, args: str) -> None:
     else:
         start = request.start
         end = request.end or _plus(start, group.settings.default_duration_minutes)
+    if end <= start:
+        raise UserError(
+            ctx._("A session ends by midnight: {start} is too late to start one today.").format(
+                start=ctx.t.time(start)
+            ),
+            example=open_example(ctx, venue.name),
+        )
     if request.weekday is not None:
-        await _open_standing(ctx, group, venue, request.weekday, start, end, request.topic)
+        await open_series(ctx, group, venue, request.weekday, start, end, topic)
         return
     today = ctx.today()
     starts_at, ends_at = ctx.instant(today, start), ctx.instant(today, end)
@@ -156,6 +179,7 @@ async def open_session(ctx: Context, args: str) -> None:
         raise UserError(
             ctx._("That time is already over today."), example=open_example(ctx, venue.name)
         )
+    await _refuse_duplicate(ctx, group, venue, start, end)
     async with ctx.repo.atomic():
         await ctx.repo.remember_person(ctx.origin.sender, ctx.now())
         session = await ctx.repo.add_session(
@@ -171,13 +195,39 @@ async def open_session(ctx: Context, args: str) -> None:
                 starts_at=starts_at,
                 ends_at=ends_at,
                 opener=ctx.origin.sender,
-                topic=request.topic,
+                topic=topic,
                 here=venue.id == 0,
+                today=today,
             )
         )
         assert session is not None
         await pings.queue_pings(ctx, group, session)
     await announce_session(ctx, group, session)
+
+
+async def _refuse_duplicate(
+    ctx: Context, group: CityGroup, venue: Venue, start: time, end: time
+) -> None:
+    """One venue, one time: one session. An overlapping session at the same venue (or,
+    for a shared location, of the same person) is pointed to instead."""
+    me = ctx.origin.sender.ref
+    for session in await todays_sessions(ctx, group):
+        if venue.id:
+            same_place = session.venue_id == venue.id
+        else:  # a shared location: the same person's other "here" session
+            same_place = session.venue_id is None and session.opener.ref == me
+        if same_place and overlaps(session, start, end):
+            text = ctx._("There is a session there at that time already:") + "\n"
+            text += session_block(ctx, session)
+            if session.opener.ref != me and not session.has_joined(ctx.origin.sender):
+                text += "\n" + ctx._("Join it with {command}.").format(
+                    command=join_command(ctx, session)
+                )
+            raise UserError(text)
+
+
+def join_command(ctx: Context, session: Session) -> str:
+    return f"{ctx.cmd('join')} {session.number}"
 
 
 HERE = {"hier", "here"}
@@ -192,244 +242,35 @@ def _here(ctx: Context, group: CityGroup) -> Venue:
             example=ctx.cmd("open") + " " + ctx._("here 10-14"),
         )
     latitude, longitude = round_position(*position)
-    name = ctx._("Meeting point near {name}").format(name=ctx.origin.sender.name)
+    name = ctx._("{name}'s shared location").format(name=ctx.origin.sender.name)
     return Venue(0, group.id, name, latitude, longitude)
 
 
-async def session_number(ctx: Context, group: CityGroup, session: Session) -> int | None:
-    """The session's number in today's list (/today, /join N); None if it is not in
-    it (another day's, or over already)."""
-    ids = [s.id for s in await todays_sessions(ctx, group)]
-    return ids.index(session.id) + 1 if session.id in ids else None
+def join_button(ctx: Context, session: Session) -> Button:
+    """A join button carries the session's identity, never a list position, so it
+    names the same session wherever and however late it is pressed."""
+    return ctx.button(
+        ctx._("Join {number}").format(number=session.number), "join", f"s{session.id}"
+    )
 
 
-async def _require_opener_or_admin(ctx: Context, opener: Person) -> None:
-    me = ctx.origin.sender
-    if opener.ref != me.ref and not await ctx.is_admin(ctx.origin.chat, me):
-        raise UserError(ctx._("Only the person who opened a session, or an admin, can cancel it."))
+def join_button_by_id(ctx: Context, number: int, session_id: int) -> Button:
+    """A join button labelled with a list position (a nearby answer's), by identity."""
+    return ctx.button(ctx._("Join {number}").format(number=number), "join", f"s{session_id}")
 
 
 async def announce_session(ctx: Context, group: CityGroup, session: Session) -> None:
     """Post a new session in the chat, with its number and a join button."""
-    number = await session_number(ctx, group, session)
-    text = ctx._("New session: {place}, {time}, opened by {name}.").format(
-        place=session.place, time=time_range(ctx, session), name=session.opener.name
+    text = ctx._("New session {number}: {place}, {time}, {opened_by}.").format(
+        number=session.number,
+        place=session.place,
+        time=time_range(ctx, session),
+        opened_by=opened_by(ctx.t, session),
     )
     if session.topic:
         text += "\n" + ctx._("Topic: {topic}").format(topic=session.topic)
-    if number is None:  # over already (opened in the day's last minutes)
-        ctx.post(text)
-        return
-    text += "\n" + ctx._("Join with {command}.").format(command=f"{ctx.cmd('join')} {number}")
-    ctx.post(text, (join_button(ctx, number),))
-
-
-async def _open_standing(
-    ctx: Context, group: CityGroup, venue: Venue, weekday: int, start: time, end: time, topic: str
-) -> None:
-    async with ctx.repo.atomic():
-        await ctx.repo.remember_person(ctx.origin.sender, ctx.now())
-        await ctx.repo.add_standing(
-            StandingSession(
-                id=0,
-                group_id=group.id,
-                weekday=weekday,
-                place=venue.name,
-                venue_id=venue.id,
-                latitude=venue.latitude,
-                longitude=venue.longitude,
-                start=start,
-                end=end,
-                opener=ctx.origin.sender,
-                topic=topic,
-            ),
-            ctx.now(),
-        )
-    ctx.memory.materialized.discard((group.id, ctx.today()))
-    ctx.post(
-        ctx._("Standing session: every {weekday}, {time} at {place}, opened by {name}.").format(
-            weekday=ctx.t.weekday(weekday),
-            time=ctx.t.time_range(start, end),
-            place=venue.name,
-            name=ctx.origin.sender.name,
-        )
-        + "\n"
-        + ctx._(
-            "It shows up in {today} every week. {cancel} on the day skips that date;"
-            " {cancel_series} ends the series."
-        ).format(
-            today=ctx.cmd("today"),
-            cancel=ctx.cmd("cancel"),
-            cancel_series=ctx.cmd("cancel") + " " + ctx._("every tue"),
-        )
-    )
-
-
-async def _live_session_by_id(ctx: Context, session_id: int) -> Session:
-    """A session named by id (from a nearby answer's button): still live, and in this
-    chat's group or a publicly listed one."""
-    session = await ctx.repo.session(session_id)
-    group = await ctx.repo.group(session.group_id) if session else None
-    visible = group is not None and (
-        group.settings.public or (ctx.group is not None and ctx.group.id == group.id)
-    )
-    if (
-        session is None
-        or not visible
-        or session.state != SessionState.OPEN
-        or session.ends_at <= ctx.now()
-    ):
-        raise UserError(ctx._("That session is over or was cancelled."))
-    return session
-
-
-def join_button_by_id(ctx: Context, number: int, session_id: int) -> Button:
-    """A join button that works from any chat (a visitor's private chat, too)."""
-    return ctx.button(ctx._("Join {number}").format(number=number), "join", f"s{session_id}")
-
-
-def join_button(ctx: Context, number: int) -> Button:
-    return ctx.button(ctx._("Join {number}").format(number=number), "join", str(number))
-
-
-def _pick(ctx: Context, sessions: Sequence[Session], args: str, key: str) -> Session:
-    """The session a person means: by number from /today, or the only one."""
-    arg = args.strip()
-    if not sessions:
-        raise UserError(ctx._("There are no sessions today."), example=open_example(ctx))
-    if not arg:
-        if len(sessions) == 1:
-            return sessions[0]
-        raise UserError(
-            ctx._("There are {count} sessions today. Which one?").format(count=len(sessions)),
-            example=f"{ctx.cmd(key)} 1",
-        )
-    if not arg.isdigit():
-        raise UserError(
-            ctx._("Please give the session's number from {today}.").format(today=ctx.cmd("today")),
-            example=f"{ctx.cmd(key)} 1",
-        )
-    return _by_number(ctx, sessions, int(arg), key)
-
-
-def _by_number(ctx: Context, sessions: Sequence[Session], number: int, key: str) -> Session:
-    if 1 <= number <= len(sessions):
-        return sessions[number - 1]
-    raise UserError(
-        ctx._("There is no session number {number} today. {today} lists them.").format(
-            number=number, today=ctx.cmd("today")
-        ),
-        example=f"{ctx.cmd(key)} 1",
-    )
-
-
-async def join_session(ctx: Context, args: str) -> None:
-    by_id = re.fullmatch(r"s(\d+)", args.strip())
-    if by_id:
-        session = await _live_session_by_id(ctx, int(by_id.group(1)))
-    else:
-        group = ctx.require_group()
-        sessions = await todays_sessions(ctx, group)
-        session = _pick(ctx, sessions, args, "join")
-    me = ctx.origin.sender
-    if session.opener.ref == me.ref:
-        ctx.reply(ctx._("You opened this session, so you are in already."))
-        return
-    if session.has_joined(me):
-        ctx.reply(
-            ctx._("You are in already: {place}, {time}.").format(
-                place=session.place, time=time_range(ctx, session)
-            )
-        )
-        return
-    async with ctx.repo.atomic():
-        await ctx.repo.remember_person(me, ctx.now())
-        await ctx.repo.add_joiner(session.id, me, ctx.now())
-        session_group = await ctx.repo.group(session.group_id)
-        if session_group is not None:
-            await pings.queue_reminder(ctx, session_group, session, me)
-    ctx.reply(
-        ctx._("{name} joins {place}, {time}.").format(
-            name=me.name, place=session.place, time=time_range(ctx, session)
-        )
-    )
-
-
-async def leave_session(ctx: Context, args: str) -> None:
-    group = ctx.require_group()
-    me = ctx.origin.sender
-    sessions = await todays_sessions(ctx, group)
-    if args.strip():
-        session = _pick(ctx, sessions, args, "leave")
-    else:
-        mine = [s for s in sessions if s.has_joined(me)]
-        if len(mine) != 1:
-            if not mine and any(s.opener.ref == me.ref for s in sessions):
-                raise UserError(
-                    ctx._("You opened that session. To call it off, use {cancel}.").format(
-                        cancel=ctx.cmd("cancel")
-                    )
-                )
-            if not mine:
-                raise UserError(ctx._("You have not joined a session today."))
-            raise UserError(
-                ctx._("You joined {count} sessions today. Which one?").format(count=len(mine)),
-                example=f"{ctx.cmd('leave')} {sessions.index(mine[0]) + 1}",
-            )
-        session = mine[0]
-    if session.opener.ref == me.ref:
-        raise UserError(
-            ctx._("You opened that session. To call it off, use {cancel}.").format(
-                cancel=ctx.cmd("cancel")
-            )
-        )
-    if not session.has_joined(me):
-        raise UserError(ctx._("You have not joined that session."))
-    async with ctx.repo.atomic():
-        await ctx.repo.remove_joiner(session.id, me)
-        await ctx.repo.drop_messages(session.id, ("reminder",), me.ref)
-    ctx.reply(
-        ctx._("{name} is not coming to {place} after all.").format(
-            name=me.name, place=session.place
-        )
-    )
-
-
-async def cancel_session(ctx: Context, args: str) -> None:
-    group = ctx.require_group()
-    me = ctx.origin.sender
-    try:
-        rest, weekday = take_weekly(args)
-    except BadInput as error:
-        raise bad_input(ctx, error, f"{ctx.cmd('cancel')} {ctx._('every tue')}") from None
-    if weekday is not None:
-        await _end_series(ctx, group, weekday, rest)
-        return
-    sessions = await todays_sessions(ctx, group)
-    if args.strip():
-        session = _pick(ctx, sessions, args, "cancel")
-    else:
-        mine = [s for s in sessions if s.opener.ref == me.ref]
-        session = mine[0] if len(mine) == 1 else _pick(ctx, sessions, args, "cancel")
-    await _require_opener_or_admin(ctx, session.opener)
-    async with ctx.repo.atomic():
-        await ctx.repo.set_session_state(session.id, SessionState.CANCELLED)
-        await ctx.repo.drop_messages(session.id, ("ping", "reminder"))
-    text = ctx._("Cancelled: {place}, {time} (by {name}).").format(
-        place=session.place, time=time_range(ctx, session), name=me.name
-    )
-    if session.standing_id is not None:
-        text += "\n" + ctx._("Only today: the weekly session goes on next week.")
-    if session.joiners:
-        text += "\n" + ctx._("Told: {names}.").format(
-            names=", ".join(j.name for j in session.joiners)
-        )
-    ctx.post(text)
-    notice = ctx._("The session you joined in {city} is cancelled: {place}, {time}.").format(
-        city=group.name, place=session.place, time=time_range(ctx, session)
-    )
-    for joiner in session.joiners:
-        ctx.direct(joiner.ref, notice)
+    text += "\n" + ctx._("Join with {command}.").format(command=join_command(ctx, session))
+    ctx.post(text, (join_button(ctx, session),))
 
 
 async def today(ctx: Context, args: str) -> None:
@@ -449,32 +290,65 @@ async def today(ctx: Context, args: str) -> None:
             + poll_line
         )
         return
-    blocks = [session_block(ctx, n, s) for n, s in enumerate(sessions, start=1)]
-    buttons = tuple(join_button(ctx, n) for n in range(1, len(sessions) + 1))
+    blocks = [session_block(ctx, s) for s in sessions]
+    buttons = tuple(join_button(ctx, s) for s in sessions)
     ctx.reply(header + "\n\n" + "\n\n".join(blocks) + poll_line, buttons)
 
 
-async def _end_series(ctx: Context, group: CityGroup, weekday: int, place: str) -> None:
-    series = list(await ctx.repo.standing_sessions(group.id, weekday))
-    if place.strip():
-        match = match_venue(place, await ctx.repo.venues(group.id))
-        series = [s for s in series if match.venue and s.venue_id == match.venue.id]
-    if len(series) != 1:
-        raise UserError(
-            ctx._("There is no single weekly session on {weekday}{venue}.").format(
-                weekday=ctx.t.weekday(weekday), venue=f" ({place.strip()})" if place.strip() else ""
-            ),
-            example=f"{ctx.cmd('cancel')} {ctx._('every tue')} {ctx._('Café Museum')}",
-        )
-    standing = series[0]
-    await _require_opener_or_admin(ctx, standing.opener)
+async def open_series(
+    ctx: Context, group: CityGroup, venue: Venue, weekday: int, start: time, end: time, topic: str
+) -> None:
+    """`/open every tue 9-13 Café Museum`: a series with its own number."""
+    for other in await ctx.repo.standing_sessions(group.id, weekday):
+        if other.venue_id == venue.id and other.start < end and start < other.end:
+            raise UserError(
+                ctx._(
+                    "Series {number} meets there at that time already: every {weekday},"
+                    " {time}, {place}."
+                ).format(
+                    number=other.number,
+                    weekday=ctx.t.weekday(weekday),
+                    time=ctx.t.time_range(other.start, other.end),
+                    place=other.place,
+                ),
+                example=ctx.cmd("series"),
+            )
     async with ctx.repo.atomic():
-        await ctx.repo.end_standing(standing.id)
-        for session in await ctx.repo.sessions_on(group.id, ctx.today()):
-            if session.standing_id == standing.id:
-                await ctx.repo.set_session_state(session.id, SessionState.CANCELLED)
+        await ctx.repo.remember_person(ctx.origin.sender, ctx.now())
+        standing = await ctx.repo.add_standing(
+            StandingSession(
+                id=0,
+                group_id=group.id,
+                weekday=weekday,
+                place=venue.name,
+                venue_id=venue.id,
+                latitude=venue.latitude,
+                longitude=venue.longitude,
+                start=start,
+                end=end,
+                opener=ctx.origin.sender,
+                topic=topic,
+            ),
+            ctx.now(),
+        )
+    ctx.memory.materialized.discard((group.id, ctx.today()))
     ctx.post(
-        ctx._("The weekly session on {weekday} at {place} has ended.").format(
-            weekday=ctx.t.weekday(weekday), place=standing.place
+        ctx._("Series {number}: every {weekday}, {time}, {place}, opened by {name}.").format(
+            number=standing.number,
+            weekday=ctx.t.weekday(weekday),
+            time=ctx.t.time_range(start, end),
+            place=venue.name,
+            name=ctx.origin.sender.name,
+        )
+        + "\n"
+        + ctx._(
+            "It shows up in {today} every week. {cancel} N on the day skips that date;"
+            " {cancel_series} ends the series."
+        ).format(
+            today=ctx.cmd("today"),
+            cancel=ctx.cmd("cancel"),
+            cancel_series=ctx.cmd("cancel")
+            + " "
+            + ctx._("series {number}").format(number=standing.number),
         )
     )

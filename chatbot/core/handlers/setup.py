@@ -5,6 +5,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from chatbot.core.context import Context
+from chatbot.core.handlers.cancelling import keep_wall_clock
 from chatbot.core.errors import UserError
 from chatbot.core.handlers.common import bad_input
 from chatbot.core.model import CityGroup, GroupSettings
@@ -93,6 +94,8 @@ async def setup(ctx: Context, args: str) -> None:
         else:
             group = CityGroup(ctx.group.id, name, settings)
             await ctx.repo.update_group(group)
+            if settings.timezone != ctx.group.settings.timezone:
+                await keep_wall_clock(ctx, group)
     ctx.group = group
     ctx.t = Translator(settings.language)
     ctx.reply(
@@ -102,7 +105,7 @@ async def setup(ctx: Context, args: str) -> None:
         + "\n"
         + ctx._(
             "Next: an admin adds venues with {venue}; then anyone opens a session with {open}."
-        ).format(venue=ctx.cmd("venue") + " add", open=ctx.cmd("open"))
+        ).format(venue=ctx.cmd("venue") + " " + ctx._("add"), open=ctx.cmd("open"))
     )
 
 
@@ -132,28 +135,59 @@ _OFF = {"off", "aus", "nein", "no", "false", "0", "none", "keine", "now", "jetzt
 
 
 def describe_settings(ctx: Context, group: CityGroup) -> str:
+    """The group's settings as labelled lines, each with the command that changes it."""
     s = group.settings
-    hours = ctx.t.time_range(*s.default_hours) if s.default_hours else ctx._("from now on")
-    de = ctx.t.language == "de"
-    lines = [
-        ctx._("Settings of {city}:").format(city=group.name),
-        f"• {'sprache' if de else 'language'}: {s.language}",
-        f"• {'zeitzone' if de else 'timezone'}: {s.timezone}",
-        f"• {'zeiten' if de else 'hours'}: {hours}",
-        f"• {'dauer' if de else 'duration'}: "
-        + ctx.ngettext("{count} hour", "{count} hours", s.default_duration_minutes // 60).format(
-            count=ctx.t.number(s.default_duration_minutes / 60)
+    _ = ctx._
+    hours = ctx.t.time_range(*s.default_hours) if s.default_hours else _("from now on")
+    language = _("German") if s.language == "de" else _("English")
+    rows = [
+        (_("Language: {value}").format(value=language), _("language en")),
+        (_("Timezone: {value}").format(value=s.timezone), _("timezone Europe/Berlin")),
+        (
+            _("Time of a session opened without a time: {value}").format(value=hours),
+            _("hours 9-13"),
         ),
-        f"• {'oeffentlich' if de else 'public'}: " + (ctx._("yes") if s.public else ctx._("no")),
-        f"• {'umfrage' if de else 'poll'}: "
-        + (ctx.t.time(s.poll_time) if s.poll_time else ctx._("off")),
-        f"• {'schluss' if de else 'close'}: " + ctx.t.time(s.poll_close),
-        f"• {'tage' if de else 'days'}: " + ", ".join(ctx.t.weekday_short(d) for d in s.poll_days),
-        f"• {'umkreis' if de else 'radius'}: " + ctx.t.distance(s.radius_km * 1000),
-        "",
-        ctx._("Admins change a setting like this:"),
-        settings_example(ctx),
+        (
+            _("Length of a session opened without an end: {value}").format(
+                value=ctx.t.duration(s.default_duration_minutes)
+            ),
+            _("duration 4"),
+        ),
+        (
+            _("Listed publicly (in other cities’ nearby searches too): {value}").format(
+                value=_("yes") if s.public else _("no")
+            ),
+            _("public off") if s.public else _("public on"),
+        ),
+        (
+            _("Daily venue poll: {value}").format(
+                value=ctx.t.time(s.poll_time) if s.poll_time else _("off")
+            ),
+            _("poll 8:00") if s.poll_time is None else _("poll off"),
+        ),
+        (_("Poll closes: {value}").format(value=ctx.t.time(s.poll_close)), _("close 10:00")),
+        (
+            _("Poll days: {value}").format(
+                value=", ".join(ctx.t.weekday_short(d) for d in s.poll_days)
+            ),
+            _("days mo-fr"),
+        ),
+        (
+            _("Radius for nearby searches: {value}").format(
+                value=ctx.t.distance(s.radius_km * 1000)
+            ),
+            _("radius 5"),
+        ),
     ]
+    lines = [_("Settings of {city}:").format(city=group.name)]
+    for line, change in rows:
+        lines.append(
+            "• "
+            + line
+            + " "
+            + _("(change: {example})").format(example=ctx.cmd("settings") + " " + change)
+        )
+    lines.append(_("Only admins change settings."))
     return "\n".join(lines)
 
 
@@ -245,6 +279,8 @@ async def settings(ctx: Context, args: str) -> None:
     updated = CityGroup(group.id, group.name, s)
     async with ctx.repo.atomic():
         await ctx.repo.update_group(updated)
+        if s.timezone != group.settings.timezone:
+            await keep_wall_clock(ctx, updated)  # sessions keep their wall-clock times
     ctx.group = updated
     ctx.t = Translator(s.language)
     ctx.reply(ctx._("Saved.") + "\n" + describe_settings(ctx, updated))

@@ -7,13 +7,16 @@ from dataclasses import replace
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
 from chatbot.core.events import LocationEvent
+from chatbot.core.handlers.cancelling import venue_removed
 from chatbot.core.handlers.common import bad_input
 from chatbot.core.model import Venue
+from chatbot.core.names import MAX_NAME, clean_name, name_key, name_problem
 from chatbot.core.parsing import BadInput, match_venue, parse_coordinates, parse_tags
 from chatbot.core.render import venue_line
-from chatbot.core.text import fold
+from chatbot.core.text import excerpt, fold, one_line, parse_number
 
-MAX_VENUE_NAME = 80
+MAX_VENUE_NAME = MAX_NAME
+CLEAR = "-"  # `/venue edit 1 address -` removes the address
 MAX_ADDRESS = 200
 MAX_NOTES = 300
 
@@ -37,30 +40,84 @@ async def list_venues(ctx: Context, args: str) -> None:
         ctx.reply(ctx._("No venues yet. An admin adds one:") + "\n" + add_example(ctx))
         return
     lines = [ctx._("Venues of {city}:").format(city=group.name)]
-    lines += [venue_line(ctx, n, v) for n, v in enumerate(venues, start=1)]
+    lines += [venue_line(ctx, v) for v in venues]
     ctx.reply("\n".join(lines))
 
 
-def _checked_name(ctx: Context, name: str, others: list[Venue], example: str) -> str:
-    name = " ".join(name.split())
-    if not name:
-        raise UserError(ctx._("The venue needs a name."), example=example)
-    if name.isdigit():
-        raise UserError(ctx._("A venue's name cannot be just a number."), example=example)
-    if len(name) > MAX_VENUE_NAME:
+def _name_refusal(ctx: Context, name: str, reason: str) -> str:
+    """Why a venue cannot be called that, in the chat's language (see names.REASONS)."""
+    command = ctx.cmd("open")
+    texts = {
+        "empty": ctx._("The venue needs a name."),
+        "long": ctx._("The name is too long: at most {limit} characters."),
+        "pipe": ctx._("A venue's name cannot contain “|”: it separates the venue's parts."),
+        "number": ctx._("A venue's name cannot be just a number."),
+        "separator": ctx._(
+            "“{name}”: a lone dash cannot be part of a venue's name: in {command}, “ - ”"
+            " starts the topic."
+        ),
+        "keyword": ctx._(
+            "“{name}”: a venue's name cannot contain “here”: {command} here means the"
+            " location you shared."
+        ),
+        "every": ctx._(
+            "“{name}”: a venue's name cannot contain “every”: in {command} it starts a weekly"
+            " session."
+        ),
+        "weekday": ctx._(
+            "“{name}”: a venue's name cannot contain a weekday (mon, tue, monday …):"
+            " {command} would read it as the day."
+        ),
+        "day": ctx._(
+            "“{name}”: a venue's name cannot contain “today” or “tomorrow”: {command} would"
+            " read it as the day."
+        ),
+        "series": ctx._(
+            "“{name}”: a venue's name cannot contain “series”: the commands read it as a"
+            " weekly series."
+        ),
+        "max": ctx._(
+            "“{name}”: a venue's name cannot contain “max” and a number: {command} would read"
+            " it as a limit of people."
+        ),
+        "id": ctx._(
+            "“{name}”: a venue's name cannot contain a word like s12: the commands read it as"
+            " a session."
+        ),
+        "date": ctx._(
+            "“{name}”: a venue's name cannot contain a date: {command} would read it as the day."
+        ),
+        "time": ctx._(
+            "“{name}”: a venue's name cannot contain a time (9:30, 10-14, 14 h): {command}"
+            " would read it as the time."
+        ),
+    }
+    text = texts.get(reason) or ctx._(
+        "“{name}”: {command} would read part of this name as something else."
+    )
+    return text.format(name=excerpt(name), command=command, limit=MAX_VENUE_NAME)
+
+
+def _checked_name(ctx: Context, text: str, others: list[Venue], example: str) -> str:
+    """A venue's name, cleaned (no invisible characters, single spaces), that /open can
+    find and that no other venue's name looks like."""
+    name = clean_name(text)
+    reason = name_problem(name)
+    if reason is not None:
+        raise UserError(_name_refusal(ctx, text if reason == "empty" else name, reason), example)
+    key = name_key(name)
+    same = next((v for v in others if name_key(v.name) == key), None)
+    if same is not None:
         raise UserError(
-            ctx._("The name is too long: at most {limit} characters.").format(limit=MAX_VENUE_NAME),
+            ctx._("There is a venue called “{name}” already.").format(name=same.name),
             example=example,
-        )
-    if any(fold(v.name) == fold(name) for v in others):
-        raise UserError(
-            ctx._("There is a venue called “{name}” already.").format(name=name), example=example
         )
     return name
 
 
 def _checked_text(ctx: Context, text: str, limit: int, example: str) -> str:
-    text = text.strip()
+    """An address or notes: one line, at most `limit` characters."""
+    text = one_line(text)
     if len(text) > limit:
         raise UserError(
             ctx._("That text is too long: at most {limit} characters.").format(limit=limit),
@@ -131,9 +188,7 @@ async def _store_new_venue(ctx: Context, venue: Venue) -> None:
     """Store a checked venue and say which number /venues gives it."""
     async with ctx.repo.atomic():
         added = await ctx.repo.add_venue(venue)
-    venues = await ctx.repo.venues(venue.group_id)
-    number = next(n for n, v in enumerate(venues, start=1) if v.id == added.id)
-    ctx.reply(ctx._("Added venue {number}: {name}.").format(number=number, name=venue.name))
+    ctx.reply(ctx._("Added venue {number}: {name}.").format(number=added.number, name=added.name))
 
 
 async def _find(ctx: Context, group_id: int, query: str, example: str) -> Venue:
@@ -141,16 +196,17 @@ async def _find(ctx: Context, group_id: int, query: str, example: str) -> Venue:
     match = match_venue(query, venues)
     if match.venue is not None:
         return match.venue
-    if query.strip().isdigit():
+    query = query.strip()
+    if query.isascii() and query.isdigit():
         raise UserError(
             ctx._("There is no venue number {number}. {venues} lists them.").format(
-                number=query.strip(), venues=ctx.cmd("venues")
+                number=excerpt(query, 12), venues=ctx.cmd("venues")
             ),
             example=example,
         )
     raise UserError(
         ctx._("I don't know a venue “{query}”. {venues} lists the venues.").format(
-            query=query, venues=ctx.cmd("venues")
+            query=excerpt(query), venues=ctx.cmd("venues")
         ),
         example=example,
     )
@@ -170,10 +226,21 @@ _FIELDS = {
 }
 
 
+def _field_example(ctx: Context, field: str, number: int) -> str:
+    examples = {
+        "name": ctx._("edit {number} name Café Museum"),
+        "coordinates": ctx._("edit {number} coordinates 51.4344, 6.7623"),
+        "address": ctx._("edit {number} address Königstraße 1, Duisburg"),
+        "tags": ctx._("edit {number} tags wifi, power"),
+        "notes": ctx._("edit {number} notes upstairs, ask for the Wi-Fi password"),
+    }
+    return ctx.cmd("venue") + " " + examples[field].format(number=number)
+
+
 async def _edit(ctx: Context, group_id: int, text: str) -> None:
     example = edit_example(ctx)
     words = text.split(maxsplit=2)
-    if len(words) < 2 or not words[0].isdigit():
+    if len(words) < 2 or parse_number(words[0]) is None:
         raise UserError(
             ctx._("Say which venue (its number), which field and the new value."), example=example
         )
@@ -183,10 +250,23 @@ async def _edit(ctx: Context, group_id: int, text: str) -> None:
         raise UserError(
             ctx._(
                 "“{value}” is not a venue field. Fields: name, coordinates, address, tags, notes."
-            ).format(value=words[1]),
+            ).format(value=excerpt(words[1], 20)),
             example=example,
         )
-    value = words[2] if len(words) > 2 else ""
+    example = _field_example(ctx, field, venue.number)
+    value = one_line(words[2]) if len(words) > 2 else ""
+    if not value:
+        asks = {
+            "name": ctx._("Give the new name."),
+            "coordinates": ctx._("Give the new coordinates: latitude, longitude."),
+            "address": ctx._("Give the new address, or “-” to remove it."),
+            "tags": ctx._("Give the new tags (wifi, power, quiet, food), or “-” to remove them."),
+            "notes": ctx._("Give the new notes, or “-” to remove them."),
+        }
+        raise UserError(asks[field], example=example)
+    if value == CLEAR and field in ("address", "tags", "notes"):
+        await _clear(ctx, venue, field)
+        return
     try:
         if field == "name":
             others = [v for v in await ctx.repo.venues(group_id) if v.id != venue.id]
@@ -207,11 +287,30 @@ async def _edit(ctx: Context, group_id: int, text: str) -> None:
     ctx.reply(ctx._("Saved venue {name}.").format(name=venue.name))
 
 
+async def _clear(ctx: Context, venue: Venue, field: str) -> None:
+    """`/venue edit N address -`: the field is emptied, and the reply says so."""
+    if field == "address":
+        venue = replace(venue, address="")
+        text = ctx._("Removed the address of {name}.")
+    elif field == "tags":
+        venue = replace(venue, tags=())
+        text = ctx._("Removed the tags of {name}.")
+    else:
+        venue = replace(venue, notes="")
+        text = ctx._("Removed the notes of {name}.")
+    async with ctx.repo.atomic():
+        await ctx.repo.update_venue(venue)
+    ctx.reply(text.format(name=venue.name))
+
+
 async def _remove(ctx: Context, group_id: int, text: str) -> None:
     example = ctx.cmd("venue") + " " + ctx._("remove 2")
     if not text.strip():
         raise UserError(ctx._("Which venue? Give its number."), example=example)
     venue = await _find(ctx, group_id, text, example)
+    group = ctx.require_group()
     async with ctx.repo.atomic():
+        consequences = await venue_removed(ctx, group, venue)
         await ctx.repo.remove_venue(venue.id)
-    ctx.reply(ctx._("Removed venue {name}.").format(name=venue.name))
+    text = ctx._("Removed venue {number}: {name}.").format(number=venue.number, name=venue.name)
+    ctx.reply("\n".join([text, *consequences]))

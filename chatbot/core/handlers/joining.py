@@ -1,0 +1,187 @@
+"""Joining and leaving a session, and finding the session a person means.
+
+Every reference the bot prints for a session is accepted here: its number (in the
+group; it names that session until the session's day is over) and `sN`, the id its
+buttons carry (in any chat, the private chat with the bot too).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from chatbot.core.context import Context
+from chatbot.core.errors import UserError
+from chatbot.core.handlers import pings
+from chatbot.core.handlers.sessions import open_example, todays_sessions
+from chatbot.core.model import Session, SessionState
+from chatbot.core.render import time_range
+from chatbot.core.text import excerpt, parse_number
+
+_BY_ID = re.compile(r"[sS]([0-9]{1,12})")
+
+
+def _example(ctx: Context, key: str, session: Session | None = None) -> str:
+    return f"{ctx.cmd(key)} {session.number if session else 1}"
+
+
+async def _visible(ctx: Context, session: Session) -> bool:
+    """May this person act on the session from here? In its own group; from anywhere
+    when the group is publicly listed, or when they take part in the session or get
+    the group's pings (a ping's button works for every subscriber)."""
+    if ctx.group is not None and ctx.group.id == session.group_id:
+        return True
+    me = ctx.origin.sender
+    if session.is_participant(me):
+        return True
+    group = await ctx.repo.group(session.group_id)
+    if group is None:
+        return False
+    if group.settings.public:
+        return True
+    return any(s.group_id == group.id for s in await ctx.repo.subscriptions_of(me.ref))
+
+
+def _gone(ctx: Context, session: Session) -> UserError:
+    if session.state == SessionState.CANCELLED:
+        return UserError(
+            ctx._("Session {number} ({place}, {time}) was cancelled.").format(
+                number=session.number, place=session.place, time=time_range(ctx, session)
+            )
+        )
+    return UserError(
+        ctx._("Session {number} ({place}, {time}) is over.").format(
+            number=session.number, place=session.place, time=time_range(ctx, session)
+        )
+    )
+
+
+async def find_session(
+    ctx: Context, arg: str, key: str, candidates: Sequence[Session], what: str
+) -> Session:
+    """The session `arg` names (a number or an `sN` id), or the only candidate when
+    there is no argument. `what` says what the candidates are, for the question."""
+    arg = arg.strip()
+    if not arg:
+        if len(candidates) == 1:
+            return candidates[0]
+        if not candidates:
+            raise UserError(what, example=open_example(ctx) if key == "join" else None)
+        raise UserError(
+            ctx.ngettext(
+                "{count} session fits. Which one?",
+                "{count} sessions fit. Which one?",
+                len(candidates),
+            ).format(count=len(candidates)),
+            example=_example(ctx, key, candidates[0]),
+        )
+    by_id = _BY_ID.fullmatch(arg)
+    if by_id:
+        session = await ctx.repo.session(int(by_id.group(1)))
+        if session is None or not await _visible(ctx, session):
+            raise UserError(
+                ctx._("I don't know a session “{value}”.").format(value=excerpt(arg)),
+                example=_example(ctx, key),
+            )
+    else:
+        number = parse_number(arg)
+        if number is None:
+            raise UserError(
+                ctx._("“{value}” is not a session number. {today} shows the numbers.").format(
+                    value=excerpt(arg), today=ctx.cmd("today")
+                ),
+                example=_example(ctx, key),
+            )
+        if ctx.group is None:
+            raise UserError(
+                ctx._(
+                    "Here in our private chat, use the buttons, or write the session as I"
+                    " showed it to you:"
+                ),
+                example=f"{ctx.cmd(key)} s1",
+            )
+        await todays_sessions(ctx, ctx.group)  # today's series appear first
+        found = await ctx.repo.sessions_numbered(ctx.group.id, number, ctx.today())
+        if not found:
+            raise UserError(
+                ctx._("There is no session number {number}. {today} lists them.").format(
+                    number=number, today=ctx.cmd("today")
+                ),
+                example=_example(ctx, key),
+            )
+        session = found[-1]
+    if session.state != SessionState.OPEN or session.ends_at <= ctx.now():
+        raise _gone(ctx, session)
+    return session
+
+
+async def join_session(ctx: Context, args: str) -> None:
+    me = ctx.origin.sender
+    candidates: list[Session] = []
+    if not args.strip():
+        group = ctx.require_group()
+        candidates = await todays_sessions(ctx, group)
+    session = await find_session(
+        ctx, args, "join", candidates, ctx._("There are no sessions today.")
+    )
+    if session.opener.ref == me.ref:
+        ctx.reply(ctx._("You opened this session, so you are in already."))
+        return
+    if session.has_joined(me):
+        ctx.reply(
+            ctx._("You are in already: {place}, {time}.").format(
+                place=session.place, time=time_range(ctx, session)
+            )
+        )
+        return
+    async with ctx.repo.atomic():
+        await ctx.repo.remember_person(me, ctx.now())
+        await ctx.repo.add_joiner(session.id, me, ctx.now())
+        session_group = await ctx.repo.group(session.group_id)
+        if session_group is not None:
+            await pings.queue_reminder(ctx, session_group, session, me)
+    ctx.reply(
+        ctx._("{name} joins {place}, {time}.").format(
+            name=me.name, place=session.place, time=time_range(ctx, session)
+        )
+    )
+
+
+async def leave_session(ctx: Context, args: str) -> None:
+    """Leave a session you joined: in the group by number, anywhere by `sN`, or without
+    an argument the only one you joined (in a private chat: in any city)."""
+    me = ctx.origin.sender
+    if ctx.group is not None:
+        mine = [s for s in await todays_sessions(ctx, ctx.group) if s.has_joined(me)]
+    elif ctx.origin.is_private:
+        mine = [s for s in await ctx.repo.live_sessions_of(me.ref, ctx.now()) if s.has_joined(me)]
+    else:
+        ctx.require_group()
+        return
+    if not args.strip() and not mine:
+        opened = await ctx.repo.live_sessions_of(me.ref, ctx.now())
+        if any(s.opener.ref == me.ref for s in opened):
+            raise UserError(
+                ctx._("You opened that session. To call it off, use {cancel}.").format(
+                    cancel=ctx.cmd("cancel")
+                )
+            )
+    session = await find_session(
+        ctx, args, "leave", mine, ctx._("You have not joined a session today.")
+    )
+    if session.opener.ref == me.ref:
+        raise UserError(
+            ctx._("You opened that session. To call it off, use {cancel}.").format(
+                cancel=ctx.cmd("cancel")
+            )
+        )
+    if not session.has_joined(me):
+        raise UserError(ctx._("You have not joined that session."))
+    async with ctx.repo.atomic():
+        await ctx.repo.remove_joiner(session.id, me)
+        await ctx.repo.drop_messages(session.id, ("reminder",), me.ref)
+    ctx.reply(
+        ctx._("{name} is not coming to {place} after all.").format(
+            name=me.name, place=session.place
+        )
+    )
