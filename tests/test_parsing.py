@@ -63,10 +63,10 @@ def test_coordinates_are_range_checked() -> None:
 
 
 VENUES = [
-    Venue(1, 1, "Café Museum", 0, 0),
-    Venue(2, 1, "Finkenkrug", 0, 0),
-    Venue(3, 1, "Kö Lounge", 0, 0),
-    Venue(4, 1, "Museumscafé Lehmbruck", 0, 0),
+    Venue(1, 1, "Café Museum", 0, 0, number=1),
+    Venue(2, 1, "Finkenkrug", 0, 0, number=2),
+    Venue(3, 1, "Kö Lounge", 0, 0, number=3),
+    Venue(4, 1, "Museumscafé Lehmbruck", 0, 0, number=4),
 ]
 
 

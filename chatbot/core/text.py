@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 
@@ -17,12 +18,26 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+# Characters that are in Unicode's Default_Ignorable_Code_Point set without being
+# format characters: fillers that show nothing (Hangul fillers), the combining grapheme
+# joiner, variation selectors, Mongolian free variation selectors.
+_IGNORABLE = frozenset(
+    [0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0]
+    + list(range(0x180B, 0x1810))
+    + list(range(0xFE00, 0xFE10))
+    + list(range(0xE0100, 0xE01F0))
+)
+
+
 # Characters that change how text looks or reads without being visible: zero-width
 # spaces and joiners, bidi overrides and isolates, soft hyphens (Unicode category Cf),
-# and control characters other than the line break (Cc).
+# control characters other than the line break (Cc), the ignorable fillers above, and
+# lone surrogates (Cs: no text, and nothing a database can store).
 def _invisible(ch: str) -> bool:
     category = unicodedata.category(ch)
-    return category == "Cf" or (category == "Cc" and ch not in "\n\t")
+    return (
+        category in ("Cf", "Cs") or (category == "Cc" and ch not in "\n\t") or ord(ch) in _IGNORABLE
+    )
 
 
 def normalize_input(text: str) -> str:
@@ -51,3 +66,44 @@ def parse_number(text: str) -> int | None:
     if not text or len(text) > 6 or not all("0" <= ch <= "9" for ch in text):
         return None
     return int(text)
+
+
+@functools.cache
+def _latin_look_alikes() -> dict[str, str]:
+    """Letters of other scripts that look like a Latin letter or digit, from Unicode's
+    confusables table (TR39) as the confusable_homoglyphs package ships it: Cyrillic
+    "С" → "C", Greek "ο" → "o", Cyrillic "І" → "I". Latin letters themselves are left
+    alone ("rn" is not "m" here), and so are look-alikes of no ASCII letter or digit."""
+    from confusable_homoglyphs import categories  # type: ignore[import-untyped]
+    from confusable_homoglyphs.utils import load  # type: ignore[import-untyped]
+
+    table: dict[str, list[dict[str, str]]] = load("confusables.json")
+    mapping: dict[str, str] = {}
+    for key, glyphs in table.items():
+        char = key.replace("\u200e", "")  # right-to-left letters come wrapped in LRMs
+        if len(char) != 1 or char.isascii():
+            continue
+        if categories.alias(char) in ("LATIN", "COMMON", "INHERITED"):
+            continue
+        targets = sorted(
+            {
+                target
+                for glyph in glyphs
+                if (target := glyph["c"].replace("\u200e", "")).isascii() and target.isalnum()
+            }
+        )
+        if not targets:
+            continue
+        target = targets[0]
+        if target == "l" and unicodedata.category(char) == "Lu":
+            target = "I"  # a capital that looks like "l" looks like "I" as well
+        mapping[char] = target
+    return mapping
+
+
+def skeleton(text: str) -> str:
+    """Text with look-alike letters of other scripts replaced by the Latin letters
+    they imitate, so that a Cyrillic "Сafé" reads as "Café" (a TR39-style skeleton,
+    restricted to imitations of ASCII letters and digits)."""
+    table = _latin_look_alikes()
+    return "".join(table.get(ch, ch) for ch in text)

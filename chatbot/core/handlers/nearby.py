@@ -30,8 +30,9 @@ def nearby_example(ctx: Context) -> str:
 async def ask_for_location(ctx: Context, args: str) -> None:
     """/nearby [km]: ask for a location (and remember the radius for it)."""
     if args.strip():
-        km = parse_amount(args, "km") or 0.0
-        if not 0.1 <= km <= MAX_RADIUS_KM:
+        # ASCII digits only, at most 3 before the decimal point: "١", "1e9" are no radius
+        km = parse_amount(args, "km")
+        if km is None or not 0.1 <= km <= MAX_RADIUS_KM:
             raise UserError(
                 ctx._("The radius is given in km, from 0.1 to {max}.").format(
                     max=int(MAX_RADIUS_KM)
