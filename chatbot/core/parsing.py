@@ -118,8 +118,11 @@ class OpenRequest:
 
 
 def split_topic(args: str) -> tuple[str, str]:
-    """ "10 - 14 Café Museum - Steuern" -> ("10-14 Café Museum", "Steuern")."""
-    text = _SPACED_RANGE_RE.sub(r"\1-\2", args.strip())
+    """ "10 - 14 Café Museum - Steuern" -> ("10-14 Café Museum", "Steuern").
+
+    One line with single spaces (a topic is one line), which also keeps the patterns
+    here linear on long input."""
+    text = _SPACED_RANGE_RE.sub(r"\1-\2", " ".join(args.split()))
     parts = _TOPIC_SPLIT_RE.split(text, maxsplit=1)
     return parts[0].strip(), parts[1].strip() if len(parts) > 1 else ""
 
@@ -228,7 +231,7 @@ def parse_amount(text: str, unit: str = "") -> float | None:
 
 def parse_hours(text: str) -> tuple[time, time]:
     """ "9-13", "9 bis 13 Uhr", "9h30-13h" -> (09:00, 13:00)."""
-    text = _SPACED_RANGE_RE.sub(r"\1-\2", text.strip())
+    text = _SPACED_RANGE_RE.sub(r"\1-\2", " ".join(text.split()))
     match = _PHRASE_RE.fullmatch(text)
     if not match or match.group("first") is None:
         raise BadInput("range", text)
