@@ -5,8 +5,8 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from chatbot.core.context import Context
-from chatbot.core.handlers.cancelling import keep_wall_clock
 from chatbot.core.errors import UserError
+from chatbot.core.handlers.cancelling import keep_wall_clock
 from chatbot.core.handlers.common import bad_input
 from chatbot.core.model import CityGroup, GroupSettings
 from chatbot.core.parsing import BadInput, parse_amount, parse_clock, parse_hours, parse_weekdays
