@@ -79,7 +79,8 @@ async def test_city_group_in_a_default_v12_room(
         await ben.say(room, "!neu Café Museum")
         announcement = await anna.notice(room, bot.user_id, "Café Museum,")
         assert "!dabei 1" in body(announcement)
-        assert "<code>!dabei 1</code>" in announcement["content"]["formatted_body"]
+        # the printed command names the session's number; the button line its id
+        assert "<code>!dabei s1</code>" in announcement["content"]["formatted_body"]
         joined = await anna.ask(room, bot.user_id, "!dabei")
         assert "Café Museum" in joined
 
@@ -87,7 +88,7 @@ async def test_city_group_in_a_default_v12_room(
         for command in ("!heute", "/heute"):
             today = await ben.ask(room, bot.user_id, command)
             assert today.startswith("Heute in Duisburg"), today
-            assert "Café Museum" in today and "→ !dabei 1" in today
+            assert "Café Museum" in today and "→ !dabei s1" in today
 
         # an Element location message is answered with the session there (more in
         # test_locations); a command after it works
@@ -123,14 +124,14 @@ async def test_direct_rooms(
         # the bot opens a direct room for a DirectMessage and records it in m.direct
         ping = DirectMessage(
             PersonRef("matrix", anna.user_id),
-            "Neue Session: Café Museum",
+            "Neue Session 1: Café Museum",
             (Button("Dabei bei 1", "join", "1", "dabei"),),
         )
         await bot.adapter.perform(ping)
         dm = await anna.accept_invite()
         invite_member = await anna.client.room_get_state_event(dm, "m.room.member", anna.user_id)
         assert isinstance(invite_member, RoomGetStateEventResponse)
-        message = await anna.notice(dm, bot.user_id, "Neue Session: Café Museum")
+        message = await anna.notice(dm, bot.user_id, "Neue Session 1: Café Museum")
         assert body(message).endswith("→ !dabei 1")
         direct = await bot.adapter.api.account_data("m.direct")
         assert direct == {anna.user_id: [dm]}

@@ -40,7 +40,7 @@ async def test_locations_are_answered_with_sessions_nearby(
     try:
         room = await city_room(anna, [ben], bot)
         await ben.say(room, "!neu 10-14 Café Museum")
-        await ben.notice(room, bot.user_id, "Neue Session: Café Museum")
+        await ben.notice(room, bot.user_id, "Neue Session 1: Café Museum")
 
         # a position as Element shares it (geo URI with ;u=), and a dropped pin (without)
         for content in (element_location(*NEAR, 35), element_pin(*NEAR)):

@@ -176,17 +176,17 @@ def test_venue_and_poll_content() -> None:
     }
     assert "Café Museum, Königstraße 1" in venue["body"]
     poll = poll_start_content(
-        SendPoll(ChatRef("matrix", "!r"), "Wo? (oder !stimme N)", ("A", "B"), "7")
+        SendPoll(ChatRef("matrix", "!r"), "Wo? (oder !stimme N)", ("1. A", "3. B"), "7")
     )
-    fallback = "Wo? (oder !stimme N)\n1. A\n2. B"
+    fallback = "Wo? (oder !stimme N)\n1. A\n3. B"  # the options as the core labels them
     assert poll == {
         "org.matrix.msc3381.poll.start": {
             "question": {"org.matrix.msc1767.text": "Wo? (oder !stimme N)"},
             "kind": "org.matrix.msc3381.poll.disclosed",
             "max_selections": 1,
             "answers": [
-                {"id": "1", "org.matrix.msc1767.text": "A"},
-                {"id": "2", "org.matrix.msc1767.text": "B"},
+                {"id": "1", "org.matrix.msc1767.text": "1. A"},
+                {"id": "2", "org.matrix.msc1767.text": "3. B"},
             ],
         },
         "org.matrix.msc1767.text": fallback,

@@ -129,7 +129,7 @@ async def test_fan_out_killed_midway_delivers_every_ping_once(
                 person = Person(PersonRef("matrix", member.user_id), localpart(member.user_id))
                 await first.repo.subscribe(Subscription(group.id, person), started)
         await anna.say(room, "!neu 10-14 Café Museum")
-        await anna.notice(room, first.user_id, "Neue Session: Café Museum")
+        await anna.notice(room, first.user_id, "Neue Session 1: Café Museum")
         assert await outbox_states(first.repo) == {"pending": 10}
 
         # the sender dies after the 4th ping went out, before it could mark it sent

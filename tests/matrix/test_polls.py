@@ -80,21 +80,26 @@ async def test_native_poll_votes_close_and_today(
         poll = start["content"][POLL_START]
         assert poll["kind"] == "org.matrix.msc3381.poll.disclosed"
         assert poll["max_selections"] == 1
-        assert answers_of(start) == {"1": "Café Museum", "2": "Finkenkrug", "3": "Kö Lounge"}
+        # each answer shows the venue's own number, which !stimme N takes
+        assert answers_of(start) == {
+            "1": "1. Café Museum",
+            "2": "2. Kö Lounge",
+            "3": "3. Finkenkrug",
+        }
         question = poll["question"]["org.matrix.msc1767.text"]
         assert "Wo arbeiten wir heute?" in question and "!stimme N" in question
         fallback = start["content"]["org.matrix.msc1767.text"]
         assert fallback == start["content"]["body"]
-        assert fallback.endswith("\n1. Café Museum\n2. Finkenkrug\n3. Kö Lounge")
+        assert fallback.endswith("\n1. Café Museum\n2. Kö Lounge\n3. Finkenkrug")
         poll_id = start["event_id"]
 
         # ben votes Café Museum, then changes to Finkenkrug (Element's unstable shape)
         await ben.send(room, poll_response(poll_id, ["1"]), POLL_RESPONSE)
-        changed = await ben.send(room, poll_response(poll_id, ["2"]), POLL_RESPONSE)
+        changed = await ben.send(room, poll_response(poll_id, ["3"]), POLL_RESPONSE)
         # anna: the stable shape
-        await anna.send(room, poll_response(poll_id, ["2"], stable=True), "m.poll.response")
+        await anna.send(room, poll_response(poll_id, ["3"], stable=True), "m.poll.response")
         # carla votes Kö Lounge and takes it back (empty answers)
-        await carla.send(room, poll_response(poll_id, ["3"]), POLL_RESPONSE)
+        await carla.send(room, poll_response(poll_id, ["2"]), POLL_RESPONSE)
         await carla.send(room, poll_response(poll_id, []), POLL_RESPONSE)
         # dana votes by text; then answers a poll the bot does not know (ignored)
         vote = await dana.say(room, "!stimme 1")
@@ -108,7 +113,7 @@ async def test_native_poll_votes_close_and_today(
         closed = body(announcement)
         assert "Die Umfrage ist geschlossen: Finkenkrug gewinnt mit 2 Stimmen." in closed
         assert "Stimmen: Finkenkrug 2, Café Museum 1, Kö Lounge 0" in closed
-        assert "→ !dabei 1" in closed
+        assert "Heutige Session 1: Finkenkrug" in closed and "→ !dabei s1" in closed
         end = await anna.event_of_type(room, bot.user_id, POLL_END)
         assert end["content"]["m.relates_to"] == {"rel_type": "m.reference", "event_id": poll_id}
         assert end["content"][POLL_END] == {}
@@ -143,7 +148,11 @@ async def test_scheduled_poll_opens_and_closes_by_the_clock(
         room = await city_room(anna, [], bot)
         clock.set(berlin("2026-11-30 08:00") + timedelta(seconds=5))
         start = await anna.event_of_type(room, bot.user_id, POLL_START)
-        assert set(answers_of(start).values()) == {"Café Museum", "Finkenkrug", "Kö Lounge"}
+        assert set(answers_of(start).values()) == {
+            "1. Café Museum",
+            "2. Kö Lounge",
+            "3. Finkenkrug",
+        }
 
         clock.set(berlin("2026-11-30 10:00") + timedelta(seconds=5))
         end = await anna.event_of_type(room, bot.user_id, POLL_END)
@@ -172,7 +181,7 @@ async def test_a_poll_closed_after_its_day_ends_the_poll_and_opens_no_session(
         room = await city_room(anna, [ben], bot)
         await ben.say(room, "!umfrage")
         start = await anna.event_of_type(room, bot.user_id, POLL_START)
-        voted = await ben.ask(room, bot.user_id, "!stimme 2")
+        voted = await ben.ask(room, bot.user_id, "!stimme 3")
         assert "stimmt für Finkenkrug" in voted, voted
 
         clock.set(berlin("2026-12-01 10:30"))  # Tuesday

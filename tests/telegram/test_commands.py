@@ -71,7 +71,7 @@ async def test_open_join_by_button_and_today(tg: TelegramWorld) -> None:
     assert tg.server.calls.index(answer) < tg.server.calls.index(joined)
     assert tg.server.calls.index(answer) >= before
     press = [e for e in tg.events if isinstance(e, ButtonPress)][0]
-    assert (press.command, press.args, press.origin.sender.name) == ("join", "1", "Carla")
+    assert (press.command, press.args, press.origin.sender.name) == ("join", "s1", "Carla")
 
     today = await tg.ask(GROUP, DANA, "/heute", "Heute in Duisburg")
     assert "1 dabei: Carla" in today.params["text"]

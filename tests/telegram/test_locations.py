@@ -102,11 +102,11 @@ async def test_open_a_session_here_after_sharing_a_location(tg: TelegramWorld) -
     await tg.push(tg.server.location_update(GROUP, BEN, *HBF), GROUP, "Heute keine Session")
     opened = await tg.ask(GROUP, BEN, "/neu hier 10-12", "Neue Session")
     assert opened.params["text"].startswith(
-        "Neue Session: Treffpunkt bei Ben, 10:00–12:00, eröffnet von Ben."
+        "Neue Session 1: Geteilter Standort von Ben, 10:00–12:00, eröffnet von Ben."
     ), opened.params["text"]
     # and it is found nearby, at the shared point (rounded to about 100 m)
     found = await tg.push(tg.server.location_update(GROUP, CARLA, *HBF), GROUP, "Heutige")
-    assert "1. Treffpunkt bei Ben (Duisburg), 10:00–12:00" in found.params["text"]
+    assert "1. Geteilter Standort von Ben (Duisburg), 10:00–12:00" in found.params["text"]
 
 
 async def test_an_admin_adds_a_venue_by_sharing_it_after_ort_add(tg: TelegramWorld) -> None:
@@ -126,9 +126,10 @@ async def test_an_admin_adds_a_venue_by_sharing_it_after_ort_add(tg: TelegramWor
         GROUP, ANNA, venue=venue, reply_to_message=asked.result["message_id"]
     )
     added = await tg.push(shared, GROUP, "hinzugefügt")
-    assert added.params["text"] == "Ort 1 hinzugefügt: Altes Bahnhöfchen."  # A before C, K
+    # the group's third venue: numbers follow the order venues were added in
+    assert added.params["text"] == "Ort 3 hinzugefügt: Altes Bahnhöfchen."
     venues = await tg.ask(GROUP, BEN, "/orte", "Orte in Duisburg")
-    assert "1. Altes Bahnhöfchen · Mercatorstraße 90" in venues.params["text"].splitlines()
+    assert "3. Altes Bahnhöfchen · Mercatorstraße 90" in venues.params["text"].splitlines()
 
 
 async def test_coordinates_off_the_map_get_the_reason(tg: TelegramWorld) -> None:

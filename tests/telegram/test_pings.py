@@ -76,7 +76,7 @@ async def test_a_subscriber_who_never_started_the_bot_is_named_once(tg: Telegram
     told = await tg.reply(GROUP, UNREACHABLE)
     assert told.params["text"] == (
         "Ich kann Dana keine Pings schicken: Auf dieser Plattform muss man zuerst einen"
-        f" privaten Chat mit mir beginnen. Hier geht es los: {LINK}"
+        f" privaten Chat mit mir beginnen. Hier startest du ihn: {LINK}"
     )
     refused = [c for c in tg.server.calls_to("sendMessage") if c.chat_id == DANA]
     assert [c.status for c in refused] == [403]
@@ -220,7 +220,7 @@ async def test_sigkill_in_a_fan_out_and_a_second_process_deliver_every_ping(
         # only the one in flight at the kill may have come twice (Telegram has no
         # idempotency key, see chatbot/delivery.py); everyone else exactly once
         assert twice <= in_flight
-        announced = [t for t in server.sent_texts(GROUP) if t.startswith("Neue Session:")]
+        announced = [t for t in server.sent_texts(GROUP) if t.startswith("Neue Session ")]
         assert len(announced) == 1  # the /neu was not handled again by the second process
         log = (tmp_path / "bot.log").read_text(encoding="utf-8")
         assert server.token not in log

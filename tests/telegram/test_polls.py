@@ -17,7 +17,7 @@ async def test_native_poll_votes_and_close(tg: TelegramWorld) -> None:
     assert sent.ok and sent.chat_id == GROUP
     assert sent.params["is_anonymous"] is False
     options = [o if isinstance(o, str) else o["text"] for o in sent.params["options"]]
-    assert options == ["Café Museum", "Kö Lounge"]
+    assert options == ["1. Café Museum", "2. Kö Lounge"]  # the venues' own numbers
     assert sent.params["question"].startswith("Wo arbeiten wir heute?")
     native_id = sent.result["poll"]["id"]
 

@@ -260,15 +260,16 @@ def venue_content(action: SendVenue) -> dict[str, Any]:
 
 
 def poll_answer_id(index: int) -> str:
-    """The answer id of option ``index`` (0-based): "1", "2", ... as in /stimme N."""
+    """The answer id of option ``index`` (0-based): "1", "2", ... (the options' labels
+    carry the venues' own numbers, which /vote N takes)."""
     return str(index + 1)
 
 
 def poll_start_content(action: SendPoll) -> dict[str, Any]:
     """An MSC3381 poll start as Element sends it (disclosed, one selection), with a
-    text fallback that numbers the options (the question names the vote command)."""
-    numbered = [f"{n}. {option}" for n, option in enumerate(action.options, start=1)]
-    fallback = _clip("\n".join([action.question, *numbered]))
+    text fallback that lists the options as labelled (the question names the vote
+    command)."""
+    fallback = _clip("\n".join([action.question, *action.options]))
     content: dict[str, Any] = {
         POLL_START: {
             "question": {TEXT: action.question},
