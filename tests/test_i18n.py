@@ -43,6 +43,10 @@ def test_plural_forms() -> None:
     de = Translator("de")
     assert de.ngettext("{count} hour", "{count} hours", 1).format(count=1) == "1 Stunde"
     assert de.ngettext("{count} hour", "{count} hours", 3).format(count=3) == "3 Stunden"
+    # a count that is not whole takes the plural: "1,5 Stunden", "1.5 hours"
+    assert de.ngettext("{count} hour", "{count} hours", 1.5).format(count="1,5") == "1,5 Stunden"
+    en = Translator("en")
+    assert en.ngettext("{count} hour", "{count} hours", 1.5).format(count="1.5") == "1.5 hours"
 
 
 def test_platform_language_tags_map_to_supported_languages() -> None:
