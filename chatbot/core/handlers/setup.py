@@ -138,10 +138,13 @@ def describe_settings(ctx: Context, group: CityGroup) -> str:
     """The group's settings as labelled lines, each with the command that changes it."""
     s = group.settings
     _ = ctx._
-    hours = ctx.t.time_range(*s.default_hours) if s.default_hours else _("from now on")
+    hours = ctx.t.time_range(*s.default_hours) if s.default_hours else _("starts at once")
     language = _("German") if s.language == "de" else _("English")
     rows = [
-        (_("Language: {value}").format(value=language), _("language en")),
+        (
+            _("Language: {value}").format(value=language),
+            _("language en") if s.language == "de" else _("language de"),
+        ),
         (_("Timezone: {value}").format(value=s.timezone), _("timezone Europe/Berlin")),
         (
             _("Time of a session opened without a time: {value}").format(value=hours),
