@@ -43,8 +43,8 @@ from chatbot.core.handlers import (
 )
 from chatbot.core.memory import ShortMemory
 from chatbot.core.model import CityGroup
-from chatbot.core.text import normalize_input
 from chatbot.core.ports import AdminCheck, Repository
+from chatbot.core.text import normalize_input
 from chatbot.i18n import Translator, normalize_language
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from chatbot.core.errors import UserError
 from chatbot.core.events import Person
 from chatbot.core.handlers.common import bad_input
 from chatbot.core.model import CityGroup, Session, Subscription
-from chatbot.core.render import opened_by
 from chatbot.core.parsing import BadInput, haversine_m, parse_amount, parse_clock
+from chatbot.core.render import opened_by
 from chatbot.core.text import fold
 from chatbot.i18n import Translator
 
