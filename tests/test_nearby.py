@@ -39,15 +39,16 @@ async def test_a_shared_location_lists_sessions_nearest_first_with_distances(
     message = only_text(await duisburg.share("Emil", *HBF))
     lines = message.text.splitlines()
     assert lines[0] == "Heutige Sessions im Umkreis von 5 km, die nächste zuerst:"
+    # nearest first, each with the number its group knows it by (/dabei 3 in the group)
     assert [line.split(" (")[0] for line in lines[1:]] == [
-        "1. Kö Lounge",
-        "2. Finkenkrug",
-        "3. Café Museum",
+        "3. Kö Lounge",
+        "1. Finkenkrug",
+        "2. Café Museum",
     ]
-    assert lines[1] == "1. Kö Lounge (Duisburg), 09:00–12:00 · 820 m"
+    assert lines[1] == "3. Kö Lounge (Duisburg), 09:00–12:00 · 820 m"
     assert lines[2].endswith("· 1 km")
     assert lines[3].endswith("· 1,1 km")
-    assert [b.args for b in message.buttons][0].startswith("s")
+    assert [b.args for b in message.buttons] == ["s3", "s1", "s2"]
 
 
 async def test_join_from_the_nearby_answer(duisburg: GroupChat) -> None:

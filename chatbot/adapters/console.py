@@ -217,7 +217,8 @@ class ConsoleAdapter:
                 [f"[dm {action.person.id}]", action.text, *self._buttons(action.buttons)]
             )
         if isinstance(action, SendPoll):
-            options = [f"  {n}. {o}" for n, o in enumerate(action.options, start=1)]
+            # the options are labelled by the core ("3. Café Museum": /vote 3)
+            options = [f"  {option}" for option in action.options]
             return "\n".join([self._where(action.chat), action.question, *options])
         if isinstance(action, ClosePoll):
             return "\n".join([self._where(action.chat), "(poll closed)"])

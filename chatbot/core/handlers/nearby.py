@@ -12,7 +12,7 @@ from chatbot.core.context import Context
 from chatbot.core.errors import UserError
 from chatbot.core.events import LocationEvent
 from chatbot.core.handlers.common import bad_input
-from chatbot.core.handlers.sessions import join_button_by_id
+from chatbot.core.handlers.sessions import join_button
 from chatbot.core.handlers.venues import add_shared_venue
 from chatbot.core.model import CityGroup, Session
 from chatbot.core.parsing import BadInput, check_coordinates, parse_amount
@@ -90,7 +90,7 @@ async def answer_location(ctx: Context, event: LocationEvent) -> None:
                 time=ctx.t.time_range(session.start, session.end),
                 distance=ctx.t.distance(distance),
             )
-            ctx.reply(text, (join_button_by_id(ctx, 1, session.id),))
+            ctx.reply(text, (join_button(ctx, session),))
             return
         text += "\n" + ctx._("Open one yourself: {example}").format(
             example=ctx.cmd("open") + " " + ctx._("here 10-14")
@@ -103,17 +103,17 @@ async def answer_location(ctx: Context, event: LocationEvent) -> None:
         )
     ]
     buttons = []
-    for number, (session, distance) in enumerate(found, start=1):
+    for session, distance in found:  # each with its own number, as its city shows it
         lines.append(
             ctx._("{number}. {place} ({city}), {time} · {distance}").format(
-                number=number,
+                number=session.number,
                 place=session.place,
                 city=await _city(ctx, session),
                 time=ctx.t.time_range(session.start, session.end),
                 distance=ctx.t.distance(distance),
             )
         )
-        buttons.append(join_button_by_id(ctx, number, session.id))
+        buttons.append(join_button(ctx, session))
     ctx.reply("\n".join(lines), tuple(buttons))
 
 

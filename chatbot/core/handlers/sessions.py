@@ -254,11 +254,6 @@ def join_button(ctx: Context, session: Session) -> Button:
     )
 
 
-def join_button_by_id(ctx: Context, number: int, session_id: int) -> Button:
-    """A join button labelled with a list position (a nearby answer's), by identity."""
-    return ctx.button(ctx._("Join {number}").format(number=number), "join", f"s{session_id}")
-
-
 async def announce_session(ctx: Context, group: CityGroup, session: Session) -> None:
     """Post a new session in the chat, with its number and a join button."""
     text = ctx._("New session {number}: {place}, {time}, {opened_by}.").format(
