@@ -37,6 +37,11 @@ class Postbox:
             raise RetryAfter(self.busy_for)
         if self.delay:
             await asyncio.sleep(self.delay)
+        if isinstance(action, DirectMessage) and action.key is not None:
+            # like Matrix's transaction ids: a retry of a message the platform already
+            # took (the sender died before it could mark it sent) is not shown twice
+            if any(isinstance(a, DirectMessage) and a.key == action.key for a in self.sent):
+                return
         self.sent.append(action)
 
     def private_chat_link(self, start: str) -> str:

@@ -65,8 +65,10 @@ class SqliteBase:
             return
         async with self._lock:
             token = _in_transaction.set(True)
-            await self.db.execute("BEGIN IMMEDIATE")
             try:
+                # inside the try: a task cancelled while BEGIN runs in the database
+                # thread still rolls back (else the lock stays held by this connection)
+                await self.db.execute("BEGIN IMMEDIATE")
                 yield
             except BaseException:
                 await self.db.rollback()
