@@ -295,9 +295,9 @@ class PeopleStore(PollStore):
         """Retention: what the group's sessions, series and polls before that day say
         about people goes: joiner lists and votes are deleted, openers and poll starters
         are anonymized (a session opened "here" loses its place, which names the
-        opener), and sent or dropped direct messages are deleted. People's names and
-        languages go when they were last seen before that day and get no pings.
-        Returns how many rows changed."""
+        opener: it reads "-"), and the direct messages of those sessions and other sent
+        ones are deleted. People's names and languages go when they were last seen
+        before that day and get no pings. Returns how many rows changed."""
         gone = 0
         before = (group_id, day.isoformat())
         for sql, params in (
@@ -323,7 +323,7 @@ class PeopleStore(PollStore):
                 (day.isoformat(),),
             ),
             (
-                "UPDATE sessions SET place = CASE WHEN here = 1 THEN '' ELSE place END,"
+                "UPDATE sessions SET place = CASE WHEN here = 1 THEN '-' ELSE place END,"
                 " opener_platform = '', opener_id = '', opener_name = ''"
                 " WHERE group_id = ? AND local_date < ? AND state != 'open'"
                 " AND opener_platform NOT IN ('', 'core')",
