@@ -254,6 +254,9 @@ async def test_forget_leaves_no_row_about_the_person(
     await duisburg.say("Carla", "/neu jeden mi 9-12 Kö Lounge")
     await duisburg.say("Ben", "/neu 15-18 Finkenkrug")
     await duisburg.say("Carla", "/dabei 2")
+    await duisburg.share("Carla", 51.4297, 6.7755)
+    await duisburg.say("Carla", "/neu hier 16-18")  # named after her: "… von Carla"
+    await duisburg.say("Dana", "/dabei 4")
     await duisburg.say("Ben", "/umfrage")
     await duisburg.say("Carla", "/stimme 1")
     actions = await duisburg.say("Carla", "/vergessen")
@@ -271,6 +274,8 @@ async def test_forget_leaves_no_row_about_the_person(
         for row in rows:
             values = [str(v).lower() for v in tuple(row)]
             assert "carla" not in values, (table, tuple(row))
+    places = await repo.db.execute_fetchall("SELECT place FROM sessions")
+    assert not [p for (p,) in places if "Carla" in p]
     # nor in memory: the storage memoizes what it read (/heute read Carla's sessions)
     assert not _held_in_memory("Carla")
     assert "Carla" not in await duisburg.reply_text("Ben", "/heute")

@@ -36,7 +36,7 @@ class Context:
     def _(self, message: str) -> str:
         return self.t.gettext(message)
 
-    def ngettext(self, singular: str, plural: str, n: int) -> str:
+    def ngettext(self, singular: str, plural: str, n: float) -> str:
         return self.t.ngettext(singular, plural, n)
 
     def cmd(self, key: str) -> str:

@@ -274,6 +274,12 @@ class PeopleStore(PollStore):
             " AND state = 'open'",
             who,
         )
+        # a session at the person's shared location is named after them
+        await self.db.execute(
+            "UPDATE sessions SET place = '-' WHERE here = 1 AND opener_platform = ?"
+            " AND opener_id = ?",
+            who,
+        )
         for table in ("sessions", "standing_sessions"):
             await self.db.execute(
                 f"UPDATE {table} SET opener_platform = '', opener_id = '', opener_name = ''"

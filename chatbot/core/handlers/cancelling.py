@@ -245,7 +245,11 @@ async def before_forgetting(ctx: Context, person: PersonRef) -> None:
         group = await ctx.repo.group(session.group_id)
         if group is None:
             continue
-        if session.joiners:
+        here = session.venue_id is None and not session.from_poll
+        if here:  # named after the person: say it without the name
+            place = Translator(group.settings.language).gettext("a shared location")
+            session = replace(session, place=place)
+        if session.joiners and not here:  # a "here" session meets at their position
             heir = session.joiners[0]
             await ctx.repo.set_session_opener(session.id, heir)
             t = Translator(group.settings.language)

@@ -173,9 +173,11 @@ async def queue_reminder(ctx: Context, group: CityGroup, session: Session, perso
     if due <= ctx.now():
         return
     t = Translator(person.language or group.settings.language)
-    text = t.gettext("Reminder: {place}, {time} starts in {minutes} minutes.").format(
-        place=session.place, time=t.time_range(session.start, session.end), minutes=minutes
-    )
+    text = t.ngettext(
+        "Reminder: {place}, {time} starts in {minutes} minute.",
+        "Reminder: {place}, {time} starts in {minutes} minutes.",
+        minutes,
+    ).format(place=session.place, time=t.time_range(session.start, session.end), minutes=minutes)
     await ctx.repo.enqueue(
         "reminder",
         person.ref,
