@@ -296,6 +296,19 @@ async def m007_stable_numbers(db: aiosqlite.Connection) -> None:
     )
 
 
+async def m008_seats_and_travel_margin(db: aiosqlite.Connection) -> None:
+    """How many fit in a session (the opener included; NULL: no limit; who comes after
+    that waits, in the order they joined), and the group's travel margin: a poll's
+    session starts no earlier than this many minutes after the poll closes."""
+    await _run(
+        db,
+        """
+        ALTER TABLE sessions ADD COLUMN seats INTEGER;
+        ALTER TABLE city_groups ADD COLUMN travel_minutes INTEGER NOT NULL DEFAULT 30
+        """,
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_city_groups_venues_sessions,
     m002_people_and_delivery_state,
@@ -304,6 +317,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m005_pings_and_privacy,
     m006_geo_index,
     m007_stable_numbers,
+    m008_seats_and_travel_margin,
 )
 
 
