@@ -36,6 +36,7 @@ from chatbot.core.handlers import (
     joining,
     nearby,
     pings,
+    planning,
     polls,
     sessions,
     setup,
@@ -52,7 +53,10 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Context, str], Awaitable[None]]
 
 HANDLERS: dict[str, Handler] = {
-    "today": sessions.today,
+    "today": planning.today,
+    "tomorrow": planning.tomorrow,
+    "week": planning.week,
+    "change": planning.change_session,
     "open": sessions.open_session,
     "join": joining.join_session,
     "leave": joining.leave_session,

@@ -27,12 +27,17 @@ class CommandSpec:
 
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("today", "today", "heute", False, N_("today's sessions, with buttons to join")),
+    CommandSpec("tomorrow", "tomorrow", "morgen", False, N_("tomorrow's sessions")),
+    CommandSpec("week", "week", "woche", False, N_("the next 7 days, series included")),
     CommandSpec(
         "open", "open", "neu", False, N_("open a session: time range, venue, topic after ' - '")
     ),
     CommandSpec("join", "join", "dabei", False, N_("join a session (number from today's list)")),
     CommandSpec("leave", "leave", "absagen", False, N_("leave a session you joined")),
     CommandSpec("cancel", "cancel", "streichen", False, N_("cancel a session (opener or admin)")),
+    CommandSpec(
+        "change", "change", "aendern", False, N_("change a session's time, day, venue or topic")
+    ),
     CommandSpec("series", "series", "serien", False, N_("the weekly series with their numbers")),
     CommandSpec("venues", "venues", "orte", False, N_("list the venues with their numbers")),
     CommandSpec("venue", "venue", "ort", True, N_("add, edit or remove a venue (admins)")),

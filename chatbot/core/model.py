@@ -29,8 +29,9 @@ class GroupSettings:
     default_duration_minutes: int = 240
     public: bool = True
     # the daily venue poll: posted at poll_time on poll_days (0 = Monday), closed at
-    # poll_close; poll_time None: no automatic poll
-    poll_time: time | None = time(8, 0)
+    # poll_close; poll_time None: no automatic poll. Off for a new group: a group where
+    # nobody votes would get a poll every weekday; an admin turns it on (/settings poll)
+    poll_time: time | None = None
     poll_close: time = time(10, 0)
     poll_days: tuple[int, ...] = (0, 1, 2, 3, 4)
     # the schedule starts with the first poll time after this instant: a group set up
@@ -39,6 +40,9 @@ class GroupSettings:
     radius_km: float = 5.0  # how far a shared location looks for sessions
     reminder_minutes: int = 15  # joiners are reminded this long before a session; 0: never
     retention_days: int = 90  # ended sessions' joiners and votes are deleted after this
+    # a poll's session starts no earlier than this long after the poll closes: time to
+    # get there
+    travel_minutes: int = 30
 
     def with_(self, **changes: object) -> GroupSettings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -91,6 +95,7 @@ class Session:
     # the number the session was announced with; kept for its whole life (held until
     # its day is over, so a number shown today never names another session today)
     number: int = 0
+    seats: int | None = None  # how many fit, the opener included; None: no limit
 
     @property
     def from_poll(self) -> bool:
@@ -99,6 +104,23 @@ class Session:
 
     def has_joined(self, person: Person) -> bool:
         return any(j.ref == person.ref for j in self.joiners)
+
+    @property
+    def coming(self) -> tuple[Person, ...]:
+        """Who comes: the opener (a poll's session has none) and the joiners who have a
+        seat, in the order they joined."""
+        opener = () if self.from_poll else (self.opener,)
+        if self.seats is None:
+            return opener + self.joiners
+        return opener + self.joiners[: max(0, self.seats - len(opener))]
+
+    @property
+    def waiting(self) -> tuple[Person, ...]:
+        """Who joined after the seats were taken, in the order they joined."""
+        return self.joiners[len(self.coming) - (0 if self.from_poll else 1) :]
+
+    def is_waiting(self, person: Person) -> bool:
+        return any(w.ref == person.ref for w in self.waiting)
 
     def is_participant(self, person: Person) -> bool:
         return self.opener.ref == person.ref or self.has_joined(person)
@@ -124,6 +146,7 @@ class NewSession:
     joiners: tuple[Person, ...] = ()
     here: bool = False  # at a shared (rounded) position instead of a venue
     today: date | None = None  # the city's today: sessions from then on hold their numbers
+    seats: int | None = None
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import time
+from typing import TYPE_CHECKING
 
 from chatbot.core.model import Venue
+
+if TYPE_CHECKING:
+    from chatbot.core.days import DaySpec
 from chatbot.core.text import fold, parse_number, skeleton
 
 
@@ -115,6 +119,8 @@ class OpenRequest:
     place: str
     topic: str
     weekday: int | None = None  # "jeden di" / "every tue": a standing weekly session
+    day: DaySpec | None = None  # "morgen", "fr", "5.12.": another day than today
+    seats: int | None = None  # "max 4": how many fit, the opener included
 
 
 def split_topic(args: str) -> tuple[str, str]:
@@ -133,8 +139,12 @@ def parse_open(args: str) -> OpenRequest:
     A lone number is a venue number (from /venues); times need a colon, an "h", a
     range, "Uhr"/am/pm or "ab": "9:30", "10-14", "10 bis 14", "9h30-13h", "ab 10".
     """
+    from chatbot.core.days import take_day, take_seats  # days builds on this module
+
     head, topic = split_topic(args)
     head, weekday = take_weekly(head)
+    head, seats = take_seats(head)
+    head, day = take_day(head)
     start: time | None = None
     end: time | None = None
     phrases = find_time_phrases(head)
@@ -147,7 +157,13 @@ def parse_open(args: str) -> OpenRequest:
     if clockish:
         raise BadInput("two_times" if start is not None else "time", clockish.group(0))
     return OpenRequest(
-        start=start, end=end, place=" ".join(head.split()), topic=topic, weekday=weekday
+        start=start,
+        end=end,
+        place=" ".join(head.split()),
+        topic=topic,
+        weekday=weekday,
+        day=day,
+        seats=seats,
     )
 
 
@@ -158,10 +174,11 @@ WEEKDAYS = {
         for n, names in enumerate(
             (
                 ("mo", "mon", "montag", "monday", "montags", "mondays"),
-                ("di", "tue", "tues", "dienstag", "tuesday", "dienstags", "tuesdays"),
-                ("mi", "wed", "mittwoch", "wednesday", "mittwochs", "wednesdays"),
+                ("di", "tu", "tue", "tues", "dienstag", "tuesday", "dienstags", "tuesdays"),
+                ("mi", "we", "wed", "mittwoch", "wednesday", "mittwochs", "wednesdays"),
                 (
                     "do",
+                    "th",
                     "thu",
                     "thur",
                     "thurs",
@@ -172,7 +189,7 @@ WEEKDAYS = {
                 ),
                 ("fr", "fri", "freitag", "friday", "freitags", "fridays"),
                 ("sa", "sat", "samstag", "saturday", "samstags", "saturdays", "sonnabend"),
-                ("so", "sun", "sonntag", "sunday", "sonntags", "sundays"),
+                ("so", "su", "sun", "sonntag", "sunday", "sonntags", "sundays"),
             )
         )
         for name in names
@@ -197,7 +214,8 @@ def take_weekly(text: str) -> tuple[str, int | None]:
 
 
 def parse_weekdays(text: str) -> tuple[int, ...]:
-    """ "mo-fr", "mon,wed,fri", "di do" -> weekday numbers (0 = Monday), sorted."""
+    """ "mo-fr", "mon,wed,fri", "di do", "fr-mo" (across the week's end) -> weekday
+    numbers (0 = Monday), sorted."""
     days: set[int] = set()
     for part in re.split(r"[\s,;]+", text.strip()):
         if not part:
@@ -360,3 +378,40 @@ def parse_tags(text: str) -> tuple[str, ...]:
         if tag not in tags:
             tags.append(tag)
     return tuple(tags)
+
+
+# --- distances: one reading for every command that asks for a radius -------------------
+
+_DISTANCE_RE = re.compile(
+    r"(?P<number>[0-9]{1,6})(?:[.,](?P<fraction>[0-9]{1,3}))?\s*"
+    r"(?P<unit>km|kilometer|kilometers|kilometre|kilometres|m|meter|meters|metre|metres)?\.?",
+    re.IGNORECASE,
+)
+MAX_KM_DIGITS = 3  # "1000000" is no radius; "500 m" is
+
+
+def parse_distance_km(text: str) -> float | None:
+    """A radius as people write it, in km: "2", "2 km", "2km", "2,5 km", "2.5",
+    "500 m" (-> 0.5), "1500m" (-> 1.5); anything else -> None. A bare number is km.
+    ASCII digits only."""
+    match = _DISTANCE_RE.fullmatch(text.strip())
+    if match is None:
+        return None
+    unit = (match.group("unit") or "km").lower()
+    value = float(f"{match.group('number')}.{match.group('fraction') or 0}")
+    if unit.startswith("k"):
+        if len(match.group("number")) > MAX_KM_DIGITS:
+            return None
+        return value
+    return value / 1000
+
+
+def take_distance(words: Sequence[str], i: int) -> tuple[float, int] | None:
+    """A distance at words[i] ("2km") or over words[i] and words[i + 1] ("2 km",
+    "500 m"): the km and how many words it took; None if there is none."""
+    if i + 1 < len(words):
+        two = parse_distance_km(words[i] + " " + words[i + 1])
+        if two is not None and not words[i + 1][:1].isdigit():
+            return two, 2
+    one = parse_distance_km(words[i]) if i < len(words) else None
+    return (one, 1) if one is not None else None

@@ -88,6 +88,10 @@ class Repository(DeliveryLog, Protocol):
         ...
 
     async def set_session_opener(self, session_id: int, person: Person) -> None: ...
+    async def update_session(self, session: Session) -> None:
+        """Write a changed session's place, day, times, topic and seats."""
+        ...
+
     async def set_session_times(
         self, session_id: int, starts_at: datetime, ends_at: datetime
     ) -> None: ...
@@ -146,8 +150,10 @@ class Repository(DeliveryLog, Protocol):
         chat: ChatRef | None = None,
         buttons: Sequence[tuple[str, str, str, str]] = (),
         expires_at: datetime | None = None,
+        again: bool = False,
     ) -> bool:
-        """Queue a direct message; False if this kind is queued for this session and person."""
+        """Queue a direct message; False if this kind is queued for this session and person
+        (`again`: replace it, for news that can come more than once)."""
         ...
 
     async def due_messages(

@@ -40,14 +40,7 @@ def session_block(ctx: Context, session: Session) -> str:
         ),
         "   " + opened_by(ctx.t, session),
     ]
-    if session.joiners:
-        count = len(session.joiners)
-        lines.append(
-            "   "
-            + ctx.ngettext("{count} joining: {names}", "{count} joining: {names}", count).format(
-                count=count, names=names([j.name for j in session.joiners])
-            )
-        )
+    lines += [f"   {line}" for line in attendance(ctx, session)]
     if session.topic:
         lines.append("   " + ctx._("Topic: {topic}").format(topic=session.topic))
     if session.standing_id is not None:
@@ -56,6 +49,28 @@ def session_block(ctx: Context, session: Session) -> str:
             + ctx._("every {weekday}").format(weekday=ctx.t.weekday(session.local_date.weekday()))
         )
     return "\n".join(lines)
+
+
+def attendance(ctx: Context, session: Session) -> list[str]:
+    """Who comes (the opener counted), "3/4" where seats are limited, and who waits.
+    Nothing while only the opener comes and there is no limit."""
+    coming = [p.name for p in session.coming]
+    if session.seats is None and not session.joiners:
+        return []
+    if session.seats is None:
+        line = ctx.ngettext(
+            "{count} coming: {names}", "{count} coming: {names}", len(coming)
+        ).format(count=len(coming), names=names(coming))
+    else:
+        line = ctx._("{count}/{seats} coming: {names}").format(
+            count=len(coming), seats=session.seats, names=names(coming) or "–"
+        )
+    lines = [line]
+    if session.waiting:
+        lines.append(
+            ctx._("Waiting list: {names}").format(names=names([p.name for p in session.waiting]))
+        )
+    return lines
 
 
 def venue_line(ctx: Context, venue: Venue) -> str:

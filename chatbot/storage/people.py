@@ -125,17 +125,19 @@ class PeopleStore(PollStore):
         chat: ChatRef | None = None,
         buttons: Sequence[tuple[str, str, str, str]] = (),
         expires_at: datetime | None = None,
+        again: bool = False,
     ) -> bool:
         """Queue a message; False if this kind is queued (or was sent) for this session
         and person already. One that was taken back (dropped: the person left, the
-        session moved) is queued again, so leaving and joining again is as joining once."""
+        session moved) is queued again, so leaving and joining again is as joining once.
+        `again`: news that can come more than once (a second change) replaces the last."""
         cursor = await self.db.execute(
             "INSERT INTO outbox (kind, platform, person_id, chat_id, session_id, text,"
             " buttons, due_at, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (kind, session_id, platform, person_id) WHERE session_id IS NOT NULL"
             " DO UPDATE SET state = 'pending', text = excluded.text, buttons = excluded.buttons,"
             " due_at = excluded.due_at, expires_at = excluded.expires_at, attempts = 0,"
-            " claimed_at = NULL WHERE outbox.state = 'dropped'",
+            " claimed_at = NULL WHERE outbox.state = 'dropped' OR ?",
             (
                 kind,
                 person.platform,
@@ -147,6 +149,7 @@ class PeopleStore(PollStore):
                 to_iso(due_at),
                 to_iso(expires_at) if expires_at else None,
                 to_iso(due_at),
+                int(again),
             ),
         )
         return cursor.rowcount == 1

@@ -42,7 +42,7 @@ def _joiners(joiners_json: str) -> tuple[Person, ...]:
 _SESSION_COLUMNS = (
     "s.id, s.group_id, s.place, s.venue_id, s.latitude, s.longitude, s.local_date,"
     " s.start_local, s.end_local, s.starts_at, s.ends_at, s.opener_platform, s.opener_id,"
-    " s.opener_name, s.topic, s.state, s.standing_id, s.number"
+    " s.opener_name, s.topic, s.state, s.standing_id, s.number, s.seats"
 )
 
 
@@ -53,7 +53,7 @@ def _session(row: tuple[Any, ...]) -> Session:
     (
         id_, group_id, place, venue_id, latitude, longitude, local_date, start, end,
         starts_at, ends_at, opener_platform, opener_id, opener_name, topic, state,
-        standing_id, number, joiners_json,
+        standing_id, number, seats, joiners_json,
     ) = row  # fmt: skip
     return Session(
         id=id_,
@@ -73,6 +73,7 @@ def _session(row: tuple[Any, ...]) -> Session:
         joiners=_joiners(joiners_json),
         standing_id=standing_id,
         number=number or 0,
+        seats=seats,
     )
 
 
@@ -109,8 +110,8 @@ class SessionStore(GroupStore):
         cursor = await self.db.execute(
             "INSERT OR IGNORE INTO sessions (group_id, venue_id, place, latitude, longitude,"
             " local_date, start_local, end_local, starts_at, ends_at, opener_platform,"
-            " opener_id, opener_name, topic, state, created_at, standing_id, here, number)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?,"
+            " opener_id, opener_name, topic, state, created_at, standing_id, here, seats, number)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?,"
             " (SELECT MIN(n) FROM (SELECT 1 AS n UNION ALL SELECT number + 1 FROM sessions"
             "  WHERE group_id = ? AND local_date >= ? AND number IS NOT NULL)"
             "  WHERE n NOT IN (SELECT number FROM sessions WHERE group_id = ? AND local_date >= ?"
@@ -133,6 +134,7 @@ class SessionStore(GroupStore):
                 to_iso(datetime.now(UTC)),
                 new.standing_id,
                 int(new.here),
+                new.seats,
                 new.group_id,
                 held_from,
                 new.group_id,
@@ -188,6 +190,29 @@ class SessionStore(GroupStore):
             (person.ref.platform, person.ref.id, person.name, session_id),
         )
         await self.remove_joiner(session_id, person)
+
+    async def update_session(self, session: Session) -> None:
+        """Write a changed session's place, day, times, topic and seats (its number,
+        opener and joiners stay)."""
+        await self.db.execute(
+            "UPDATE sessions SET place = ?, venue_id = ?, latitude = ?, longitude = ?,"
+            " local_date = ?, start_local = ?, end_local = ?, starts_at = ?, ends_at = ?,"
+            " topic = ?, seats = ? WHERE id = ?",
+            (
+                session.place,
+                session.venue_id,
+                session.latitude,
+                session.longitude,
+                session.local_date.isoformat(),
+                to_hm(session.start),
+                to_hm(session.end),
+                to_iso(session.starts_at),
+                to_iso(session.ends_at),
+                session.topic,
+                session.seats,
+                session.id,
+            ),
+        )
 
     async def set_session_times(
         self, session_id: int, starts_at: datetime, ends_at: datetime

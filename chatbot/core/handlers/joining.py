@@ -17,6 +17,7 @@ from chatbot.core.handlers.sessions import open_example, todays_sessions
 from chatbot.core.model import Session, SessionState
 from chatbot.core.render import time_range
 from chatbot.core.text import excerpt, parse_number
+from chatbot.i18n import Translator
 
 _BY_ID = re.compile(r"[sS]([0-9]{1,12})")
 
@@ -137,14 +138,65 @@ async def join_session(ctx: Context, args: str) -> None:
     async with ctx.repo.atomic():
         await ctx.repo.remember_person(me, ctx.now())
         await ctx.repo.add_joiner(session.id, me, ctx.now())
+        joined = await ctx.repo.session(session.id)
+        assert joined is not None
+        waiting = joined.is_waiting(me)
         session_group = await ctx.repo.group(session.group_id)
-        if session_group is not None:
-            await pings.queue_reminder(ctx, session_group, session, me)
+        if session_group is not None and not waiting:
+            await pings.queue_reminder(ctx, session_group, joined, me)
+    if waiting:
+        ctx.reply(
+            ctx._(
+                "{place}, {time} is full ({seats} seats): {name} is number {position} on the"
+                " waiting list. I'll tell you when a seat is free."
+            ).format(
+                place=session.place,
+                time=time_range(ctx, session),
+                seats=session.seats,
+                name=me.name,
+                position=len(joined.waiting),
+            )
+        )
+        return
     ctx.reply(
         ctx._("{name} joins {place}, {time}.").format(
-            name=me.name, place=session.place, time=time_range(ctx, session)
+            name=me.name, place=session.place, time=_when(ctx, session)
         )
     )
+
+
+def _when(ctx: Context, session: Session) -> str:
+    """The time range, with the day when it is not today."""
+    if session.local_date == ctx.today():
+        return time_range(ctx, session)
+    return ctx.t.date(session.local_date) + ", " + time_range(ctx, session)
+
+
+async def seat_freed(ctx: Context, before: Session) -> None:
+    """Inside the transaction of a leave (or more seats): those who move up from the
+    waiting list get a direct message and their reminder."""
+    after = await ctx.repo.session(before.id)
+    group = await ctx.repo.group(before.group_id)
+    if after is None or group is None:
+        return
+    was_waiting = {p.ref for p in before.waiting}
+    t = Translator(group.settings.language)
+    for person in after.coming:
+        if person.ref in was_waiting:
+            await ctx.repo.enqueue(
+                "moved_up",
+                person.ref,
+                t.gettext("A seat is free: you are in for {place}, {day}, {time} ({city}).").format(
+                    place=after.place,
+                    day=t.date(after.local_date),
+                    time=t.time_range(after.start, after.end),
+                    city=group.name,
+                ),
+                due_at=ctx.now(),
+                session_id=after.id,
+                expires_at=after.ends_at,
+            )
+            await pings.queue_reminder(ctx, group, after, person)
 
 
 async def leave_session(ctx: Context, args: str) -> None:
@@ -179,7 +231,8 @@ async def leave_session(ctx: Context, args: str) -> None:
         raise UserError(ctx._("You have not joined that session."))
     async with ctx.repo.atomic():
         await ctx.repo.remove_joiner(session.id, me)
-        await ctx.repo.drop_messages(session.id, ("reminder",), me.ref)
+        await ctx.repo.drop_messages(session.id, ("reminder", "moved_up"), me.ref)
+        await seat_freed(ctx, session)
     ctx.reply(
         ctx._("{name} is not coming to {place} after all.").format(
             name=me.name, place=session.place

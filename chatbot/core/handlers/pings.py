@@ -133,9 +133,10 @@ async def queue_pings(ctx: Context, group: CityGroup, session: Session) -> int:
             if due >= session.ends_at:
                 continue  # the session is over before the quiet hours are
         t = Translator(sub.person.language or group.settings.language)
-        text = t.gettext("New session in {city}: {place}, {time}, {opened_by}.").format(
+        text = t.gettext("New session in {city}: {place}, {day}, {time}, {opened_by}.").format(
             city=group.name,
             place=session.place,
+            day=t.date(session.local_date),
             time=t.time_range(session.start, session.end),
             opened_by=opened_by(t, session),
         )

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from chatbot.core.actions import Button
 from chatbot.core.clock import wall_clock_instant
 from chatbot.core.context import Context
+from chatbot.core.days import MAX_DAYS_AHEAD, DaySpec, resolve
 from chatbot.core.errors import UserError
 from chatbot.core.handlers import pings
 from chatbot.core.handlers.common import bad_input
@@ -25,7 +26,7 @@ from chatbot.core.model import (
 )
 from chatbot.core.parsing import BadInput, match_venue, parse_open, round_position
 from chatbot.core.ports import Repository
-from chatbot.core.render import opened_by, poll_state_line, session_block, time_range
+from chatbot.core.render import opened_by, session_block, time_range
 from chatbot.core.text import excerpt, fold, one_line
 
 MAX_TOPIC = 200
@@ -49,16 +50,26 @@ async def todays_sessions(ctx: Context, group: CityGroup) -> list[Session]:
     return [s for s in sessions if s.ends_at > now]
 
 
+async def sessions_of_day(ctx: Context, group: CityGroup, day: date) -> list[Session]:
+    """A day's open sessions not over yet, series included, in start order."""
+    key = (group.id, day)
+    if key not in ctx.memory.materialized:
+        await materialize_standing(ctx.repo, group, day, ctx.zone, ctx.today())
+        ctx.memory.materialized.add(key)
+    now = ctx.now()
+    return [s for s in await ctx.repo.sessions_on(group.id, day) if s.ends_at > now]
+
+
 async def standing_of_the_day(ctx: Context, group: CityGroup) -> None:
     """Materialize today's standing sessions once per group and day (per process)."""
     day = (group.id, ctx.today())
     if day not in ctx.memory.materialized:
-        await materialize_standing(ctx.repo, group, ctx.today(), ctx.zone)
+        await materialize_standing(ctx.repo, group, ctx.today(), ctx.zone, ctx.today())
         ctx.memory.materialized.add(day)
 
 
 async def materialize_standing(
-    repo: Repository, group: CityGroup, day: date, zone: ZoneInfo
+    repo: Repository, group: CityGroup, day: date, zone: ZoneInfo, today: date
 ) -> list[Session]:
     """Give each standing session of that weekday its row for the day (once: a day that
     has a row, open or skipped, keeps it). Returns the sessions created now."""
@@ -80,7 +91,7 @@ async def materialize_standing(
                     opener=standing.opener,
                     topic=standing.topic,
                     standing_id=standing.id,
-                    today=day,
+                    today=today,
                 )
             )
         if session is not None:
@@ -158,7 +169,23 @@ async def open_session(ctx: Context, args: str) -> None:
             ctx._("The topic is too long: at most {limit} characters.").format(limit=MAX_TOPIC),
             example=open_example(ctx, venue.name),
         )
+    if request.weekday is not None and (request.day is not None or request.seats is not None):
+        raise UserError(
+            ctx._("A series meets every week: give it a weekday, but no date and no seats."),
+            example=ctx.cmd("open")
+            + " "
+            + ctx._("every tue 9-13 {venue}").format(venue=venue.name),
+        )
+    today = ctx.today()
+    day = today
+    if request.day is not None:
+        day = _planned_day(ctx, request.day, request.start, venue.name)
     if request.start is None:
+        if day != today and group.settings.default_hours is None:
+            raise UserError(
+                ctx._("When on {day}? Please give the time.").format(day=ctx.t.date(day)),
+                example=open_example(ctx, venue.name),
+            )
         start, end = default_hours(ctx, group, ctx.now())
     else:
         start = request.start
@@ -173,13 +200,12 @@ async def open_session(ctx: Context, args: str) -> None:
     if request.weekday is not None:
         await open_series(ctx, group, venue, request.weekday, start, end, topic)
         return
-    today = ctx.today()
-    starts_at, ends_at = ctx.instant(today, start), ctx.instant(today, end)
+    starts_at, ends_at = session_instants(ctx, day, start, end, venue.name)
     if ends_at <= ctx.now():
         raise UserError(
             ctx._("That time is already over today."), example=open_example(ctx, venue.name)
         )
-    await _refuse_duplicate(ctx, group, venue, start, end)
+    await _refuse_duplicate(ctx, group, venue, day, start, end)
     async with ctx.repo.atomic():
         await ctx.repo.remember_person(ctx.origin.sender, ctx.now())
         session = await ctx.repo.add_session(
@@ -189,7 +215,7 @@ async def open_session(ctx: Context, args: str) -> None:
                 venue_id=venue.id or None,
                 latitude=venue.latitude,
                 longitude=venue.longitude,
-                local_date=today,
+                local_date=day,
                 start=start,
                 end=end,
                 starts_at=starts_at,
@@ -198,6 +224,7 @@ async def open_session(ctx: Context, args: str) -> None:
                 topic=topic,
                 here=venue.id == 0,
                 today=today,
+                seats=request.seats,
             )
         )
         assert session is not None
@@ -205,13 +232,65 @@ async def open_session(ctx: Context, args: str) -> None:
     await announce_session(ctx, group, session)
 
 
+def day_example(ctx: Context, venue_name: str) -> str:
+    return ctx.cmd("open") + " " + ctx._("tomorrow 10-14 {venue}").format(venue=venue_name)
+
+
+def _planned_day(ctx: Context, spec: DaySpec, start: time | None, venue_name: str) -> date:
+    """The day a phrase names: from today up to 8 weeks ahead."""
+    today = ctx.today()
+    try:
+        day = resolve(spec, today, start, ctx.local_now().time())
+    except BadInput as error:
+        raise bad_input(ctx, error, day_example(ctx, venue_name)) from None
+    if day < today:
+        raise UserError(
+            ctx._("{day} is over already.").format(day=ctx.t.date(day)),
+            example=day_example(ctx, venue_name),
+        )
+    if day > today + timedelta(days=MAX_DAYS_AHEAD):
+        raise UserError(
+            ctx._("{day} is too far ahead: sessions can be planned up to 8 weeks ahead.").format(
+                day=ctx.t.date(day)
+            ),
+            example=day_example(ctx, venue_name),
+        )
+    return day
+
+
+def session_instants(
+    ctx: Context, day: date, start: time, end: time, venue_name: str
+) -> tuple[datetime, datetime]:
+    """A session's start and end as instants; a time range that does not exist on that
+    day (the night the clocks go forward) is refused."""
+    starts_at, ends_at = ctx.instant(day, start), ctx.instant(day, end)
+    if ends_at <= starts_at:
+        raise UserError(
+            ctx._(
+                "On {day} the clocks change: {time} does not exist that night. Please choose"
+                " another time."
+            ).format(day=ctx.t.date(day), time=ctx.t.time_range(start, end)),
+            example=open_example(ctx, venue_name),
+        )
+    return starts_at, ends_at
+
+
 async def _refuse_duplicate(
-    ctx: Context, group: CityGroup, venue: Venue, start: time, end: time
+    ctx: Context,
+    group: CityGroup,
+    venue: Venue,
+    day: date,
+    start: time,
+    end: time,
+    *,
+    besides: int | None = None,
 ) -> None:
     """One venue, one time: one session. An overlapping session at the same venue (or,
     for a shared location, of the same person) is pointed to instead."""
     me = ctx.origin.sender.ref
-    for session in await todays_sessions(ctx, group):
+    for session in await sessions_of_day(ctx, group, day):
+        if session.id == besides:
+            continue
         if venue.id:
             same_place = session.venue_id == venue.id
         else:  # a shared location: the same person's other "here" session
@@ -256,38 +335,27 @@ def join_button(ctx: Context, session: Session) -> Button:
 
 async def announce_session(ctx: Context, group: CityGroup, session: Session) -> None:
     """Post a new session in the chat, with its number and a join button."""
-    text = ctx._("New session {number}: {place}, {time}, {opened_by}.").format(
-        number=session.number,
-        place=session.place,
-        time=time_range(ctx, session),
-        opened_by=opened_by(ctx.t, session),
-    )
+    if session.local_date == ctx.today():
+        text = ctx._("New session {number}: {place}, {time}, {opened_by}.").format(
+            number=session.number,
+            place=session.place,
+            time=time_range(ctx, session),
+            opened_by=opened_by(ctx.t, session),
+        )
+    else:
+        text = ctx._("New session {number} on {day}: {place}, {time}, {opened_by}.").format(
+            number=session.number,
+            day=ctx.t.date(session.local_date),
+            place=session.place,
+            time=time_range(ctx, session),
+            opened_by=opened_by(ctx.t, session),
+        )
+    if session.seats is not None:
+        text += "\n" + ctx._("Room for {seats}.").format(seats=session.seats)
     if session.topic:
         text += "\n" + ctx._("Topic: {topic}").format(topic=session.topic)
     text += "\n" + ctx._("Join with {command}.").format(command=join_command(ctx, session))
     ctx.post(text, (join_button(ctx, session),))
-
-
-async def today(ctx: Context, args: str) -> None:
-    group = ctx.require_group()
-    sessions = await todays_sessions(ctx, group)
-    header = ctx._("Today in {city}, {date}").format(city=group.name, date=ctx.t.date(ctx.today()))
-    state = poll_state_line(ctx, await ctx.repo.poll_on(group.id, ctx.today()))
-    poll_line = "\n\n" + state if state else ""
-    if not sessions:
-        venues = await ctx.repo.venues(group.id)
-        ctx.reply(
-            header
-            + "\n"
-            + ctx._("No sessions yet. Open one:")
-            + "\n"
-            + open_example(ctx, venues[0].name if venues else None)
-            + poll_line
-        )
-        return
-    blocks = [session_block(ctx, s) for s in sessions]
-    buttons = tuple(join_button(ctx, s) for s in sessions)
-    ctx.reply(header + "\n\n" + "\n\n".join(blocks) + poll_line, buttons)
 
 
 async def open_series(
