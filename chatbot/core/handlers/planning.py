@@ -126,23 +126,29 @@ async def week(ctx: Context, args: str) -> None:
     buttons: list[Button] = []
     total = 0
     left_out = 0
+    size = len(parts[0])
     for offset in range(WEEK_DAYS):
         day = first + timedelta(days=offset)
         sessions = await sessions_of_day(city, group, day)
         if not sessions:
             continue
         lines = [_day_heading(city, day, offset)]
+        size += len(lines[0]) + 2
         for session in sessions[:MAX_PER_DAY]:
             line = _week_line(city, session)
-            if sum(len(p) + 2 for p in parts) + len(line) + 200 > MAX_TEXT:
+            if size + len(line) + 1 > MAX_TEXT - 200:  # room for the closing line
                 left_out += 1
                 continue
             lines.append(line)
+            size += len(line) + 1
             total += 1
             if len(buttons) < MAX_BUTTONS:
                 buttons.append(join_button(city, session))
         left_out += max(0, len(sessions) - MAX_PER_DAY)
-        parts.append("\n".join(lines))
+        if len(lines) > 1:
+            parts.append("\n".join(lines))
+        else:
+            size -= len(lines[0]) + 2
     if total == 0 and left_out == 0:
         parts.append(city._("Nothing planned yet. Plan a session:"))
         parts.append(
