@@ -136,11 +136,11 @@ def _word_reason(word: str) -> str | None:
 
 def _misread(name: str) -> str | None:
     """The last word: /open itself, with a time before and after the name."""
-    for args in (f"10-14 {name}", f"{name} 10-14"):
+    for args in (f"10-14 {name}", f"{name} 10-14", f"9:30 {name}", f"{name} 9:30"):
         try:
             request = parse_open(args)
         except BadInput as error:
             return "time" if error.reason in ("time", "two_times", "range") else "misread"
-        if request.topic or request.weekday is not None or request.place != name:
+        if request.topic or request.weekdays or request.place != name:
             return "misread"
     return None

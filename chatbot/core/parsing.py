@@ -118,7 +118,7 @@ class OpenRequest:
     end: time | None
     place: str
     topic: str
-    weekday: int | None = None  # "jeden di" / "every tue": a standing weekly session
+    weekdays: tuple[int, ...] = ()  # "jeden di" / "every mo,do": a weekly series (each day)
     day: DaySpec | None = None  # "morgen", "fr", "5.12.": another day than today
     seats: int | None = None  # "max 4": how many fit, the opener included
 
@@ -142,7 +142,7 @@ def parse_open(args: str) -> OpenRequest:
     from chatbot.core.days import take_day, take_seats  # days builds on this module
 
     head, topic = split_topic(args)
-    head, weekday = take_weekly(head)
+    head, weekdays = take_weekly(head)
     head, seats = take_seats(head)
     head, day = take_day(head)
     start: time | None = None
@@ -161,7 +161,7 @@ def parse_open(args: str) -> OpenRequest:
         end=end,
         place=" ".join(head.split()),
         topic=topic,
-        weekday=weekday,
+        weekdays=weekdays,
         day=day,
         seats=seats,
     )
@@ -201,16 +201,18 @@ def weekday_of(word: str) -> int | None:
     return WEEKDAYS.get(fold(word).rstrip("."))
 
 
-def take_weekly(text: str) -> tuple[str, int | None]:
-    """Find "jeden di" / "every tue" in text; return the rest and the weekday (0 = Monday)."""
+def take_weekly(text: str) -> tuple[str, tuple[int, ...]]:
+    """Find "jeden di" / "every tue" / "jeden mo,do" / "jeden mo, do" / "every mon-fri" in
+    text; return the rest and the weekdays (0 = Monday; none: not weekly)."""
     words = text.split()
     for i, word in enumerate(words[:-1]):
         if fold(word) in _EVERY:
-            weekday = weekday_of(words[i + 1])
-            if weekday is None:
-                raise BadInput("weekday", words[i + 1])
-            return " ".join(words[:i] + words[i + 2 :]), weekday
-    return text, None
+            end = i + 2
+            while words[end - 1].endswith(",") and end < len(words):
+                end += 1
+            days = " ".join(words[i + 1 : end])
+            return " ".join(words[:i] + words[end:]), parse_weekdays(days)
+    return text, ()
 
 
 def parse_weekdays(text: str) -> tuple[int, ...]:

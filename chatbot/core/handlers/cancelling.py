@@ -72,12 +72,17 @@ async def cancel_session(ctx: Context, args: str) -> None:
         await end_series(ctx, group, " ".join(words[1:]))
         return
     try:
-        rest, weekday = take_weekly(args)
+        rest, weekdays = take_weekly(args)
     except BadInput:
-        rest, weekday = args, None
-    if weekday is not None:
-        await _end_series_by_day(ctx, group, weekday, rest)
+        rest, weekdays = args, ()
+    if len(weekdays) == 1:
+        await _end_series_by_day(ctx, group, weekdays[0], rest)
         return
+    if weekdays:
+        raise UserError(
+            ctx._("Which series? Give its number from {series}.").format(series=ctx.cmd("series")),
+            example=_end_example(ctx),
+        )
     sessions = await todays_sessions(ctx, group)
     mine = [s for s in sessions if s.opener.ref == me.ref]
     session = await find_session(

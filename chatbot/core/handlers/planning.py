@@ -211,7 +211,7 @@ async def change_session(ctx: Context, args: str) -> None:
             request = replace(request, place="")
     except BadInput as error:
         raise bad_input(ctx, error, change_example(ctx, session.number)) from None
-    if request.weekday is not None:
+    if request.weekdays:
         raise UserError(
             ctx._("A session cannot become a series; open the series with {open}.").format(
                 open=ctx.cmd("open")

@@ -149,7 +149,7 @@ async def open_session(ctx: Context, args: str) -> None:
     if not request.place:
         raise UserError(ctx._("Which venue?"), example=open_example(ctx, venues[0].name))
     here = fold(request.place) in HERE
-    if here and request.weekday is not None:
+    if here and request.weekdays:
         raise UserError(
             ctx._("A weekly session needs a venue from the list, not a shared location."),
             example=ctx.cmd("open")
@@ -169,7 +169,7 @@ async def open_session(ctx: Context, args: str) -> None:
             ctx._("The topic is too long: at most {limit} characters.").format(limit=MAX_TOPIC),
             example=open_example(ctx, venue.name),
         )
-    if request.weekday is not None and (request.day is not None or request.seats is not None):
+    if request.weekdays and (request.day is not None or request.seats is not None):
         raise UserError(
             ctx._("A series meets every week: give it a weekday, but no date and no seats."),
             example=ctx.cmd("open")
@@ -197,8 +197,9 @@ async def open_session(ctx: Context, args: str) -> None:
             ),
             example=open_example(ctx, venue.name),
         )
-    if request.weekday is not None:
-        await open_series(ctx, group, venue, request.weekday, start, end, topic)
+    if request.weekdays:
+        for weekday in request.weekdays:
+            await open_series(ctx, group, venue, weekday, start, end, topic)
         return
     starts_at, ends_at = session_instants(ctx, day, start, end, venue.name)
     if ends_at <= ctx.now():

@@ -1,0 +1,54 @@
+"""Planning ahead and stable references in a Matrix room against a real Synapse: a
+session for tomorrow with seats, the week with its commands, a join by the id the
+command line carries, a waiting list, and a change that keeps the number."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from chatbot.adapters.matrix.rooms import localpart
+from chatbot.core.clock import FakeClock
+from tests.kit import berlin
+from tests.matrix.conftest import USER_PASSWORD
+from tests.matrix.helpers import Member, start_bot
+from tests.matrix.test_polls import city_room
+from tests.support.synapse import SynapseServer
+
+if TYPE_CHECKING:
+    from .conftest import MakeClient, MakeUser
+
+
+async def test_plan_tomorrow_see_the_week_join_by_id_and_change(
+    synapse: SynapseServer, matrix_user: MakeUser, matrix_client: MakeClient, tmp_path: Path
+) -> None:
+    users = [matrix_user(name) for name in ("bot", "anna", "ben", "carla")]
+    anna, ben, carla = [Member(await matrix_client(u)) for u in users[1:]]
+    clock = FakeClock(berlin("2026-11-30 08:30"))  # a Monday
+    bot = await start_bot(
+        synapse, users[0], f"sqlite:///{tmp_path / 'bot.db'}", USER_PASSWORD, clock=clock
+    )
+    try:
+        room = await city_room(anna, [ben, carla], bot)
+        opened = await ben.ask(room, bot.user_id, "!neu 14-18 Kö Lounge")
+        assert opened.startswith("Neue Session 1: Kö Lounge"), opened
+        planned = await ben.ask(room, bot.user_id, "!neu morgen 10-14 Café Museum max 2")
+        assert "Neue Session 2 am Dienstag, 1. Dezember" in planned, planned
+        assert "→ !dabei s2" in planned  # the command line carries the session's id
+
+        week = await carla.ask(room, bot.user_id, "!woche")
+        assert "Morgen, Dienstag, 1. Dezember" in week, week
+        assert "2. 10:00–14:00 Café Museum" in week and "→ !dabei s2" in week
+
+        joined = await carla.ask(room, bot.user_id, "!dabei s2")
+        assert f"{localpart(carla.user_id)} ist dabei" in joined, joined
+        full = await anna.ask(room, bot.user_id, "!dabei 2")
+        assert "Warteliste" in full, full
+
+        changed = await ben.ask(room, bot.user_id, "!aendern 2 11-15")
+        assert "Session 2" in changed and "11:00–15:00" in changed, changed
+        tomorrow = await anna.ask(room, bot.user_id, "!morgen")
+        assert "2. Café Museum, 11:00–15:00" in tomorrow, tomorrow
+        assert "2/2 dabei" in tomorrow and "Warteliste" in tomorrow
+    finally:
+        await bot.stop()
