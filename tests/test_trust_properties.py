@@ -20,12 +20,11 @@ import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,6 +32,7 @@ from chatbot.core.actions import Action, DirectMessage, EditText, SendText
 from chatbot.core.bot import Bot
 from chatbot.core.clock import FakeClock
 from chatbot.core.model import SessionState
+from chatbot.storage.base import to_iso
 from chatbot.storage.sqlite import SqliteRepository
 from tests.kit import FakeAdmins, GroupChat, berlin
 
@@ -168,7 +168,7 @@ class Walk:
     log: list[str] = field(default_factory=list)
 
     async def rows(self, sql: str, *params: Any) -> list[Any]:
-        return list(await self.repo.db.execute_fetchall(sql, params))
+        return [tuple(row) for row in await self.repo.db.execute_fetchall(sql, params)]
 
     async def today(self) -> date:
         group = await self.repo.group(self.group_id)
@@ -354,17 +354,14 @@ class Walk:
             " FROM sessions WHERE group_id = ? AND state = 'open'",
             self.group_id,
         )
-        group = await self.repo.group(self.group_id)
-        assert group is not None
-        zone = ZoneInfo(group.settings.timezone)
-        for session_id, _, day, start, end, starts_at, ends_at in rows:
+        for session_id, _, _day, start, end, starts_at, ends_at in rows:
             assert start < end, f"s{session_id}: {start}–{end}"
-            if in_dst_gap(day, start, zone) or in_dst_gap(day, end, zone):
-                continue  # a known bug: test_a_session_in_the_dst_gap_ends_after_it_starts
             assert starts_at < ends_at, f"s{session_id}: {start}–{end}, {starts_at}–{ends_at}"
+        now = to_iso(self.clock.now())
         by_place: dict[tuple[int, str], list[tuple[str, str, int]]] = {}
-        for session_id, venue_id, day, start, end, _, _ in rows:
-            if venue_id is not None:
+        for session_id, venue_id, day, start, end, _, ends_at in rows:
+            # one that is over (not yet marked ended by the schedule) holds no place
+            if venue_id is not None and ends_at > now:
                 by_place.setdefault((venue_id, day), []).append((start, end, session_id))
         for (venue_id, day), sessions in by_place.items():
             sessions.sort()
@@ -398,6 +395,8 @@ class Walk:
             )
         strays = await self.rows(
             "SELECT kind, platform, person_id FROM outbox WHERE platform != 'test'"
+            # a known bug: test_removing_the_venue_of_a_polls_session_tells_only_its_people
+            " AND NOT (kind = 'cancelled' AND platform = 'core' AND person_id = 'poll')"
         )
         assert not strays, f"direct messages to nobody: {strays}"
 
@@ -415,12 +414,6 @@ class Walk:
             assert not bad, f"{what} {text!r} has invisible characters {bad}"
         for (topic,) in await self.rows("SELECT topic FROM sessions"):
             assert "\n" not in topic and "\r" not in topic, repr(topic)
-
-
-def in_dst_gap(day: str, wall: str, zone: ZoneInfo) -> bool:
-    """Whether a wall-clock time does not exist on that day (the spring-forward hour)."""
-    local = datetime.combine(date.fromisoformat(day), time.fromisoformat(wall), tzinfo=zone)
-    return local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None)
 
 
 @contextmanager
@@ -544,10 +537,6 @@ async def test_forgetting_an_opener_of_a_running_session_hands_it_over(
     assert "gestrichen" in await duisburg.reply_text("Ben", "/streichen 1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: a session inside the spring-forward gap is stored ending before it starts",
-)
 async def test_a_session_in_the_dst_gap_ends_after_it_starts(duisburg: GroupChat) -> None:
     """On 2027-03-28 the clocks go from 02:00 to 03:00 in Berlin. `/neu 2:30-3:15` is
     accepted and stored from 03:30 to 03:15 (01:30–01:15 UTC): it ends before it
@@ -557,8 +546,26 @@ async def test_a_session_in_the_dst_gap_ends_after_it_starts(duisburg: GroupChat
     duisburg.clock.set(berlin("2027-03-28 01:30"))
     answer = await duisburg.reply_text("Ben", "/neu 2:30-3:15 Café Museum")
     await duisburg.say("Carla", "/dabei 1")
+    # refused, saying why: that time does not exist that night
+    assert await duisburg.bot.repo.session(1) is None
+    assert "02:30–03:15" in answer and "28. März" in answer
+    assert await duisburg.pending("reminder") == []
+
+
+async def test_removing_the_venue_of_a_polls_session_tells_only_its_people(
+    duisburg: GroupChat,
+) -> None:
+    """A poll closed early gives a session that has not started (10:00); removing its
+    venue cancels it and tells Carla, who voted for it. It also queues a "cancelled"
+    message for the session's opener, which for a poll's session is `POLL`
+    (platform "core", id "poll"): a direct message to nobody, never delivered."""
+    await duisburg.say("Ben", "/umfrage")
+    await duisburg.say("Carla", "/stimme 3")
+    await duisburg.say("Anna", "/schliessen")
     session = await duisburg.bot.repo.session(1)
-    if session is not None and session.state == SessionState.OPEN:
-        assert session.starts_at < session.ends_at, (answer, session.starts_at, session.ends_at)
-        for reminder in await duisburg.pending("reminder"):
-            assert reminder.due_at < session.starts_at
+    assert session is not None and session.from_poll and session.starts_at > duisburg.clock.now()
+    await duisburg.say("Anna", "/ort remove 3")
+    told = await duisburg.bot.repo.db.execute_fetchall(
+        "SELECT platform, person_id FROM outbox WHERE kind = 'cancelled'"
+    )
+    assert [tuple(row) for row in told] == [("test", "carla")]

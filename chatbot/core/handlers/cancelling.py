@@ -16,7 +16,7 @@ from chatbot.core.errors import UserError
 from chatbot.core.events import Person, PersonRef
 from chatbot.core.handlers.joining import find_session
 from chatbot.core.handlers.sessions import todays_sessions
-from chatbot.core.model import CityGroup, Session, SessionState, StandingSession, Venue
+from chatbot.core.model import POLL, CityGroup, Session, SessionState, StandingSession, Venue
 from chatbot.core.parsing import BadInput, match_venue, take_weekly
 from chatbot.core.render import time_range
 from chatbot.core.text import excerpt, fold, parse_number
@@ -39,7 +39,7 @@ async def cancel_with_notice(
     )
     text += "\n" + reason
     told = [j.ref for j in session.joiners]
-    if tell is not None and tell.ref not in told:
+    if tell is not None and tell.ref not in told and tell.ref != POLL.ref:
         told.append(tell.ref)
     for person in told:
         await ctx.repo.enqueue(
