@@ -237,3 +237,16 @@ async def test_a_timezone_change_keeps_the_wall_clock_times(
     assert "10:00–14:00" in await duisburg.reply_text("Ben", "/heute")
     [reminder] = await duisburg.pending("reminder")
     assert reminder.due_at.isoformat() == "2026-11-30T09:45:00+00:00"
+
+
+async def test_an_opener_cancels_from_the_private_chat_by_the_id_shown(
+    duisburg: GroupChat,
+) -> None:
+    await duisburg.say("Ben", "/neu 10-14 Café Museum")
+    await duisburg.say("Carla", "/dabei 1")
+    assert "Nur wer" in await duisburg.reply_text("Carla", "/streichen s1", private=True)
+    actions = await duisburg.say("Ben", "/streichen s1", private=True)
+    posted = [a for a in actions if isinstance(a, SendText) and a.chat == duisburg.chat]
+    assert len(posted) == 1 and "Session 1" in posted[0].text and "Carla" in posted[0].text
+    [notice] = await duisburg.pending("cancelled")
+    assert notice.person.id == "carla"

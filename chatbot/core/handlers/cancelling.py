@@ -65,6 +65,9 @@ async def _require_opener_or_admin(ctx: Context, opener: Person) -> None:
 
 
 async def cancel_session(ctx: Context, args: str) -> None:
+    if ctx.group is None and ctx.origin.is_private:
+        await _cancel_from_private_chat(ctx, args)
+        return
     group = ctx.require_group()
     me = ctx.origin.sender
     words = args.split()
@@ -101,6 +104,37 @@ async def cancel_session(ctx: Context, args: str) -> None:
     if session.standing_id is not None:
         text += "\n" + ctx._("Only this day: the series goes on next week.")
     ctx.post(text + _told_line(ctx, session))
+
+
+async def _cancel_from_private_chat(ctx: Context, args: str) -> None:
+    """In the private chat with the bot, an opener cancels a session of theirs (by the
+    `sN` the bot showed them, or the only one); the group hears of it."""
+    me = ctx.origin.sender
+    mine = [s for s in await ctx.repo.live_sessions_of(me.ref, ctx.now()) if s.opener.ref == me.ref]
+    session = await find_session(ctx, args, "cancel", mine, ctx._("You have opened no session."))
+    group = await ctx.repo.group(session.group_id)
+    if session.opener.ref != me.ref or group is None:
+        raise UserError(ctx._("Only the person who opened it or an admin can cancel it."))
+    async with ctx.repo.atomic():
+        await cancel_with_notice(
+            ctx, group, session, ctx._("{name} cancelled it.").format(name=me.name)
+        )
+    for chat_ctx in await ctx.each_chat_of(group):
+        chat_ctx.post(
+            chat_ctx._("Session {number} is cancelled: {place}, {time} (by {name}).").format(
+                number=session.number,
+                place=session.place,
+                time=time_range(chat_ctx, session),
+                name=me.name,
+            )
+            + _told_line(chat_ctx, session)
+        )
+        ctx.actions.extend(chat_ctx.actions)
+    ctx.reply(
+        ctx._("Session {number} is cancelled: {place}, {time} (by {name}).").format(
+            number=session.number, place=session.place, time=time_range(ctx, session), name=me.name
+        )
+    )
 
 
 # --- series ------------------------------------------------------------------------
