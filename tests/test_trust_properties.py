@@ -20,11 +20,12 @@ import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -350,16 +351,23 @@ class Walk:
 
     async def check_sessions(self) -> None:
         rows = await self.rows(
-            "SELECT id, venue_id, local_date, start_local, end_local, starts_at, ends_at"
-            " FROM sessions WHERE group_id = ? AND state = 'open'",
+            "SELECT id, venue_id, local_date, start_local, end_local, starts_at, ends_at,"
+            " standing_id FROM sessions WHERE group_id = ? AND state = 'open'",
             self.group_id,
         )
-        for session_id, _, _day, start, end, starts_at, ends_at in rows:
+        group = await self.repo.group(self.group_id)
+        assert group is not None
+        zone = ZoneInfo(group.settings.timezone)
+        for session_id, _, day, start, end, starts_at, ends_at, standing_id in rows:
             assert start < end, f"s{session_id}: {start}–{end}"
+            if standing_id is not None and (
+                in_dst_gap(day, start, zone) or in_dst_gap(day, end, zone)
+            ):
+                continue  # a known bug: test_a_series_on_the_dst_night_ends_after_it_starts
             assert starts_at < ends_at, f"s{session_id}: {start}–{end}, {starts_at}–{ends_at}"
         now = to_iso(self.clock.now())
         by_place: dict[tuple[int, str], list[tuple[str, str, int]]] = {}
-        for session_id, venue_id, day, start, end, _, ends_at in rows:
+        for session_id, venue_id, day, start, end, _, ends_at, _ in rows:
             # one that is over (not yet marked ended by the schedule) holds no place
             if venue_id is not None and ends_at > now:
                 by_place.setdefault((venue_id, day), []).append((start, end, session_id))
@@ -395,8 +403,6 @@ class Walk:
             )
         strays = await self.rows(
             "SELECT kind, platform, person_id FROM outbox WHERE platform != 'test'"
-            # a known bug: test_removing_the_venue_of_a_polls_session_tells_only_its_people
-            " AND NOT (kind = 'cancelled' AND platform = 'core' AND person_id = 'poll')"
         )
         assert not strays, f"direct messages to nobody: {strays}"
 
@@ -414,6 +420,12 @@ class Walk:
             assert not bad, f"{what} {text!r} has invisible characters {bad}"
         for (topic,) in await self.rows("SELECT topic FROM sessions"):
             assert "\n" not in topic and "\r" not in topic, repr(topic)
+
+
+def in_dst_gap(day: str, wall: str, zone: ZoneInfo) -> bool:
+    """Whether a wall-clock time does not exist on that day (the spring-forward hour)."""
+    local = datetime.combine(date.fromisoformat(day), time.fromisoformat(wall), tzinfo=zone)
+    return local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None)
 
 
 @contextmanager
@@ -569,3 +581,31 @@ async def test_removing_the_venue_of_a_polls_session_tells_only_its_people(
         "SELECT platform, person_id FROM outbox WHERE kind = 'cancelled'"
     )
     assert [tuple(row) for row in told] == [("test", "carla")]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="core: a weekly series meeting in the spring-forward gap gets a session that"
+    " ends before it starts on that night",
+)
+async def test_a_series_on_the_dst_night_ends_after_it_starts(group: GroupChat) -> None:
+    """`/neu jeden so 2:30-3:15` is a fine series, but on 2027-03-28 02:00–03:00 does
+    not exist in Berlin. /open refuses such a time that night; the series' session of
+    that Sunday is still materialized, from 03:30 to 03:15 (01:30–01:15 UTC), and
+    Carla's reminder ("starts in 15 minutes") is due at its end. It should be skipped
+    that night (and its people told) or stored with its start before its end."""
+    group.clock.set(berlin("2027-03-20 10:00"))
+    await group.say("Anna", "/einrichten Duisburg | Europe/Berlin | de")
+    await group.say("Anna", "/ort add Café Museum | 51.4344, 6.7623")
+    await group.say("Ben", "/neu jeden so 2:30-3:15 Café Museum")
+    await group.advance(berlin("2027-03-28 01:30"))
+    await group.say("Dana", "/heute")
+    await group.say("Carla", "/dabei 1")
+    repo = group.bot.repo
+    found = await repo.group_for_chat(group.chat)
+    assert found is not None
+    for session in await repo.sessions_on(found.id, date(2027, 3, 28)):
+        assert session.starts_at < session.ends_at, (session.starts_at, session.ends_at)
+    for reminder in await group.pending("reminder"):
+        session = await repo.session(reminder.session_id or 0)
+        assert session is not None and reminder.due_at < session.starts_at
