@@ -85,6 +85,8 @@ VENUE_NAMES = [
     "Serie Bar", "Heute Bar", "Bar max 5", "Οffice",
 ]  # fmt: skip
 UNKNOWN_PLACES = ["Nirgendwo", "99", "Café", "Museum", "hier", "0", "s1", "Кафе"]
+DAYS = ["morgen", "fr", "so", "5.12.", "29.3.", "2027-03-28", "heute", "31.2."]
+CHANGES = ["12-16", "13-17", "mi 11-15 Kö Lounge", "morgen 10-14", "max 2", "Finkenkrug", "bitte"]
 WEEKDAYS = ["mo", "di", "mi", "do", "fr", "sa", "so", "dienstag", "xx"]
 JUMPS = [
     timedelta(minutes=7), timedelta(minutes=50), timedelta(hours=1), timedelta(hours=5),
@@ -121,7 +123,9 @@ venue_name = st.one_of(
 )
 # (what, how often): opening and joining most, forgetting and the timezone rarely
 STEPS = [
-    (st.tuples(st.just("open"), person, time_text, venue_ref, st.sampled_from(TOPICS), private), 6),
+    (st.tuples(st.just("open"), person, time_text, venue_ref, st.sampled_from(TOPICS), private), 5),
+    (st.tuples(st.just("open on"), person, st.sampled_from(DAYS), time_text, venue_ref), 2),
+    (st.tuples(st.just("change"), person, session_ref, st.sampled_from(CHANGES)), 1),
     (st.tuples(st.just("open here"), person, time_text), 1),
     (st.tuples(st.just("join"), person, session_ref, private), 5),
     (st.tuples(st.just("leave"), person, session_ref, private), 2),
@@ -222,6 +226,12 @@ class Walk:
             name, when, where, topic, dm = args
             place = await self.venue_ref(where)
             await self.say(name, f"/neu {when} {place}{topic}".replace("  ", " "), private=dm)
+        elif kind == "open on":
+            name, day, when, where = args
+            await self.say(name, f"/neu {day} {when} {await self.venue_ref(where)}")
+        elif kind == "change":
+            name, ref, change = args
+            await self.say(name, f"/aendern {await self.session_ref(ref)} {change}")
         elif kind == "open here":
             name, when = args
             self.said += await self.group.share(name, 51.4335, 6.7640)
@@ -297,7 +307,8 @@ class Walk:
         for action in actions:
             if not isinstance(action, SendText) or not action.buttons:
                 continue
-            if not action.text.startswith(
+            changed = re.match(r"Session (\d+) geändert", action.text)
+            if not changed and not action.text.startswith(
                 ("Neue Session", "Heute in", "Die Umfrage ist geschlossen")
             ):
                 continue  # e.g. a nearby answer: its buttons are labelled by list position
@@ -307,9 +318,10 @@ class Walk:
                 target = re.fullmatch(r"s(\d+)", button.args)
                 assert label and target and button.command == "join", button
                 pairs.append((int(label.group(1)), int(target.group(1))))
-            if action.text.startswith("Neue Session"):
-                announced = re.match(r"Neue Session (\d+):", action.text)
-                assert announced and [int(announced.group(1))] == [n for n, _ in pairs]
+            announced = changed or re.match(r"Neue Session (\d+)(?: am [^:]+)?:", action.text)
+            if action.text.startswith("Neue Session") or changed:
+                assert announced, action.text
+                assert [int(announced.group(1))] == [n for n, _ in pairs], action.text
             if action.text.startswith("Heute in"):
                 blocks = re.findall(r"^(\d+)\. ", action.text, re.M)
                 assert [int(b) for b in blocks] == [n for n, _ in pairs], action.text
@@ -329,9 +341,11 @@ class Walk:
         await self.note_shown(actions)
         today = await self.today()
         for number, session_id, day in self.shown:
-            if day < today:
+            session = await self.repo.session(session_id)
+            if day < today or session is None or session.local_date < today:
                 continue  # its day is over: the number may name another session now
-            found = await self.repo.sessions_numbered(self.group_id, number, day)
+            # as /dabei N reads it (a session moved by /aendern keeps its number)
+            found = await self.repo.sessions_numbered(self.group_id, number, today)
             assert found and found[-1].id == session_id, (
                 f"number {number} on {day} was shown for s{session_id}, now names"
                 f" {[s.id for s in found]}"
