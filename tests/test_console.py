@@ -127,7 +127,8 @@ def test_a_week_of_polls_at_eight_across_the_dst_change(tmp_path: Path) -> None:
     # every morning at 08:00 wall-clock time, before and after the 25th
     assert polls == [f"2026-10-{day} 08:00" for day in (23, 24, 25, 26, 27)]
     assert "Die Umfrage ist geschlossen: Finkenkrug gewinnt mit 2 Stimmen." in output
-    assert "Heutige Session 1: Finkenkrug, 10:00–14:00.\nDabei: Carla, Dana." in output
+    # the session starts a travel margin (30 minutes) after the 10:00 close
+    assert "Heutige Session 1: Finkenkrug, 10:30–14:30.\nDabei: Carla, Dana." in output
     tuesday = output.split("> Emil: /heute")[1]
     assert "1. Café Museum, 09:00–13:00" in tuesday and "jeden Dienstag" in tuesday
 
@@ -139,6 +140,7 @@ def test_a_restart_between_poll_and_close_closes_once(tmp_path: Path) -> None:
         "Anna: /einrichten Duisburg\n"
         "Anna: /ort add Café Museum | 51.4344, 6.7623\n"
         "Anna: /ort add Kö Lounge | 51.4330, 6.7650\n"
+        "Anna: /einstellungen umfrage 8:00\n"
         "@ 2026-11-30 08:30\n"
         "Ben: /stimme 2\n",
         "--admin",
@@ -148,8 +150,9 @@ def test_a_restart_between_poll_and_close_closes_once(tmp_path: Path) -> None:
     # the process ended before the close; a new one starts at 10:30 on the same file
     second = console(tmp_path, "@ 2026-11-30 10:30\nBen: /heute\n")
     assert second.count("Die Umfrage ist geschlossen: Kö Lounge gewinnt mit 1 Stimme.") == 1
-    assert "1. Kö Lounge, 10:30–14:30" in second  # closed late, so it starts at 10:30
-    third = console(tmp_path, "@ 2026-11-30 10:45\n")
+    # closed late at 10:30, so it starts a travel margin (30 minutes) after that
+    assert "1. Kö Lounge, 11:00–15:00" in second
+    third = console(tmp_path, "@ 2026-11-30 10:40\n")  # before Ben's reminder at 10:45
     assert third.strip() == ""
 
 
@@ -162,6 +165,7 @@ def test_a_poll_whose_close_was_missed_until_the_next_day_opens_no_session(
         "Anna: /einrichten Duisburg\n"
         "Anna: /ort add Café Museum | 51.4344, 6.7623\n"
         "Anna: /ort add Kö Lounge | 51.4330, 6.7650\n"
+        "Anna: /einstellungen umfrage 8:00\n"
         "@ 2026-11-30 08:30\n"
         "Ben: /stimme 2\n",
         "--admin",

@@ -20,9 +20,11 @@ def texts_in(actions: list[object]) -> list[str]:
 
 
 async def set_up_at(group: GroupChat, when: str) -> GroupChat:
-    """The Duisburg group, set up at that (local) time: its schedule starts then."""
+    """The Duisburg group, set up at that (local) time, with the daily poll turned on
+    (it is off for a new group): its schedule starts then."""
     group.clock.set(berlin(when))
     await group.say("Anna", "/einrichten Duisburg | Europe/Berlin | de")
+    await group.say("Anna", "/einstellungen umfrage 8:00")
     await group.say("Anna", "/ort add Café Museum | 51.4344, 6.7623")
     await group.say("Anna", "/ort add Kö Lounge | 51.4330, 6.7650")
     await group.say("Anna", "/ort add Finkenkrug | 51.4290, 6.7900")
@@ -87,9 +89,10 @@ async def test_latest_vote_counts_and_closing_opens_the_winners_session(
     lines = announcement.splitlines()
     assert lines[0] == "Die Umfrage ist geschlossen: Café Museum gewinnt mit 2 Stimmen."
     assert lines[1] == "Stimmen: Café Museum 2, Finkenkrug 1, Kö Lounge 0"
-    assert lines[2:] == ["Heutige Session 1: Café Museum, 10:00–14:00.", "Dabei: Carla, Dana."]
+    # the session starts a travel margin (30 minutes) after the poll's close time
+    assert lines[2:] == ["Heutige Session 1: Café Museum, 10:30–14:30.", "Dabei: Carla, Dana."]
     today = await duisburg.reply_text("Ben", "/heute")
-    assert "1. Café Museum, 10:00–14:00" in today
+    assert "1. Café Museum, 10:30–14:30" in today
     # the poll's session has no personal opener: both voters are its joiners
     assert "eröffnet von" not in today and "2 dabei: Carla, Dana" in today
     assert "Café Museum hat gewonnen" in today
@@ -198,7 +201,7 @@ async def test_scheduled_poll_closes_by_itself_and_opens_the_session(group: Grou
     assert duisburg.clock.now() == berlin("2026-11-30 12:00")
     [announcement] = texts_in(actions)
     assert "Finkenkrug gewinnt mit 1 Stimme" in announcement
-    assert "10:00–14:00" in announcement
+    assert "10:30–14:30" in announcement
 
 
 async def test_a_restart_between_poll_and_close_closes_once(db_url: str, group: GroupChat) -> None:
@@ -260,6 +263,7 @@ async def test_settings_changes_take_effect_for_the_next_occurrence(duisburg: Gr
 
 
 async def test_poll_settings_are_checked(duisburg: GroupChat) -> None:
+    await duisburg.say("Anna", "/einstellungen umfrage 8:00")
     text = await duisburg.reply_text("Anna", "/einstellungen schluss 7:00")
     assert "schließen" in text and "Beispiel: /einstellungen schluss 10:00" in text
     assert "kein Wochentag" in await duisburg.reply_text("Anna", "/einstellungen tage mo-xy")

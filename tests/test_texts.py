@@ -169,6 +169,8 @@ async def test_the_settings_view_shows_the_duration_in_german(
     duisburg: GroupChat, typed: str, shown: str
 ) -> None:
     text = await duisburg.reply_text("Anna", f"/einstellungen dauer {typed}")
+    assert text == f"Gespeichert: eine Session ohne Endzeit dauert {shown}."
+    text = await duisburg.reply_text("Anna", "/einstellungen")
     assert f"Dauer einer Session ohne Endzeit: {shown} (ändern:" in text
 
 
@@ -178,6 +180,8 @@ async def test_the_settings_view_shows_the_duration_in_english(
 ) -> None:
     await group.say("Anna", "/setup Leeds | Europe/London | en")
     text = await group.reply_text("Anna", f"/settings duration {typed}")
+    assert text == f"Saved: a session opened without an end lasts {shown}."
+    text = await group.reply_text("Anna", "/settings")
     assert f"Length of a session opened without an end: {shown} (change:" in text
 
 
@@ -196,8 +200,11 @@ async def test_the_settings_view_is_made_of_translated_labels(duisburg: GroupCha
 
 async def test_settings_accept_keys_with_umlaut_or_eszett(duisburg: GroupChat) -> None:
     text = await duisburg.reply_text("Anna", "/einstellungen öffentlich aus")
-    assert "Öffentlich gelistet (auch in der Umkreissuche anderer Städte): nein" in text
+    assert text == "Gespeichert: nicht öffentlich gelistet."
     text = await duisburg.reply_text("Anna", "/einstellungen Schluß 11:00")
+    assert text == "Gespeichert: keine tägliche Orts-Umfrage (sie würde um 11:00 schließen)."
+    text = await duisburg.reply_text("Anna", "/einstellungen")
+    assert "Öffentlich gelistet (auch in der Umkreissuche anderer Städte): nein" in text
     assert "Umfrage schließt: 11:00" in text
 
 

@@ -41,6 +41,7 @@ class GroupStore(SqliteBase):
             radius_km=row["radius_km"],
             reminder_minutes=row["reminder_minutes"],
             retention_days=row["retention_days"],
+            travel_minutes=row["travel_minutes"],
         )
         return CityGroup(id=row["id"], name=row["name"], settings=settings)
 
@@ -82,7 +83,7 @@ class GroupStore(SqliteBase):
             "UPDATE city_groups SET name = ?, language = ?, timezone = ?, default_start = ?,"
             " default_end = ?, default_duration_minutes = ?, public = ?, poll_time = ?,"
             " poll_close = ?, poll_days = ?, poll_since = ?, radius_km = ?,"
-            " reminder_minutes = ?, retention_days = ? WHERE id = ?",
+            " reminder_minutes = ?, retention_days = ?, travel_minutes = ? WHERE id = ?",
             (
                 group.name,
                 s.language,
@@ -98,6 +99,7 @@ class GroupStore(SqliteBase):
                 s.radius_km,
                 s.reminder_minutes,
                 s.retention_days,
+                s.travel_minutes,
                 group.id,
             ),
         )

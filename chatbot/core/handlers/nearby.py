@@ -15,7 +15,7 @@ from chatbot.core.handlers.common import bad_input
 from chatbot.core.handlers.sessions import join_button
 from chatbot.core.handlers.venues import add_shared_venue
 from chatbot.core.model import CityGroup, Session
-from chatbot.core.parsing import BadInput, check_coordinates, parse_amount
+from chatbot.core.parsing import BadInput, check_coordinates, parse_distance_km
 
 DEFAULT_RADIUS_KM = 5.0
 MAX_RADIUS_KM = 100.0
@@ -30,8 +30,8 @@ def nearby_example(ctx: Context) -> str:
 async def ask_for_location(ctx: Context, args: str) -> None:
     """/nearby [km]: ask for a location (and remember the radius for it)."""
     if args.strip():
-        # ASCII digits only, at most 3 before the decimal point: "١", "1e9" are no radius
-        km = parse_amount(args, "km")
+        # "2", "2 km", "2,5km", "500 m"; ASCII digits only: "١", "1e9" are no radius
+        km = parse_distance_km(args)
         if km is None or not 0.1 <= km <= MAX_RADIUS_KM:
             raise UserError(
                 ctx._("The radius is given in km, from 0.1 to {max}.").format(

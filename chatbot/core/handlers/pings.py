@@ -17,12 +17,14 @@ from chatbot.core.errors import UserError
 from chatbot.core.events import Person
 from chatbot.core.handlers.common import bad_input
 from chatbot.core.model import CityGroup, Session, Subscription
-from chatbot.core.parsing import BadInput, haversine_m, parse_amount, parse_clock
+from chatbot.core.parsing import BadInput, haversine_m, parse_clock, take_distance
 from chatbot.core.render import opened_by
 from chatbot.core.text import fold
 from chatbot.i18n import Translator
 
 QUIET_WORDS = {"ruhe", "quiet", "ruhezeit"}
+ANYWHERE_WORDS = {"ueberall", "anywhere", "everywhere"}
+OFF_WORDS = {"aus", "off", "keine", "none", "nie", "never"}
 
 
 def subscribe_example(ctx: Context) -> str:
@@ -30,36 +32,61 @@ def subscribe_example(ctx: Context) -> str:
 
 
 async def subscribe(ctx: Context, args: str) -> None:
-    """/subscribe [km] [quiet HH-HH]"""
+    """/subscribe [km] [quiet HH-HH | quiet off] [anywhere]: what is named changes,
+    the rest of an existing subscription stays; alone, it shows the subscription."""
     group = ctx.require_group()
     me = ctx.origin.sender
     example = subscribe_example(ctx)
-    radius: float | None = None
-    quiet: tuple[time, time] | None = None
+    current = next(
+        (s for s in await ctx.repo.subscriptions_of(me.ref) if s.group_id == group.id), None
+    )
+    if current is not None and not args.strip():
+        ctx.reply(
+            ctx._("You already get pings from {city}.").format(city=group.name)
+            + " "
+            + _subscription_details(ctx, current)
+            + "\n"
+            + _subscription_changes(ctx)
+        )
+        return
+    radius = current.radius_km if current else None
+    centre = current.centre if current else None
+    quiet = current.quiet if current else None
+    radius_given = False
     words = args.split()
     i = 0
     while i < len(words):
         word = fold(words[i])
         if word in QUIET_WORDS and i + 1 < len(words):
-            quiet = _quiet_hours(ctx, words[i + 1], example)
+            quiet = (
+                None
+                if fold(words[i + 1]) in OFF_WORDS
+                else _quiet_hours(ctx, words[i + 1], example)
+            )
             i += 2
             continue
-        number = parse_amount(word, "km")
-        if number is not None and radius is None:
-            radius = number
+        if word in ANYWHERE_WORDS:
+            radius, centre, radius_given = None, None, False
+            i += 1
+            continue
+        distance = take_distance(words, i)
+        if distance is not None and not radius_given:
+            radius, taken = distance
             if not 0.5 <= radius <= 100:
                 raise UserError(
                     ctx._("The radius is given in km, from 0.5 to 100."), example=example
                 )
-            i += 1
+            radius_given = True
+            i += taken
             continue
         raise UserError(
             ctx._("I don't understand “{value}”.").format(value=words[i]), example=example
         )
-    centre = None
-    if radius is not None:
+    if radius_given:
         position = ctx.memory.position(me.ref, ctx.now())
-        if position is None:
+        if position is not None:
+            centre = (round(position[0], 2), round(position[1], 2))
+        elif centre is None:  # a new radius keeps the centre shared before
             raise UserError(
                 ctx._(
                     "For pings within a radius, share your location first: I keep it rounded"
@@ -67,23 +94,47 @@ async def subscribe(ctx: Context, args: str) -> None:
                 ),
                 example=example,
             )
-        centre = (round(position[0], 2), round(position[1], 2))
+    sub = Subscription(group.id, me, radius, centre, quiet)
     async with ctx.repo.atomic():
         await ctx.repo.remember_person(me, ctx.now())
-        await ctx.repo.subscribe(Subscription(group.id, me, radius, centre, quiet), ctx.now())
+        await ctx.repo.subscribe(sub, ctx.now())
     text = ctx._("{name} gets a direct message when a session opens in {city}.").format(
         name=me.name, city=group.name
     )
-    if radius is not None:
-        text += " " + ctx._("Only within {radius}.").format(radius=ctx.t.distance(radius * 1000))
-    if quiet is not None:
-        text += " " + ctx._("None from {start} to {end}.").format(
-            start=ctx.t.time(quiet[0]), end=ctx.t.time(quiet[1])
-        )
-    text += " " + ctx._("{unsubscribe} stops it.").format(unsubscribe=ctx.cmd("unsubscribe"))
+    text += " " + _subscription_details(ctx, sub)
     if not await ctx.repo.is_reachable(me.ref):
         text += "\n" + ctx._("I could not reach you last time: please start a chat with me.")
     ctx.reply(text)
+
+
+def _subscription_details(ctx: Context, sub: Subscription) -> str:
+    """The radius and quiet hours of a subscription, and how to stop it."""
+    parts = []
+    if sub.radius_km is not None:
+        parts.append(
+            ctx._("Only within {radius}.").format(radius=ctx.t.distance(sub.radius_km * 1000))
+        )
+    if sub.quiet is not None:
+        parts.append(
+            ctx._("None from {start} to {end}.").format(
+                start=ctx.t.time(sub.quiet[0]), end=ctx.t.time(sub.quiet[1])
+            )
+        )
+    parts.append(ctx._("{unsubscribe} stops it.").format(unsubscribe=ctx.cmd("unsubscribe")))
+    return " ".join(parts)
+
+
+def _subscription_changes(ctx: Context) -> str:
+    command = ctx.cmd("subscribe") + " "
+    return ctx._(
+        "Change it: {radius} (km around your shared location), {anywhere}, {quiet},"
+        " {quiet_off}; what you don't name stays."
+    ).format(
+        radius=command + "2",
+        anywhere=command + ctx._("anywhere"),
+        quiet=command + ctx._("quiet 22-7"),
+        quiet_off=command + ctx._("quiet off"),
+    )
 
 
 def _quiet_hours(ctx: Context, text: str, example: str) -> tuple[time, time]:

@@ -191,7 +191,8 @@ async def finish_poll(ctx: Context, group: CityGroup, poll: VenuePoll) -> None:
         best = poll.winner()
         if best is not None and not late:
             voters = [v.person for v in poll.votes if v.position == best.position]
-            start, end = default_hours(ctx, group, max(ctx.now(), poll.closes_at))
+            travel = timedelta(minutes=group.settings.travel_minutes)  # time to get there
+            start, end = default_hours(ctx, group, max(ctx.now(), poll.closes_at) + travel)
             session = await _planned_session(ctx, group, poll, best, start, end)
             merged = session is not None
             if session is None:
@@ -222,7 +223,9 @@ async def finish_poll(ctx: Context, group: CityGroup, poll: VenuePoll) -> None:
         await ctx.repo.close_poll(poll.id, session.id if session else None)
     for chat_ctx in await ctx.each_chat_of(group):
         chat_ctx.actions.append(ClosePoll(chat_ctx.origin.chat, str(poll.id)))
-        if late:
+        if best is None and not (_by_command(ctx) and chat_ctx.origin.chat == ctx.origin.chat):
+            pass  # nobody voted: the poll just ends, no post (/today says it closed)
+        elif late:
             chat_ctx.post(_late_announcement(chat_ctx, poll, best))
         else:
             chat_ctx.post(*_announcement(chat_ctx, poll, best, session, merged))
@@ -240,6 +243,11 @@ async def _planned_session(
             if session.ends_at > ctx.now():
                 return session
     return None
+
+
+def _by_command(ctx: Context) -> bool:
+    """Whether a person closed the poll (/close), not the schedule."""
+    return ctx.origin.sender.ref.platform != "core"
 
 
 def _tally(poll: VenuePoll) -> str:
@@ -266,7 +274,7 @@ def _announcement(
     session: Session | None,
     merged: bool,
 ) -> tuple[str, tuple[Button, ...]]:
-    if best is None or session is None:
+    if best is None or session is None:  # only who closed it by command is told
         text = ctx._("The poll is closed without votes, so there is no session from it today.")
         text += "\n" + ctx._("Anyone can still open one with {open}.").format(open=ctx.cmd("open"))
         return text, ()

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+import functools
+import re
+import zoneinfo
+from pathlib import Path
+from zoneinfo import ZoneInfo, available_timezones
 
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
 from chatbot.core.handlers.cancelling import keep_wall_clock
 from chatbot.core.handlers.common import bad_input
 from chatbot.core.model import CityGroup, GroupSettings
-from chatbot.core.parsing import BadInput, parse_amount, parse_clock, parse_hours, parse_weekdays
-from chatbot.core.text import fold
+from chatbot.core.parsing import (
+    BadInput,
+    parse_amount,
+    parse_clock,
+    parse_distance_km,
+    parse_hours,
+    parse_weekdays,
+)
+from chatbot.core.text import excerpt, fold
 from chatbot.i18n import Translator
 
 MAX_CITY_NAME = 64
@@ -28,24 +39,79 @@ def setup_example(ctx: Context) -> str:
     return ctx.cmd("setup") + " " + ctx._("Duisburg | Europe/Berlin | de")
 
 
+# abbreviations people give for a zone, and the zone to take instead: an abbreviation
+# names an offset (and maybe its summer time), not the rules of a place
+_ABBREVIATIONS = {
+    "cet": "Europe/Berlin",
+    "cest": "Europe/Berlin",
+    "mez": "Europe/Berlin",
+    "mesz": "Europe/Berlin",
+    "met": "Europe/Berlin",
+    "wet": "Europe/Lisbon",
+    "west": "Europe/Lisbon",
+    "eet": "Europe/Athens",
+    "eest": "Europe/Athens",
+    "gmt": "Europe/London",
+    "bst": "Europe/London",
+    "est": "America/New_York",
+    "edt": "America/New_York",
+    "cst": "America/Chicago",
+    "cdt": "America/Chicago",
+    "mst": "America/Denver",
+    "mdt": "America/Denver",
+    "pst": "America/Los_Angeles",
+    "pdt": "America/Los_Angeles",
+}
+_OFFSET_RE = re.compile(r"(?:utc|gmt)?\s*[-+−]\s*[0-9]{1,2}(?::?[0-9]{2})?", re.IGNORECASE)
+
+
+@functools.cache
+def _canonical_zones() -> frozenset[str]:
+    """The zones tzdata lists for places (zone.tab), without the legacy aliases such
+    as America/Buenos_Aires; empty where the system has no zone.tab."""
+    for directory in zoneinfo.TZPATH:
+        try:
+            text = (Path(directory) / "zone.tab").read_text(encoding="utf-8")
+        except OSError:
+            continue
+        rows = (line.split("\t") for line in text.splitlines() if not line.startswith("#"))
+        return frozenset(row[2].strip() for row in rows if len(row) > 2)
+    return frozenset()
+
+
+def _zone_key(name: str) -> str:
+    return "_".join(fold(name).replace("_", " ").split())
+
+
 def parse_timezone(ctx: Context, text: str, example: str) -> str:
-    name = text.strip()
-    try:
-        ZoneInfo(name)
-        if "/" in name or name == "UTC":
-            return name
-    except (ZoneInfoNotFoundError, ValueError):
-        pass
-    wanted = fold(name)
-    matches = sorted(z for z in available_timezones() if fold(z).endswith("/" + wanted))
+    """An IANA zone in any case ("europe/berlin"), or a city with spaces ("New York",
+    "Buenos Aires" -> America/Argentina/Buenos_Aires); abbreviations and offsets
+    ("CET", "MEZ", "GMT+1") are refused with the zone to take instead."""
+    name = " ".join(text.split())
+    wanted = _zone_key(name)
+    if wanted in _ABBREVIATIONS or _OFFSET_RE.fullmatch(name):
+        raise UserError(
+            ctx._(
+                "{value} is a timezone abbreviation, not a zone; take e.g. {zone}"
+                " (the clock changes for summer time are in the zone)."
+            ).format(value=name, zone=_ABBREVIATIONS.get(wanted, "Europe/Berlin")),
+            example=example,
+        )
+    zones = {_zone_key(z): z for z in available_timezones()}
+    if wanted == "utc":
+        return "UTC"
+    if "/" in wanted and wanted in zones:
+        return zones[wanted]
+    matches = sorted(z for key, z in zones.items() if key.endswith("/" + wanted))
+    if len(matches) > 1:  # a place's own name before legacy aliases ("US/Eastern")
+        matches = [z for z in matches if z in _canonical_zones()] or matches
     if len(matches) == 1:
+        ZoneInfo(matches[0])  # tzdata has it
         return matches[0]
-    raise UserError(
-        ctx._("“{value}” is not a timezone I know. Use an IANA name like Europe/Berlin.").format(
-            value=name
-        ),
-        example=example,
-    )
+    text = ctx._("“{value}” is not a timezone I know. Use an IANA name like Europe/Berlin.")
+    if matches:
+        text += " " + ctx._("Did you mean: {names}?").format(names=", ".join(matches[:5]))
+    raise UserError(text.format(value=excerpt(name)), example=example)
 
 
 def parse_language(ctx: Context, text: str, example: str) -> str:
@@ -96,16 +162,52 @@ async def setup(ctx: Context, args: str) -> None:
             await ctx.repo.update_group(group)
             if settings.timezone != ctx.group.settings.timezone:
                 await keep_wall_clock(ctx, group)
+    first = ctx.group is None
     ctx.group = group
     ctx.t = Translator(settings.language)
-    ctx.reply(
-        ctx._("This chat is now the city group {city} ({timezone}, {language}).").format(
-            city=group.name, timezone=settings.timezone, language=settings.language
+    if not first:  # set up again: name, zone or language changed, and only that is said
+        ctx.reply(
+            ctx._("Saved: city group {city} ({timezone}, {language}).").format(
+                city=group.name, timezone=settings.timezone, language=settings.language
+            )
         )
-        + "\n"
-        + ctx._(
-            "Next: an admin adds venues with {venue}; then anyone opens a session with {open}."
-        ).format(venue=ctx.cmd("venue") + " " + ctx._("add"), open=ctx.cmd("open"))
+        return
+    change = ctx.cmd("settings") + " "
+    ctx.reply(
+        "\n".join(
+            [
+                ctx._("This chat is now the city group {city} ({timezone}, {language}).").format(
+                    city=group.name, timezone=settings.timezone, language=settings.language
+                ),
+                ctx._(
+                    "Next: an admin adds venues with {venue}; then anyone opens a session"
+                    " with {open}."
+                ).format(venue=ctx.cmd("venue") + " " + ctx._("add"), open=ctx.cmd("open")),
+                _poll_state(ctx, settings, change),
+                _public_state(ctx, settings, change),
+            ]
+        )
+    )
+
+
+def _poll_state(ctx: Context, s: GroupSettings, change: str) -> str:
+    if s.poll_time is None:
+        return ctx._("The daily venue poll is off; {command} turns it on.").format(
+            command=change + ctx._("poll 8:00")
+        )
+    return ctx._("The daily venue poll is on at {time}; {command} turns it off.").format(
+        time=ctx.t.time(s.poll_time), command=change + ctx._("poll off")
+    )
+
+
+def _public_state(ctx: Context, s: GroupSettings, change: str) -> str:
+    if s.public:
+        return ctx._(
+            "The group is listed publicly: visitors and nearby searches from other cities"
+            " see its sessions; {command} changes that."
+        ).format(command=change + ctx._("public off"))
+    return ctx._("The group is not listed publicly; {command} changes that.").format(
+        command=change + ctx._("public on")
     )
 
 
@@ -129,6 +231,8 @@ _SETTING_KEYS = {
     "tage": "days",
     "radius": "radius",
     "umkreis": "radius",
+    "travel": "travel",
+    "anreise": "travel",
 }
 _ON = {"on", "an", "ja", "yes", "true", "1"}
 _OFF = {"off", "aus", "nein", "no", "false", "0", "none", "keine", "now", "jetzt"}
@@ -181,6 +285,12 @@ def describe_settings(ctx: Context, group: CityGroup) -> str:
             ),
             _("radius 5"),
         ),
+        (
+            _("Travel time (a poll's session starts this long after its close): {value}").format(
+                value=ctx.t.duration(s.travel_minutes)
+            ),
+            _("travel 30"),
+        ),
     ]
     lines = [_("Settings of {city}:").format(city=group.name)]
     for line, change in rows:
@@ -211,7 +321,7 @@ async def settings(ctx: Context, args: str) -> None:
         raise UserError(
             ctx._(
                 "“{value}” is not a setting. Settings: language, timezone, hours, duration,"
-                " public, poll, close, days, radius."
+                " public, poll, close, days, radius, travel."
             ).format(value=words[0]),
             example=example,
         )
@@ -222,6 +332,7 @@ async def settings(ctx: Context, args: str) -> None:
     if key == "language":
         s = s.with_(language=parse_language(ctx, value, example))
     elif key == "timezone":
+        example = ctx.cmd("settings") + " " + ctx._("timezone Europe/Berlin")
         s = s.with_(timezone=parse_timezone(ctx, value, example))
     elif key == "hours":
         if fold(value) in _OFF:
@@ -265,13 +376,21 @@ async def settings(ctx: Context, args: str) -> None:
                 example=ctx.cmd("settings") + " " + ctx._("close 10:00"),
             )
     elif key == "radius":
-        km = parse_amount(value, "km") or 0.0
+        km = parse_distance_km(value) or 0.0
         if not 0.5 <= km <= 100:
             raise UserError(
                 ctx._("The radius is given in km, from 0.5 to 100."),
                 example=ctx.cmd("settings") + " " + ctx._("radius 5"),
             )
         s = s.with_(radius_km=km)
+    elif key == "travel":
+        minutes = parse_amount(value, "min(?:uten|utes)?")
+        if minutes is None or minutes != int(minutes) or not 0 <= minutes <= 180:
+            raise UserError(
+                ctx._("The travel time is given in minutes, from 0 to 180."),
+                example=ctx.cmd("settings") + " " + ctx._("travel 30"),
+            )
+        s = s.with_(travel_minutes=int(minutes))
     elif key == "days":
         try:
             s = s.with_(poll_days=parse_weekdays(value))
@@ -286,4 +405,46 @@ async def settings(ctx: Context, args: str) -> None:
             await keep_wall_clock(ctx, updated)  # sessions keep their wall-clock times
     ctx.group = updated
     ctx.t = Translator(s.language)
-    ctx.reply(ctx._("Saved.") + "\n" + describe_settings(ctx, updated))
+    ctx.reply(saved(ctx, key, s))
+
+
+def saved(ctx: Context, key: str, s: GroupSettings) -> str:
+    """The confirmation of one changed setting: that setting, not all of them."""
+    _ = ctx._
+    if key == "language":
+        return _("Saved: language {value}.").format(
+            value=_("German") if s.language == "de" else _("English")
+        )
+    if key == "timezone":
+        return _("Saved: timezone {value}.").format(value=s.timezone)
+    if key == "hours":
+        if s.default_hours is None:
+            return _("Saved: a session opened without a time starts at once.")
+        return _("Saved: a session opened without a time runs {value}.").format(
+            value=ctx.t.time_range(*s.default_hours)
+        )
+    if key == "duration":
+        return _("Saved: a session opened without an end lasts {value}.").format(
+            value=ctx.t.duration(s.default_duration_minutes)
+        )
+    if key == "public":
+        return _("Saved: listed publicly.") if s.public else _("Saved: not listed publicly.")
+    if key in ("poll", "close"):
+        if s.poll_time is None:
+            return _("Saved: no daily venue poll (it would close at {close}).").format(
+                close=ctx.t.time(s.poll_close)
+            )
+        return _("Saved: poll at {time} (closes {close}).").format(
+            time=ctx.t.time(s.poll_time), close=ctx.t.time(s.poll_close)
+        )
+    if key == "days":
+        days = ", ".join(ctx.t.weekday_short(d) for d in s.poll_days)
+        return _("Saved: poll days {days}.").format(days=days).replace("..", ".")
+    if key == "radius":
+        return _("Saved: radius for nearby searches {value}.").format(
+            value=ctx.t.distance(s.radius_km * 1000)
+        )
+    assert key == "travel"
+    return _("Saved: a poll's session starts at least {value} after the close.").format(
+        value=ctx.t.duration(s.travel_minutes)
+    )
