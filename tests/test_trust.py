@@ -123,7 +123,7 @@ async def test_the_poll_winner_joins_the_session_planned_there(
     rows = await repo.db.execute_fetchall("SELECT COUNT(*) FROM sessions")
     assert list(rows)[0][0] == 1  # no second session there
     today = await duisburg.reply_text("Ben", "/heute")
-    assert "2 dabei: Carla, Dana" in today
+    assert "3 dabei: Ben, Carla, Dana" in today  # the opener counts
     assert poll.poll_key
 
 
@@ -203,7 +203,7 @@ async def test_forgetting_an_opener_hands_the_session_to_the_first_joiner(
     [handover] = await duisburg.pending("handover")
     assert handover.person.id == "carla"
     today = await duisburg.reply_text("Dana", "/heute")
-    assert "eröffnet von Carla" in today and "1 dabei: Dana" in today
+    assert "eröffnet von Carla" in today and "2 dabei: Carla, Dana" in today
     # Carla leads it now: she can cancel it, and Dana is told
     assert "gestrichen" in await duisburg.reply_text("Carla", "/streichen 1")
     assert [m.person.id for m in await duisburg.pending("cancelled")] == ["dana"]

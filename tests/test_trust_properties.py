@@ -597,11 +597,6 @@ async def test_removing_the_venue_of_a_polls_session_tells_only_its_people(
     assert [tuple(row) for row in told] == [("test", "carla")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: a weekly series meeting in the spring-forward gap gets a session that"
-    " ends before it starts on that night",
-)
 async def test_a_series_on_the_dst_night_ends_after_it_starts(group: GroupChat) -> None:
     """`/neu jeden so 2:30-3:15` is a fine series, but on 2027-03-28 02:00–03:00 does
     not exist in Berlin. /open refuses such a time that night; the series' session of

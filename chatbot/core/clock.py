@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -36,6 +36,24 @@ def wall_clock_instant(day: date, wall: time, zone: ZoneInfo) -> datetime:
     (02:30 on the spring-forward night) lands after the gap; a repeated time (autumn)
     is its first occurrence."""
     return datetime.combine(day, wall, tzinfo=zone).astimezone(UTC)
+
+
+def wall_clock_range(
+    day: date, start: time, end: time, zone: ZoneInfo
+) -> tuple[datetime, datetime]:
+    """The instants of a wall-clock range on a day. A start inside the spring-forward gap
+    whose end lies after it (a weekly 02:30–03:15 on that night) starts when the clocks
+    jump, so the range never ends before it starts."""
+    starts_at, ends_at = wall_clock_instant(day, start, zone), wall_clock_instant(day, end, zone)
+    if ends_at <= starts_at:
+        after = ends_at.astimezone(zone).utcoffset()
+        jump = starts_at
+        while jump > ends_at - timedelta(hours=3) and (
+            (jump - timedelta(minutes=1)).astimezone(zone).utcoffset() == after
+        ):
+            jump -= timedelta(minutes=1)
+        starts_at = jump if jump < ends_at else ends_at - timedelta(minutes=1)
+    return starts_at, ends_at
 
 
 def _as_utc(instant: datetime) -> datetime:

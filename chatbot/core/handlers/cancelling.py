@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+from chatbot.core.clock import wall_clock_range
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
 from chatbot.core.events import Person, PersonRef
@@ -369,8 +370,9 @@ async def keep_wall_clock(ctx: Context, group: CityGroup) -> int:
     yesterday = ctx.today() - timedelta(days=1)
     zone_ctx = replace(ctx, group=group, actions=[])
     for session in await ctx.repo.open_sessions_from(group.id, yesterday):
-        starts_at = zone_ctx.instant(session.local_date, session.start)
-        ends_at = zone_ctx.instant(session.local_date, session.end)
+        starts_at, ends_at = wall_clock_range(
+            session.local_date, session.start, session.end, zone_ctx.zone
+        )
         if (starts_at, ends_at) == (session.starts_at, session.ends_at):
             continue
         await ctx.repo.set_session_times(session.id, starts_at, ends_at)

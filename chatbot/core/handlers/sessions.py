@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from chatbot.core.actions import Button
-from chatbot.core.clock import wall_clock_instant
+from chatbot.core.clock import wall_clock_range
 from chatbot.core.context import Context
 from chatbot.core.days import MAX_DAYS_AHEAD, DaySpec, resolve
 from chatbot.core.errors import UserError
@@ -75,6 +75,7 @@ async def materialize_standing(
     has a row, open or skipped, keeps it). Returns the sessions created now."""
     created = []
     for standing in await repo.standing_sessions(group.id, day.weekday()):
+        starts_at, ends_at = wall_clock_range(day, standing.start, standing.end, zone)
         async with repo.atomic():
             session = await repo.add_session(
                 NewSession(
@@ -86,8 +87,8 @@ async def materialize_standing(
                     local_date=day,
                     start=standing.start,
                     end=standing.end,
-                    starts_at=wall_clock_instant(day, standing.start, zone),
-                    ends_at=wall_clock_instant(day, standing.end, zone),
+                    starts_at=starts_at,
+                    ends_at=ends_at,
                     opener=standing.opener,
                     topic=standing.topic,
                     standing_id=standing.id,
