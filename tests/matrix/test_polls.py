@@ -138,7 +138,7 @@ async def test_scheduled_poll_opens_and_closes_by_the_clock(
 ) -> None:
     bot_user, anna_user = matrix_user("bot"), matrix_user("anna")
     anna = Member(await matrix_client(anna_user))
-    clock = FakeClock(berlin("2026-11-30 07:30"))  # the default poll is 08:00-10:00 Mo-Fr
+    clock = FakeClock(berlin("2026-11-30 07:30"))  # the poll is turned on for 08:00-10:00
     bot = await start_bot(
         synapse, bot_user, f"sqlite:///{tmp_path / 'bot.db'}", USER_PASSWORD, clock=clock
     )
@@ -146,6 +146,8 @@ async def test_scheduled_poll_opens_and_closes_by_the_clock(
     ticker = asyncio.create_task(tick_until(bot.bot, {"matrix": bot.adapter}, stop, [], every=0.1))
     try:
         room = await city_room(anna, [], bot)
+        saved = await anna.ask(room, bot.user_id, "!einstellungen umfrage 8:00")
+        assert "Gespeichert: Umfrage um 08:00" in saved  # off for a new group
         clock.set(berlin("2026-11-30 08:00") + timedelta(seconds=5))
         start = await anna.event_of_type(room, bot.user_id, POLL_START)
         assert set(answers_of(start).values()) == {
@@ -157,7 +159,10 @@ async def test_scheduled_poll_opens_and_closes_by_the_clock(
         clock.set(berlin("2026-11-30 10:00") + timedelta(seconds=5))
         end = await anna.event_of_type(room, bot.user_id, POLL_END)
         assert end["content"]["m.relates_to"]["event_id"] == start["event_id"]
-        await anna.notice(room, bot.user_id, "ohne Stimmen geschlossen")
+        # nobody voted: the poll just ends, no message; !heute says it closed
+        assert "ohne Stimmen geschlossen" in await anna.ask(room, bot.user_id, "!heute")
+        said = [e for e in anna.from_user(room, bot.user_id) if "ohne Stimmen" in body(e)]
+        assert len(said) == 1  # only the answer to !heute
         polls = [e for e in anna.from_user(room, bot.user_id) if e["type"] == POLL_START]
         assert len(polls) == 1  # ticking on does not post it again
     finally:
