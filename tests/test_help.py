@@ -215,7 +215,6 @@ async def test_nearby_and_the_settings_radius_take_units(duisburg: GroupChat) ->
         ("New York", "America/New_York"),
         ("los angeles", "America/Los_Angeles"),
         ("Buenos Aires", "America/Argentina/Buenos_Aires"),
-        ("UTC", "UTC"),
     ],
 )
 async def test_timezones_by_name_in_any_case_or_by_city(

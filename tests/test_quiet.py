@@ -63,15 +63,17 @@ async def test_with_the_poll_on_nobody_voting_gives_one_message_a_day(
     assert len([a for a in actions if isinstance(a, ClosePoll)]) == 4
 
 
-async def test_today_still_says_the_poll_closed_without_votes(duisburg: GroupChat) -> None:
+async def test_a_poll_without_votes_just_ends_and_today_says_so(duisburg: GroupChat) -> None:
     await duisburg.say("Anna", "/einstellungen umfrage 8:00")
-    await duisburg.advance(berlin("2026-12-01 10:30"))
+    actions = await duisburg.advance(berlin("2026-12-01 10:30"))
+    assert len([a for a in actions if isinstance(a, ClosePoll)]) == 1
+    assert [a for a in actions if isinstance(a, SendText)] == []  # no "closed" post
     assert "ohne Stimmen geschlossen" in await duisburg.reply_text("Ben", "/heute")
-
-
-async def test_who_closes_an_empty_poll_is_still_answered(duisburg: GroupChat) -> None:
-    [poll] = [a for a in await duisburg.say("Ben", "/umfrage") if isinstance(a, SendPoll)]
-    actions = await duisburg.say("Ben", "/schliessen")
+    # who closes an empty poll by command is still answered
+    [poll] = [
+        a for a in await duisburg.advance(berlin("2026-12-02 08:30")) if isinstance(a, SendPoll)
+    ]
+    actions = await duisburg.say("Anna", "/schliessen")
     assert [a.poll_key for a in actions if isinstance(a, ClosePoll)] == [poll.poll_key]
     [text] = [a.text for a in actions if isinstance(a, SendText)]
     assert "ohne Stimmen" in text
