@@ -162,7 +162,7 @@ async def test_command_menus_per_language_and_for_admins(tg: TelegramWorld) -> N
 
 async def test_private_chat_uses_the_persons_language(tg: TelegramWorld) -> None:
     await tg.start()
-    answer = await tg.ask(CARLA, CARLA, "/help", "What I can do", language_code="en")
+    answer = await tg.ask(CARLA, CARLA, "/help", "In a private chat with me", language_code="en")
     assert answer.chat_id == CARLA
 
 

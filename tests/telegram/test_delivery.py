@@ -201,7 +201,7 @@ async def test_direct_messages_raise_unreachable_when_telegram_refuses(
 
     # she starts the bot: the core marks her reachable, the message goes out
     tg.server.never_started.discard(DANA)
-    await tg.ask(DANA, DANA, "/start abo", "Was ich kann")
+    await tg.ask(DANA, DANA, "/start abo", "/abo (/subscribe)")  # the deep link: /abo's help
     assert await tg.repo.is_reachable(dana)
     await adapter.perform(DirectMessage(dana, "Ping"))
     await tg.reply(DANA, "Ping")
@@ -219,7 +219,7 @@ async def test_direct_messages_raise_unreachable_when_telegram_refuses(
 
     # a flood limit that outlasts the retries: the outbox is told when to try again
     tg.server.push_update(tg.server.my_chat_member_update(DANA, "kicked", "member"))
-    await tg.ask(DANA, DANA, "/hilfe", "Was ich kann")
+    await tg.ask(DANA, DANA, "/hilfe", "Im privaten Chat mit mir")
     tg.server.fail_next("sendMessage", error_code=429, retry_after=1, times=10)
     adapter.sender.retries = 0
     limiter = adapter.app.bot.rate_limiter
