@@ -68,7 +68,7 @@ def test_blocks_name_the_chat_and_show_buttons(tmp_path: Path) -> None:
         "  [Dabei bei 1] → /dabei s1",
     ]
     assert blocks[5].startswith("[dm Carla]\nGestrichen in Duisburg: Café Museum")
-    assert blocks[6].startswith("[dm Ben]\nDas ist ein privater Chat")
+    assert blocks[6].startswith("[dm Ben]\nWelche Stadt? Öffentlich gelistet: Duisburg.")
 
 
 def test_admin_commands_need_the_admin_flag(tmp_path: Path) -> None:

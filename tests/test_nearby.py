@@ -58,7 +58,7 @@ async def test_join_from_the_nearby_answer(duisburg: GroupChat) -> None:
     assert (button.command, button.command_name) == ("join", "dabei")
     joined = await duisburg.reply_text("Emil", f"/dabei {button.args}", private=True)
     assert joined == "Emil ist dabei: Finkenkrug, 10:00–14:00."
-    assert "1 dabei: Emil" in await duisburg.reply_text("Ben", "/heute")
+    assert "2 dabei: Ben, Emil" in await duisburg.reply_text("Ben", "/heute")
 
 
 async def test_a_visitor_in_a_private_chat_finds_public_groups_of_another_city(

@@ -180,3 +180,15 @@ async def test_a_settings_change_confirms_that_setting_only(duisburg: GroupChat)
     )
     # alone, it still shows every setting
     assert len((await duisburg.reply_text("Ben", "/einstellungen")).splitlines()) > 8
+
+
+async def test_the_polls_session_starts_after_the_margin_even_within_default_hours(
+    duisburg: GroupChat,
+) -> None:
+    await duisburg.say("Anna", "/einstellungen zeiten 9-13")
+    await duisburg.say("Carla", "/umfrage")
+    await duisburg.say("Carla", "/stimme 1")
+    duisburg.clock.set(berlin("2026-11-30 10:00"))
+    await duisburg.say("Carla", "/schliessen")
+    # closed at 10:00, 30 minutes to get there: 10:30–13:00, not 9–13
+    assert "1. Café Museum, 10:30–13:00" in await duisburg.reply_text("Ben", "/heute")

@@ -108,7 +108,7 @@ async def test_today_lists_sessions_in_start_order_with_joiners_and_topic(
         "",
         "2. Café Museum, 09:00–12:00",
         "   eröffnet von Carla",
-        "   2 dabei: Dana, Ben",
+        "   3 dabei: Carla, Dana, Ben",  # the opener counts
         "   Thema: Buchhaltung",
         "",
         "1. Kö Lounge, 13:00–17:00",
@@ -130,7 +130,7 @@ async def test_join_without_number_takes_the_only_session(duisburg: GroupChat) -
     await duisburg.say("Ben", "/neu 10-14 Café Museum")
     text = await duisburg.reply_text("Carla", "/dabei")
     assert text == "Carla ist dabei: Café Museum, 10:00–14:00."
-    assert "1 dabei: Carla" in await duisburg.reply_text("Ben", "/heute")
+    assert "2 dabei: Ben, Carla" in await duisburg.reply_text("Ben", "/heute")
 
 
 async def test_join_twice_or_own_session_changes_nothing(duisburg: GroupChat) -> None:
@@ -138,7 +138,7 @@ async def test_join_twice_or_own_session_changes_nothing(duisburg: GroupChat) ->
     await duisburg.say("Carla", "/dabei 1")
     assert "schon dabei" in await duisburg.reply_text("Carla", "/dabei 1")
     assert "eröffnet" in await duisburg.reply_text("Ben", "/dabei 1")
-    assert "1 dabei: Carla" in await duisburg.reply_text("Ben", "/heute")
+    assert "2 dabei: Ben, Carla" in await duisburg.reply_text("Ben", "/heute")
 
 
 async def test_join_needs_a_number_when_there_are_several(duisburg: GroupChat) -> None:
@@ -155,7 +155,7 @@ async def test_leave_removes_the_person(duisburg: GroupChat) -> None:
     await duisburg.say("Dana", "/dabei")
     text = await duisburg.reply_text("Carla", "/absagen")
     assert text == "Carla ist bei Café Museum doch nicht dabei."
-    assert "1 dabei: Dana" in await duisburg.reply_text("Ben", "/heute")
+    assert "2 dabei: Ben, Dana" in await duisburg.reply_text("Ben", "/heute")
     assert "bei keiner Session" in await duisburg.reply_text("Carla", "/absagen")
 
 
@@ -220,7 +220,7 @@ async def test_english_group_speaks_english(group: GroupChat) -> None:
         "",
         "1. Northern Bloc, 10:00\u202fAM–2:00\u202fPM",  # CLDR: narrow no-break space
         "   opened by Ben",
-        "   1 joining: Carla",
+        "   2 coming: Ben, Carla",
         "   Topic: taxes",
     ]
 
@@ -229,7 +229,7 @@ async def test_german_and_english_names_work_in_any_group(duisburg: GroupChat) -
     await duisburg.say("Ben", "/open 10-14 Café Museum")
     await duisburg.say("Carla", "/join")
     # the group is German: replies are German and name the German commands
-    assert "1 dabei: Carla" in await duisburg.reply_text("Ben", "/today")
+    assert "2 dabei: Ben, Carla" in await duisburg.reply_text("Ben", "/today")
     assert "/heute" in await duisburg.reply_text("Ben", "/help")
 
 
@@ -261,8 +261,11 @@ async def test_a_crash_in_a_handler_is_an_apology_and_the_next_command_works(
 
 
 async def test_private_chat_commands_point_to_the_group(duisburg: GroupChat) -> None:
-    text = await duisburg.reply_text("Ben", "/heute", private=True)
+    text = await duisburg.reply_text("Ben", "/neu 10-14 Café Museum", private=True)
     assert "privater Chat" in text
+    # /heute there asks which publicly listed city (a visitor plans a trip)
+    text = await duisburg.reply_text("Ben", "/heute", private=True)
+    assert "Welche Stadt?" in text and "Duisburg" in text
 
 
 async def test_a_database_failure_while_loading_the_chat_is_an_apology(

@@ -184,7 +184,11 @@ async def queue_pings(ctx: Context, group: CityGroup, session: Session) -> int:
             if due >= session.ends_at:
                 continue  # the session is over before the quiet hours are
         t = Translator(sub.person.language or group.settings.language)
-        text = t.gettext("New session in {city}: {place}, {day}, {time}, {opened_by}.").format(
+        if session.local_date == ctx.today():
+            text = t.gettext("New session in {city}: {place}, {time}, {opened_by}.")
+        else:
+            text = t.gettext("New session in {city}: {place}, {day}, {time}, {opened_by}.")
+        text = text.format(
             city=group.name,
             place=session.place,
             day=t.date(session.local_date),

@@ -192,7 +192,9 @@ async def finish_poll(ctx: Context, group: CityGroup, poll: VenuePoll) -> None:
         if best is not None and not late:
             voters = [v.person for v in poll.votes if v.position == best.position]
             travel = timedelta(minutes=group.settings.travel_minutes)  # time to get there
-            start, end = default_hours(ctx, group, max(ctx.now(), poll.closes_at) + travel)
+            start, end = default_hours(
+                ctx, group, max(ctx.now(), poll.closes_at) + travel, not_before=True
+            )
             session = await _planned_session(ctx, group, poll, best, start, end)
             merged = session is not None
             if session is None:

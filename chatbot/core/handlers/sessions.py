@@ -100,15 +100,27 @@ async def materialize_standing(
     return created
 
 
-def default_hours(ctx: Context, group: CityGroup, start_at: datetime) -> tuple[time, time]:
+def default_hours(
+    ctx: Context, group: CityGroup, start_at: datetime, *, not_before: bool = False
+) -> tuple[time, time]:
     """A session's hours when nobody gave them: the group's default hours while they
     are still ahead, otherwise from `start_at` (rounded down to 5 minutes) for the
-    group's default duration, ending by midnight."""
+    group's default duration, ending by midnight. `not_before` (a poll's session): it
+    starts no earlier than `start_at`, within the default hours if they are still long
+    enough, else for the default duration."""
     settings = group.settings
-    if settings.default_hours and ctx.instant(ctx.today(), settings.default_hours[1]) > ctx.now():
-        return settings.default_hours
     local = start_at.astimezone(ctx.zone)
+    if not_before and local.minute % 5:
+        local += timedelta(minutes=5 - local.minute % 5)  # up, not down: not before
     start = local.replace(minute=local.minute - local.minute % 5, second=0, microsecond=0)
+    hours = settings.default_hours
+    if hours and ctx.instant(ctx.today(), hours[1]) > ctx.now():
+        if not not_before or start.time() <= hours[0]:
+            return hours
+        if (datetime.combine(start.date(), hours[1]) - start.replace(tzinfo=None)) >= timedelta(
+            hours=1
+        ):
+            return start.time(), hours[1]
     return start.time(), _plus(start.time(), settings.default_duration_minutes)
 
 
