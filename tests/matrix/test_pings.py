@@ -79,7 +79,7 @@ async def test_ping_in_a_direct_room_and_joining_from_there(
         joined = await ben.ask(direct, bot.user_id, join_line.removeprefix("→ "))
         assert f"{localpart(ben.user_id)} ist dabei: Café Museum" in joined, joined
         today = await anna.ask(room, bot.user_id, "!heute")
-        assert f"1 dabei: {localpart(ben.user_id)}" in today, today
+        assert f"2 dabei: {localpart(anna.user_id)}, {localpart(ben.user_id)}" in today, today
     finally:
         stop.set()
         await sender

@@ -11,7 +11,7 @@ from chatbot.adapters.matrix.rooms import localpart
 from chatbot.core.clock import FakeClock
 from tests.kit import berlin
 from tests.matrix.conftest import USER_PASSWORD
-from tests.matrix.helpers import Member, start_bot
+from tests.matrix.helpers import Member, body, start_bot
 from tests.matrix.test_polls import city_room
 from tests.support.synapse import SynapseServer
 
@@ -30,9 +30,10 @@ async def test_plan_tomorrow_see_the_week_join_by_id_and_change(
     )
     try:
         room = await city_room(anna, [ben, carla], bot)
-        opened = await ben.ask(room, bot.user_id, "!neu 14-18 Kö Lounge")
-        assert opened.startswith("Neue Session 1: Kö Lounge"), opened
-        planned = await ben.ask(room, bot.user_id, "!neu morgen 10-14 Café Museum max 2")
+        await ben.say(room, "!neu 14-18 Kö Lounge")
+        await anna.notice(room, bot.user_id, "Neue Session 1: Kö Lounge")
+        await ben.say(room, "!neu morgen 10-14 Café Museum max 2")
+        planned = body(await anna.notice(room, bot.user_id, "Neue Session 2"))
         assert "Neue Session 2 am Dienstag, 1. Dezember" in planned, planned
         assert "→ !dabei s2" in planned  # the command line carries the session's id
 
@@ -45,8 +46,9 @@ async def test_plan_tomorrow_see_the_week_join_by_id_and_change(
         full = await anna.ask(room, bot.user_id, "!dabei 2")
         assert "Warteliste" in full, full
 
-        changed = await ben.ask(room, bot.user_id, "!aendern 2 11-15")
-        assert "Session 2" in changed and "11:00–15:00" in changed, changed
+        await ben.say(room, "!aendern 2 11-15")
+        changed = body(await anna.notice(room, bot.user_id, "Session 2 geändert"))
+        assert "11:00–15:00" in changed, changed
         tomorrow = await anna.ask(room, bot.user_id, "!morgen")
         assert "2. Café Museum, 11:00–15:00" in tomorrow, tomorrow
         assert "2/2 dabei" in tomorrow and "Warteliste" in tomorrow

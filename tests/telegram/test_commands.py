@@ -74,7 +74,7 @@ async def test_open_join_by_button_and_today(tg: TelegramWorld) -> None:
     assert (press.command, press.args, press.origin.sender.name) == ("join", "s1", "Carla")
 
     today = await tg.ask(GROUP, DANA, "/heute", "Heute in Duisburg")
-    assert "1 dabei: Carla" in today.params["text"]
+    assert "2 dabei: Ben, Carla" in today.params["text"]
     assert today.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == data
 
 

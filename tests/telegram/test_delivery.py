@@ -52,7 +52,7 @@ async def test_restart_neither_repeats_nor_drops_updates(tg: TelegramWorld) -> N
 
     await tg.reply(GROUP, "Carla ist dabei")
     today = await tg.ask(GROUP, DANA, "/heute", "Heute in")
-    assert "1 dabei: Carla" in today.params["text"]
+    assert "2 dabei: Ben, Carla" in today.params["text"]
     texts = tg.texts(GROUP)
     assert sum("Carla ist dabei" in t for t in texts) == 1
     assert sum("Neue Session" in t for t in texts) == 1  # the old /neu was not redone

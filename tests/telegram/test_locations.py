@@ -81,7 +81,7 @@ async def test_a_visitor_in_a_private_chat_finds_public_groups_only(tg: Telegram
     joined = await tg.push(press, EMIL, "Emil ist dabei")
     assert joined.params["text"] == "Emil ist dabei: Café Museum, 10:00–14:00."
     today = await tg.ask(GROUP, DANA, "/heute", "Heute in Duisburg")
-    assert "1 dabei: Emil" in today.params["text"]
+    assert "2 dabei: Ben, Emil" in today.params["text"]
 
     # the group is unlisted now: a visitor does not find it any more
     await tg.ask(GROUP, ANNA, "/einstellungen oeffentlich aus", "")

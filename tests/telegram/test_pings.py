@@ -61,7 +61,7 @@ async def test_a_ping_in_the_private_chat_and_joining_from_there(tg: TelegramWor
     answered = tg.server.calls_to("answerCallbackQuery")[-1]
     assert not answered.params.get("show_alert")
     today = await tg.ask(GROUP, DANA, "/heute", "Heute in Duisburg")
-    assert "1 dabei: Carla" in today.params["text"]
+    assert "2 dabei: Ben, Carla" in today.params["text"]
 
 
 async def test_a_subscriber_who_never_started_the_bot_is_named_once(tg: TelegramWorld) -> None:
@@ -91,7 +91,7 @@ async def test_a_subscriber_who_never_started_the_bot_is_named_once(tg: Telegram
 
     # Dana follows the link: /start abo in a private chat; the next ping reaches her
     tg.server.never_started.discard(DANA)  # what pressing "Start" does on Telegram
-    await tg.ask(DANA, DANA, "/start abo", "Was ich kann")
+    await tg.ask(DANA, DANA, "/start abo", "/abo ruhe 22-7")  # the help of /abo
     await tg.ask(GROUP, BEN, "/neu 15-18 Kö Lounge", "Neue Session")
     ping = await tg.reply(DANA, PING)
     assert ping.params["text"].startswith("Neue Session in Duisburg: Kö Lounge, 15:00–18:00")
