@@ -59,7 +59,7 @@ def _told_line(ctx: Context, session: Session) -> str:
     return "\n" + ctx._("Told: {names}.").format(names=", ".join(j.name for j in session.joiners))
 
 
-async def _require_opener_or_admin(ctx: Context, opener: Person) -> None:
+async def require_opener_or_admin(ctx: Context, opener: Person) -> None:
     me = ctx.origin.sender
     if opener.ref != me.ref and not await ctx.is_admin(ctx.origin.chat, me):
         raise UserError(ctx._("Only the person who opened it or an admin can cancel it."))
@@ -94,14 +94,12 @@ async def cancel_session(ctx: Context, args: str) -> None:
     )
     if session.group_id != group.id:
         raise UserError(ctx._("That session belongs to another city group."))
-    await _require_opener_or_admin(ctx, session.opener)
+    await require_opener_or_admin(ctx, session.opener)
     reason = ctx._("{name} cancelled it.").format(name=me.name)
     async with ctx.repo.atomic():
         tell = session.opener if session.opener.ref != me.ref and not session.from_poll else None
         await cancel_with_notice(ctx, group, session, reason, tell=tell)
-    text = ctx._("Session {number} is cancelled: {place}, {time} (by {name}).").format(
-        number=session.number, place=session.place, time=time_range(ctx, session), name=me.name
-    )
+    text = _cancelled(ctx, session, me)
     if session.standing_id is not None:
         text += "\n" + ctx._("Only this day: the series goes on next week.")
     ctx.post(text + _told_line(ctx, session))
@@ -121,20 +119,14 @@ async def _cancel_from_private_chat(ctx: Context, args: str) -> None:
             ctx, group, session, ctx._("{name} cancelled it.").format(name=me.name)
         )
     for chat_ctx in await ctx.each_chat_of(group):
-        chat_ctx.post(
-            chat_ctx._("Session {number} is cancelled: {place}, {time} (by {name}).").format(
-                number=session.number,
-                place=session.place,
-                time=time_range(chat_ctx, session),
-                name=me.name,
-            )
-            + _told_line(chat_ctx, session)
-        )
+        chat_ctx.post(_cancelled(chat_ctx, session, me) + _told_line(chat_ctx, session))
         ctx.actions.extend(chat_ctx.actions)
-    ctx.reply(
-        ctx._("Session {number} is cancelled: {place}, {time} (by {name}).").format(
-            number=session.number, place=session.place, time=time_range(ctx, session), name=me.name
-        )
+    ctx.reply(_cancelled(ctx, session, me))
+
+
+def _cancelled(ctx: Context, session: Session, by: Person) -> str:
+    return ctx._("Session {number} is cancelled: {place}, {time} (by {name}).").format(
+        number=session.number, place=session.place, time=time_range(ctx, session), name=by.name
     )
 
 
@@ -213,7 +205,7 @@ async def _end_series_by_day(ctx: Context, group: CityGroup, weekday: int, place
 
 
 async def _end(ctx: Context, group: CityGroup, standing: StandingSession) -> None:
-    await _require_opener_or_admin(ctx, standing.opener)
+    await require_opener_or_admin(ctx, standing.opener)
     me = ctx.origin.sender
     reason = ctx._("{name} ended the weekly series.").format(name=me.name)
     cancelled: list[Session] = []

@@ -9,15 +9,15 @@ from datetime import date, datetime, time, timedelta
 from chatbot.core.actions import Button
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
-from chatbot.core.handlers.cancelling import _require_opener_or_admin
+from chatbot.core.handlers.cancelling import require_opener_or_admin
 from chatbot.core.handlers.common import bad_input
 from chatbot.core.handlers.joining import find_session, seat_freed
 from chatbot.core.handlers.sessions import (
     MAX_TOPIC,
-    _planned_day,
-    _refuse_duplicate,
     join_button,
     open_example,
+    planned_day,
+    refuse_duplicate,
     session_instants,
     sessions_of_day,
     unknown_venue,
@@ -201,7 +201,7 @@ async def change_session(ctx: Context, args: str) -> None:
     if session.from_poll:
         await ctx.require_admin()
     else:
-        await _require_opener_or_admin(ctx, session.opener)
+        await require_opener_or_admin(ctx, session.opener)
     rest = words[1].strip()
     if rest[:1] in ("-", "–", "—"):  # only a new topic: "/change 2 - Buchhaltung"
         rest = "x " + rest if rest[1:2] == " " else rest
@@ -234,7 +234,7 @@ async def change_session(ctx: Context, args: str) -> None:
         )
         what.append(ctx._("venue"))
     if request.day is not None:
-        day = _planned_day(ctx, request.day, request.start or session.start, changed.place)
+        day = planned_day(ctx, request.day, request.start or session.start, changed.place)
         changed = replace(changed, local_date=day)
         what.append(ctx._("day"))
     if request.start is not None:
@@ -278,7 +278,7 @@ async def change_session(ctx: Context, args: str) -> None:
             (v for v in await ctx.repo.venues(group.id) if v.id == changed.venue_id), None
         )
         if venue_now is not None:
-            await _refuse_duplicate(
+            await refuse_duplicate(
                 ctx,
                 group,
                 venue_now,

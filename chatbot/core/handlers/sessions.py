@@ -192,7 +192,7 @@ async def open_session(ctx: Context, args: str) -> None:
     today = ctx.today()
     day = today
     if request.day is not None:
-        day = _planned_day(ctx, request.day, request.start, venue.name)
+        day = planned_day(ctx, request.day, request.start, venue.name)
     if request.start is None:
         if day != today and group.settings.default_hours is None:
             raise UserError(
@@ -219,7 +219,7 @@ async def open_session(ctx: Context, args: str) -> None:
         raise UserError(
             ctx._("That time is already over today."), example=open_example(ctx, venue.name)
         )
-    await _refuse_duplicate(ctx, group, venue, day, start, end)
+    await refuse_duplicate(ctx, group, venue, day, start, end)
     async with ctx.repo.atomic():
         await ctx.repo.remember_person(ctx.origin.sender, ctx.now())
         session = await ctx.repo.add_session(
@@ -250,7 +250,7 @@ def day_example(ctx: Context, venue_name: str) -> str:
     return ctx.cmd("open") + " " + ctx._("tomorrow 10-14 {venue}").format(venue=venue_name)
 
 
-def _planned_day(ctx: Context, spec: DaySpec, start: time | None, venue_name: str) -> date:
+def planned_day(ctx: Context, spec: DaySpec, start: time | None, venue_name: str) -> date:
     """The day a phrase names: from today up to 8 weeks ahead."""
     today = ctx.today()
     try:
@@ -289,7 +289,7 @@ def session_instants(
     return starts_at, ends_at
 
 
-async def _refuse_duplicate(
+async def refuse_duplicate(
     ctx: Context,
     group: CityGroup,
     venue: Venue,
