@@ -64,9 +64,11 @@ class GroupChat:
         return actions
 
     async def reply_text(self, name: str, text: str, **kwargs: bool) -> str:
-        """The text of the bot's single message in answer to NAME's command."""
+        """The text of the bot's single message in answer to NAME's command, in the chat
+        NAME wrote in (news for the group from a private chat is left out)."""
         actions = await self.say(name, text, **kwargs)
-        texts = [a.text for a in actions if isinstance(a, SendText)]
+        here = ChatRef(PLATFORM, f"dm-{name.lower()}") if kwargs.get("private") else self.chat
+        texts = [a.text for a in actions if isinstance(a, SendText) and a.chat == here]
         assert len(texts) == 1, f"expected one message, got {actions!r}"
         return texts[0]
 

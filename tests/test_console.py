@@ -66,6 +66,7 @@ def test_blocks_name_the_chat_and_show_buttons(tmp_path: Path) -> None:
         "Neue Session 1: Café Museum, 10:00–14:00, eröffnet von Ben.",
         "Dabei sein mit /dabei 1.",
         "  [Dabei bei 1] → /dabei s1",
+        "  [Wo?] → /wo s1",
     ]
     assert blocks[5].startswith("[dm Carla]\nGestrichen in Duisburg: Café Museum")
     assert blocks[6].startswith("[dm Ben]\nWelche Stadt? Öffentlich gelistet: Duisburg.")

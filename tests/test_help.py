@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.core.actions import SendText
+from chatbot.core.actions import SendText, SendVenue
 from chatbot.core.commands import COMMANDS
 from chatbot.core.parsing import parse_distance_km, parse_weekdays
 from chatbot.i18n import Translator
@@ -117,7 +117,7 @@ async def test_the_examples_are_accepted(group: GroupChat, language: str, spec: 
         private = spec.key in ("today", "tomorrow", "week") and " " in line
         actions = await group.say("Anna", line, private=private)
         texts = [a.text for a in actions if isinstance(a, SendText)]
-        assert texts, line
+        assert texts or any(isinstance(a, SendVenue) for a in actions), line
         for text in texts:
             assert "Beispiel:" not in text and "Example:" not in text, (line, text)
 

@@ -24,7 +24,8 @@ async def test_open_posts_the_session_with_a_join_button(duisburg: GroupChat) ->
     assert "10:00–14:00" in message.text
     assert "Ben" in message.text
     assert "Steuererklärung" in message.text
-    [button] = message.buttons
+    [button, where] = message.buttons
+    assert (where.command, where.args) == ("where", "s1")
     # the button carries the session's identity, not a position in a list
     assert (button.command, button.args, button.command_name) == ("join", "s1", "dabei")
 
@@ -107,6 +108,7 @@ async def test_today_lists_sessions_in_start_order_with_joiners_and_topic(
         "Heute in Duisburg, Montag, 30. November",
         "",
         "2. Café Museum, 09:00–12:00",
+        "   Königstraße 1",
         "   eröffnet von Carla",
         "   3 dabei: Carla, Dana, Ben",  # the opener counts
         "   Thema: Buchhaltung",

@@ -33,7 +33,7 @@ async def test_a_join_button_keeps_naming_its_session_when_an_earlier_one_opens(
 ) -> None:
     [announcement] = await duisburg.say("Ben", "/neu 14-18 Kö Lounge")
     assert isinstance(announcement, SendText)
-    [button] = announcement.buttons
+    button = announcement.buttons[0]
     await duisburg.say("Carla", "/neu 9-13 Café Museum")  # starts earlier: listed first
     # the late press of Ben's button joins Ben's session, not the first in the list
     joined = await duisburg.reply_text("Dana", f"/{button.command_name} {button.args}")

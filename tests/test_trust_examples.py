@@ -130,7 +130,7 @@ def test_de_forgetting_an_opener_hands_the_session_over(tmp_path: Path) -> None:
     assert "Dana" not in group
     assert "[dm Ben]\nDu leitest jetzt Session 1 in Duisburg" in forgotten
     today = answer(steps, "Carla: /heute", 1)
-    assert "1. Café Museum, 10:00–14:00\n   eröffnet von Ben" in today
+    assert "1. Café Museum, 10:00–14:00\n   Königstraße 1\n   eröffnet von Ben" in today
 
 
 @pytest.mark.parametrize("name", ["de", "en"])

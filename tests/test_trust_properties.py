@@ -313,6 +313,9 @@ class Walk:
                 continue  # e.g. a nearby answer: its buttons are labelled by list position
             pairs = []
             for button in action.buttons:
+                if button.command == "where":  # the place on a map: same session id
+                    assert re.fullmatch(r"s(\d+)", button.args), button
+                    continue
                 label = re.fullmatch(r"Dabei bei (\d+)", button.label)
                 target = re.fullmatch(r"s(\d+)", button.args)
                 assert label and target and button.command == "join", button
@@ -504,7 +507,7 @@ async def test_an_announcements_button_joins_its_session_after_an_earlier_one_op
     duisburg: GroupChat,
 ) -> None:
     announced = await duisburg.say("Ben", "/neu 14-18 Kö Lounge")
-    assert buttons_of(announced) == ["join s1"]
+    assert buttons_of(announced) == ["join s1", "where s1"]
     await duisburg.say("Carla", "/neu 9-12 Café Museum")  # starts earlier
     today = await duisburg.reply_text("Dana", "/heute")
     assert today.index("2. Café Museum") < today.index("1. Kö Lounge")
@@ -555,7 +558,7 @@ async def test_forgetting_an_opener_of_a_running_session_hands_it_over(
     [handover] = await duisburg.pending("handover")
     assert handover.person.id == "ben"
     today = await duisburg.reply_text("Carla", "/heute")
-    assert "1. Café Museum, 08:00–12:00\n   eröffnet von Ben" in today
+    assert "1. Café Museum, 08:00–12:00\n   Königstraße 1\n   eröffnet von Ben" in today
     assert "Dana" not in today
     # the session goes on: Carla can still leave it, Ben (now its opener) cancel it
     assert "nicht" in await duisburg.reply_text("Carla", "/absagen 1")

@@ -60,6 +60,7 @@ HANDLERS: dict[str, Handler] = {
     "open": sessions.open_session,
     "join": joining.join_session,
     "leave": joining.leave_session,
+    "where": joining.show_place,
     "cancel": cancelling.cancel_session,
     "series": cancelling.list_series,
     "venues": venues.list_venues,

@@ -112,6 +112,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
         private=N_("{command} sN – join a session by the id its button carries"),
     ),
     _command(
+        "where",
+        "where",
+        "wo",
+        N_("where a session meets: the place on a map"),
+        N_(
+            "{command} N – the place of session N as the platform shows places (a map),"
+            " with its address; {command} sN works in any chat."
+        ),
+        (N_("{command} 1"), N_("{command} s1")),
+        private=N_("{command} sN – where a session meets, on a map"),
+    ),
+    _command(
         "leave",
         "leave",
         "absagen",

@@ -31,13 +31,14 @@ def opened_by(t: Translator, session: Session) -> str:
     return t.gettext("opened by {name}").format(name=session.opener.name)
 
 
-def session_block(ctx: Context, session: Session) -> str:
-    """One session with its own number: place and time, who opened it, who comes, the
-    topic."""
+def session_block(ctx: Context, session: Session, address: str = "") -> str:
+    """One session with its own number: place and time, the venue's address, who opened
+    it, who comes, the topic."""
     lines = [
         ctx._("{number}. {place}, {time}").format(
             number=session.number, place=session.place, time=time_range(ctx, session)
         ),
+        *([f"   {address}"] if address else []),
         "   " + opened_by(ctx.t, session),
     ]
     lines += [f"   {line}" for line in attendance(ctx, session)]

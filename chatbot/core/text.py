@@ -45,7 +45,9 @@ def normalize_input(text: str) -> str:
     full-width "１" is "1"), without invisible format and control characters, tabs as
     spaces. Line breaks stay; `one_line` folds them where one line is wanted."""
     text = unicodedata.normalize("NFKC", text)
-    return "".join(" " if ch == "\t" else ch for ch in text if not _invisible(ch))
+    text = "".join(" " if ch == "\t" else ch for ch in text if not _invisible(ch))
+    # again: an invisible character between a letter and its accent kept them apart
+    return unicodedata.normalize("NFKC", text)
 
 
 def one_line(text: str) -> str:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from chatbot.core.actions import SendVenue
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
+from chatbot.core.events import Person
 from chatbot.core.handlers import pings
 from chatbot.core.handlers.sessions import open_example, todays_sessions
 from chatbot.core.model import Session, SessionState
@@ -161,6 +163,53 @@ async def join_session(ctx: Context, args: str) -> None:
     ctx.reply(
         ctx._("{name} joins {place}, {time}.").format(
             name=me.name, place=session.place, time=_when(ctx, session)
+        )
+    )
+    if ctx.group is None or ctx.group.id != session.group_id:
+        await _tell_the_group(ctx, session, me)
+
+
+async def _tell_the_group(ctx: Context, session: Session, me: Person) -> None:
+    """A join from elsewhere (a visitor's private chat) is news for the group."""
+    group = await ctx.repo.group(session.group_id)
+    if group is None:
+        return
+    for chat_ctx in await ctx.each_chat_of(group):
+        chat_ctx.post(
+            chat_ctx._(
+                "{name} joins session {number} ({place}, {time}) from a private chat."
+            ).format(
+                name=me.name,
+                number=session.number,
+                place=session.place,
+                time=_when(chat_ctx, session),
+            )
+        )
+        ctx.actions.extend(chat_ctx.actions)
+
+
+async def show_place(ctx: Context, args: str) -> None:
+    """/where N: the session's place as the platform shows places, with its address."""
+    candidates: list[Session] = []
+    if not args.strip() and ctx.group is not None:
+        candidates = await todays_sessions(ctx, ctx.group)
+    session = await find_session(
+        ctx, args, "where", candidates, ctx._("There are no sessions today.")
+    )
+    address = ""
+    if session.venue_id is not None:
+        venue = next(
+            (v for v in await ctx.repo.venues(session.group_id) if v.id == session.venue_id), None
+        )
+        address = venue.address if venue else ""
+    ctx.actions.append(
+        SendVenue(
+            ctx.origin.chat,
+            ctx._("{number}. {place}").format(number=session.number, place=session.place),
+            session.latitude,
+            session.longitude,
+            address,
+            thread=ctx.origin.thread,
         )
     )
 

@@ -92,7 +92,8 @@ async def day_list(ctx: Context, args: str, offset: int, key: str) -> None:
             )
         ctx.reply(header + "\n" + city._("No sessions yet. Open one:") + "\n" + example + poll_line)
         return
-    blocks = [session_block(city, s) for s in sessions]
+    addresses = await _addresses(ctx, group)
+    blocks = [session_block(city, s, addresses.get(s.venue_id or 0, "")) for s in sessions]
     buttons = tuple(join_button(city, s) for s in sessions)
     ctx.reply(header + "\n\n" + "\n\n".join(blocks) + poll_line, buttons)
 
@@ -105,11 +106,15 @@ async def tomorrow(ctx: Context, args: str) -> None:
     await day_list(ctx, args, 1, "tomorrow")
 
 
-def _week_line(ctx: Context, session: Session) -> str:
+async def _addresses(ctx: Context, group: CityGroup) -> dict[int, str]:
+    return {v.id: v.address for v in await ctx.repo.venues(group.id) if v.address}
+
+
+def _week_line(ctx: Context, session: Session, address: str) -> str:
     line = ctx._("{number}. {time} {place}").format(
         number=session.number, time=time_range(ctx, session), place=session.place
     )
-    details = attendance(ctx, session)
+    details = ([address] if address else []) + attendance(ctx, session)
     if session.topic:
         details.append(session.topic)
     if session.standing_id is not None:
@@ -123,6 +128,7 @@ async def week(ctx: Context, args: str) -> None:
     city = _in_city(ctx, group)
     first = city.today()
     parts = [city._("The week in {city}").format(city=group.name)]
+    addresses = await _addresses(ctx, group)
     buttons: list[Button] = []
     total = 0
     left_out = 0
@@ -135,7 +141,7 @@ async def week(ctx: Context, args: str) -> None:
         lines = [_day_heading(city, day, offset)]
         size += len(lines[0]) + 2
         for session in sessions[:MAX_PER_DAY]:
-            line = _week_line(city, session)
+            line = _week_line(city, session, addresses.get(session.venue_id or 0, ""))
             if size + len(line) + 1 > MAX_TEXT - 200:  # room for the closing line
                 left_out += 1
                 continue

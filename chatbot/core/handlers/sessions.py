@@ -243,7 +243,7 @@ async def open_session(ctx: Context, args: str) -> None:
         )
         assert session is not None
         await pings.queue_pings(ctx, group, session)
-    await announce_session(ctx, group, session)
+    await announce_session(ctx, group, session, venue.address)
 
 
 def day_example(ctx: Context, venue_name: str) -> str:
@@ -347,7 +347,9 @@ def join_button(ctx: Context, session: Session) -> Button:
     )
 
 
-async def announce_session(ctx: Context, group: CityGroup, session: Session) -> None:
+async def announce_session(
+    ctx: Context, group: CityGroup, session: Session, address: str = ""
+) -> None:
     """Post a new session in the chat, with its number and a join button."""
     if session.local_date == ctx.today():
         text = ctx._("New session {number}: {place}, {time}, {opened_by}.").format(
@@ -364,12 +366,19 @@ async def announce_session(ctx: Context, group: CityGroup, session: Session) -> 
             time=time_range(ctx, session),
             opened_by=opened_by(ctx.t, session),
         )
+    if address:
+        text += "\n" + address
     if session.seats is not None:
         text += "\n" + ctx._("Room for {seats}.").format(seats=session.seats)
     if session.topic:
         text += "\n" + ctx._("Topic: {topic}").format(topic=session.topic)
     text += "\n" + ctx._("Join with {command}.").format(command=join_command(ctx, session))
-    ctx.post(text, (join_button(ctx, session),))
+    ctx.post(text, (join_button(ctx, session), where_button(ctx, session)))
+
+
+def where_button(ctx: Context, session: Session) -> Button:
+    """The place on a map, as the platform shows places."""
+    return ctx.button(ctx._("Where?"), "where", f"s{session.id}")
 
 
 async def open_series(
