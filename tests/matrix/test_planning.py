@@ -5,7 +5,7 @@ command line carries, a waiting list, and a change that keeps the number."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chatbot.adapters.matrix.rooms import localpart
 from chatbot.core.clock import FakeClock
@@ -52,5 +52,39 @@ async def test_plan_tomorrow_see_the_week_join_by_id_and_change(
         tomorrow = await anna.ask(room, bot.user_id, "!morgen")
         assert "2. Café Museum, 11:00–15:00" in tomorrow, tomorrow
         assert "2/2 dabei" in tomorrow and "Warteliste" in tomorrow
+    finally:
+        await bot.stop()
+
+
+async def test_where_sends_the_place_as_a_location(
+    synapse: SynapseServer, matrix_user: MakeUser, matrix_client: MakeClient, tmp_path: Path
+) -> None:
+    users = [matrix_user(name) for name in ("bot", "anna", "ben")]
+    anna, ben = [Member(await matrix_client(u)) for u in users[1:]]
+    bot = await start_bot(
+        synapse,
+        users[0],
+        f"sqlite:///{tmp_path / 'bot.db'}",
+        USER_PASSWORD,
+        clock=FakeClock(berlin("2026-11-30 08:30")),
+    )
+    try:
+        room = await city_room(anna, [ben], bot)
+        await ben.say(room, "!neu 10-14 Café Museum")
+        announced = body(await anna.notice(room, bot.user_id, "Neue Session 1"))
+        assert "→ !wo s1" in announced, announced
+        await anna.say(room, "!wo s1")
+        location: dict[str, Any] = await anna.until(
+            lambda: next(
+                (
+                    e
+                    for e in anna.from_user(room, bot.user_id)
+                    if e["content"].get("msgtype") == "m.location"
+                ),
+                None,
+            ),
+            "m.location",
+        )
+        assert location["content"]["geo_uri"] == "geo:51.434400,6.762300"
     finally:
         await bot.stop()

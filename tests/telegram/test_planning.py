@@ -43,3 +43,19 @@ async def test_the_week_has_join_buttons_and_seats_fill_up(tg: TelegramWorld) ->
     )
     waiting = await tg.reply(GROUP, "Warteliste")
     assert "Dana" in waiting.params["text"]
+
+
+async def test_the_where_button_sends_the_place_as_a_venue(tg: TelegramWorld) -> None:
+    await tg.start()
+    await tg.setup_group()
+    opened = await tg.ask(GROUP, BEN, "/neu 10-14 Café Museum", "Neue Session")
+    [[join, where]] = opened.params["reply_markup"]["inline_keyboard"]
+    assert (join["text"], where["text"]) == ("Dabei bei 1", "Wo?")
+    tg.server.push_update(
+        tg.server.callback_query_update(
+            GROUP, CARLA, opened.result["message_id"], where["callback_data"]
+        )
+    )
+    venue = await tg.server.wait_for("sendVenue")
+    assert venue.chat_id == GROUP and venue.params["title"] == "1. Café Museum"
+    assert (venue.params["latitude"], venue.params["longitude"]) == (51.4344, 6.7623)
