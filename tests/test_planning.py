@@ -3,16 +3,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
 from datetime import date, time, timedelta
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chatbot.core.actions import SendText
+from chatbot.core.bot import Bot
+from chatbot.core.clock import FakeClock
 from chatbot.core.days import resolve, take_day
 from chatbot.core.parsing import BadInput
 from chatbot.storage.sqlite import SqliteRepository
-from tests.kit import GroupChat, berlin
+from tests.kit import FakeAdmins, GroupChat, berlin
+from tests.test_console import ROOT, console
 
 MONDAY = date(2026, 11, 30)
 
@@ -224,3 +230,70 @@ def test_take_day_reads_or_refuses_anything(text: str) -> None:
     assert len(rest) <= len(text)
     if spec is None:
         assert rest == " ".join(text.split())
+
+
+def test_a_planned_week_in_the_console(tmp_path: Path) -> None:
+    output = console(
+        tmp_path,
+        "",
+        "--script",
+        str(ROOT / "examples" / "plan-week-de.txt"),
+        "--admin",
+        "Anna",
+        "--echo",
+        via_stdin=False,
+    )
+    assert "Neue Session 1 am Dienstag, 1. Dezember: Café Museum, 10:00–14:00" in output
+    assert "Platz für 3." in output
+    assert "ist Nummer 1 auf der Warteliste" in output
+    assert "[dm Emil]\nEin Platz ist frei" in output
+    assert "Session 1 geändert (Zeit)" in output
+    assert "[dm Vera]\nDie Woche in Duisburg" in output
+    assert "„31.11.“ ist kein Datum im Kalender." in output
+    assert "zu weit voraus" in output
+    assert output.rstrip().endswith("  [Dabei bei 1] → /dabei s1")
+
+
+PHRASES = st.sampled_from(
+    [
+        "morgen",
+        "übermorgen",
+        "fr",
+        "sonntag",
+        "5.12.",
+        "31.2.",
+        "29.11.",
+        "2027-02-01",
+        "2026-13-01",
+        "Dec 5",
+        "5 Dez",
+        "morgen fr",
+        "max 1",
+        "max 4",
+        "max",
+        "heute",
+    ]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(day=PHRASES, time_=st.sampled_from(["10-14", "9:30", "", "25:00"]))
+def test_every_day_phrase_opens_a_session_or_answers_with_an_example(day: str, time_: str) -> None:
+    async def run() -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            repo = await SqliteRepository.open(f"sqlite:///{folder}/t.db")
+            try:
+                clock = FakeClock(berlin("2026-11-30 08:30"))
+                group = GroupChat(Bot(repo, clock), clock, FakeAdmins({"Anna"}))
+                await group.say("Anna", "/einrichten Duisburg | Europe/Berlin | de")
+                await group.say("Anna", "/ort add Café Museum | 51.4344, 6.7623")
+                text = await group.reply_text("Ben", f"/neu {day} {time_} Café Museum".strip())
+                rows = await repo.db.execute_fetchall("SELECT COUNT(*) FROM sessions")
+                opened = list(rows)[0][0]
+                assert (opened == 1) == text.startswith("Neue Session"), text
+                if not opened:
+                    assert "Beispiel: /neu" in text, (day, time_, text)
+            finally:
+                await repo.close()
+
+    asyncio.run(run())

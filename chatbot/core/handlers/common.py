@@ -22,6 +22,9 @@ def bad_input(ctx: Context, error: BadInput, example: str) -> UserError:
         ),
         "tag": ctx._("“{value}” is not a venue tag. Known tags: wifi, power, quiet, food."),
         "weekday": ctx._("“{value}” is not a weekday. Write mo, di, mi … or mon, tue, wed …"),
+        "date": ctx._("“{value}” is not a date in the calendar."),
+        "two_days": ctx._("“{value}”: please give one day, not two."),
+        "seats": ctx._("“{value}”: seats are written as max and a number from 2 to 500."),
     }
     text = texts.get(error.reason) or ctx._("I could not read “{value}”.")
     return UserError(text.format(value=excerpt(error.value)), example=example)

@@ -153,7 +153,7 @@ async def join_session(ctx: Context, args: str) -> None:
                 " waiting list. I'll tell you when a seat is free."
             ).format(
                 place=session.place,
-                time=time_range(ctx, session),
+                time=_when(ctx, session),
                 seats=session.seats,
                 name=me.name,
                 position=len(joined.waiting),
