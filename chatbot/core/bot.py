@@ -38,8 +38,10 @@ from chatbot.core.handlers import (
     pings,
     planning,
     polls,
+    projects,
     sessions,
     setup,
+    talent,
     venues,
 )
 from chatbot.core.memory import ShortMemory
@@ -76,6 +78,10 @@ HANDLERS: dict[str, Handler] = {
     "unsubscribe": pings.unsubscribe,
     "privacy": pings.privacy,
     "forget": pings.forget,
+    "profile": talent.profile,
+    "who": talent.who,
+    "project": projects.project,
+    "projects": projects.list_projects,
 }
 
 HANDLED_KEPT = timedelta(days=7)

@@ -306,6 +306,65 @@ COMMANDS: tuple[CommandSpec, ...] = (
         (N_("{command}"), N_("{subscribe}")),
     ),
     _command(
+        "profile",
+        "profile",
+        "profil",
+        N_("what you can do, so that others find you (opt-in)"),
+        N_(
+            "{command} SKILL, SKILL [| ABOUT YOU [| AREA]] – what you can do, in this city"
+            " group; members find you with {who}. AREA is a district in words, or “here”"
+            " after sharing a location (kept rounded to about 1 km, only then).\n"
+            "{command} – your profile; {command} off deletes it; {command} mute: no direct"
+            " messages about new projects ({command} unmute: again)."
+        ),
+        (
+            N_("{command} graphic design, video editing | Freelance designer | Ruhrort"),
+            N_("{command} mute"),
+        ),
+        private=N_("{command} – your profiles; off, mute, unmute work here too"),
+    ),
+    _command(
+        "who",
+        "who",
+        "wer",
+        N_("members of this city with a talent"),
+        N_(
+            "{command} SKILL – members of this city group whose profile has that talent"
+            " (word parts and German or English names match), best match first.\n"
+            "{command} SKILL in 5 km – nearest first, after you shared a location."
+        ),
+        (N_("{command} video"), N_("{command} translation in 5 km")),
+        private=N_("{command} SKILL – members of your city groups with that talent"),
+    ),
+    _command(
+        "project",
+        "project",
+        "projekt",
+        N_("a team for one project: post, offer help, take, finish"),
+        N_(
+            "{command} new NAME | SKILLS | TEXT – post a project; members whose profile"
+            " matches are told.\n"
+            "{command} join N – offer your help; the lead is told.\n"
+            "{command} take N NAME – the lead takes someone who offered into the team.\n"
+            "{command} N – the project, the skills it needs, the team.\n"
+            "{command} done N – the lead ends it; each member gets a record with the dates."
+            " {command} cancel N ends it without one."
+        ),
+        (
+            N_("{command} new Bakery website | web design, photography | Three pages"),
+            N_("{command} take 1 Carla"),
+        ),
+        private=N_("{command} join pN – offer help with a project by its id"),
+    ),
+    _command(
+        "projects",
+        "projects",
+        "projekte",
+        N_("the city's open projects"),
+        N_("{command} – the city's open projects with their numbers; {project} N shows one."),
+        (N_("{command}"), N_("{project} 1")),
+    ),
+    _command(
         "privacy",
         "privacy",
         "datenschutz",

@@ -25,6 +25,7 @@ from chatbot.core.model import (
     Venue,
     VenuePoll,
 )
+from chatbot.core.talent import Found, Profile, Project, ProjectState
 
 
 class DeliveryLog(Protocol):
@@ -217,6 +218,51 @@ class Repository(DeliveryLog, Protocol):
         self, group_id: int, weekday: int | None = None
     ) -> Sequence[StandingSession]: ...
     async def end_standing(self, standing_id: int) -> None: ...
+
+    # talent: profiles and projects (chatbot.storage.talent)
+    async def profile(self, group_id: int, person: PersonRef) -> Profile | None: ...
+    async def profiles_of(self, person: PersonRef) -> Sequence[Profile]: ...
+    async def save_profile(self, profile: Profile, search: str, at: datetime) -> None:
+        """Store or replace a profile (`search`: its folded skills); muting stays."""
+        ...
+
+    async def delete_profile(self, group_id: int | None, person: PersonRef) -> int: ...
+    async def set_profile_muted(
+        self, group_id: int | None, person: PersonRef, muted: bool
+    ) -> int: ...
+    async def member_groups(self, person: PersonRef) -> Sequence[int]:
+        """Groups where the person has a profile or opened or joined a session."""
+        ...
+
+    async def find_profiles(
+        self,
+        group_ids: Sequence[int],
+        query: str,
+        synonyms: Sequence[str] = (),
+        *,
+        active_since: date,
+        limit: int,
+    ) -> Sequence[Found]:
+        """Profiles with a skill containing the folded query (or a synonym), best first."""
+        ...
+
+    async def add_project(
+        self,
+        group_id: int,
+        name: str,
+        skills: Sequence[str],
+        text: str,
+        lead: Person,
+        at: datetime,
+    ) -> Project: ...
+    async def project(self, project_id: int) -> Project | None: ...
+    async def project_numbered(self, group_id: int, number: int) -> Project | None: ...
+    async def open_projects(self, group_id: int) -> Sequence[Project]: ...
+    async def projects_led_by(self, person: PersonRef) -> Sequence[Project]: ...
+    async def add_project_member(
+        self, project_id: int, person: Person, role: str, at: datetime
+    ) -> None: ...
+    async def end_project(self, project_id: int, state: ProjectState, at: datetime) -> bool: ...
 
 
 class AdminCheck(Protocol):

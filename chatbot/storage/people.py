@@ -251,6 +251,10 @@ class PeopleStore(PollStore):
             "polls_started": "SELECT COUNT(*) FROM venue_polls WHERE starter_platform = ?"
             " AND starter_id = ?",
             "messages": "SELECT COUNT(*) FROM outbox WHERE platform = ? AND person_id = ?",
+            "profiles": "SELECT COUNT(*) FROM profiles WHERE platform = ? AND person_id = ?",
+            "projects": "SELECT (SELECT COUNT(*) FROM projects WHERE lead_platform = ?1"
+            " AND lead_id = ?2) + (SELECT COUNT(*) FROM project_members WHERE platform = ?1"
+            " AND person_id = ?2)",
         }
         counts = {}
         for key, sql in queries.items():
@@ -268,6 +272,9 @@ class PeopleStore(PollStore):
             ("session_joiners", "platform", "person_id"),
             ("poll_votes", "platform", "person_id"),
             ("outbox", "platform", "person_id"),
+            ("profiles", "platform", "person_id"),
+            ("project_members", "platform", "person_id"),
+            ("projects", "lead_platform", "lead_id"),  # their members go with them
         ):
             await self.db.execute(
                 f"DELETE FROM {table} WHERE {platform_col} = ? AND {id_col} = ?", who
@@ -330,6 +337,11 @@ class PeopleStore(PollStore):
             (
                 "DELETE FROM outbox WHERE state != 'pending' AND session_id IS NULL AND due_at < ?",
                 (day.isoformat(),),
+            ),
+            (
+                # a finished or cancelled project with its team
+                "DELETE FROM projects WHERE group_id = ? AND state != 'open' AND ended_at < ?",
+                before,
             ),
             (
                 "UPDATE sessions SET place = CASE WHEN here = 1 THEN '-' ELSE place END,"

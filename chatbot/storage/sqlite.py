@@ -17,12 +17,13 @@ import aiosqlite
 from chatbot.storage import geo
 from chatbot.storage.base import sqlite_path
 from chatbot.storage.migrations import migrate
+from chatbot.storage.talent import TalentStore
 from chatbot.storage.people import PeopleStore
 
 __all__ = ["SqliteRepository", "sqlite_path"]
 
 
-class SqliteRepository(PeopleStore):
+class SqliteRepository(PeopleStore, TalentStore):
     @classmethod
     async def open(cls, url: str, *, migrate_to: int | None = None) -> SqliteRepository:
         path = sqlite_path(url)

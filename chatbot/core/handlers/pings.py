@@ -304,6 +304,22 @@ async def privacy(ctx: Context, args: str) -> None:
                 c("messages", 0),
             ).format(count=c("messages", 0))
         )
+    if c("profiles", 0):
+        counted.append(
+            ctx.ngettext(
+                "{count} profile (your skills), until you delete it",
+                "{count} profiles (your skills), until you delete them",
+                c("profiles", 0),
+            ).format(count=c("profiles", 0))
+        )
+    if c("projects", 0):
+        counted.append(
+            ctx.ngettext(
+                "{count} project you led or helped with; a finished one goes after {days} days",
+                "{count} projects you led or helped with; finished ones go after {days} days",
+                c("projects", 0),
+            ).format(count=c("projects", 0), days=days)
+        )
     lines += ["• " + line for line in counted]
     lines += [
         "",
@@ -325,10 +341,12 @@ async def privacy(ctx: Context, args: str) -> None:
 
 async def forget(ctx: Context, args: str) -> None:
     from chatbot.core.handlers.cancelling import before_forgetting
+    from chatbot.core.handlers import projects
 
     me = ctx.origin.sender.ref
     async with ctx.repo.atomic():
         await before_forgetting(ctx, me)
+        await projects.before_forgetting(ctx, me)
         await ctx.repo.forget_person(me, ctx.now())
     ctx.memory.forget(me)
     ctx.reply(

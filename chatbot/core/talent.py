@@ -1,0 +1,124 @@
+"""Talent: what people can do (profiles), and teams for one project.
+
+A profile belongs to one person in one city group; nobody appears anywhere without
+one. A project has the group's next project number (never reused), a lead, the skills
+it needs, the people who offered to help and the team the lead took.
+
+Skills are matched by word parts (`video` finds "Videoschnitt") on their folded form
+(case, umlauts and accents ignored), and across German and English through the small
+synonym table below.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from chatbot.core.events import Person
+from chatbot.core.text import fold
+
+MAX_SKILL = 40
+MAX_SKILLS = 15
+MAX_ABOUT = 200
+MAX_AREA = 60
+MAX_PROJECT_NAME = 80
+MAX_PROJECT_TEXT = 500
+MIN_QUERY = 3  # a shorter query is matched by a scan (trigrams need three characters)
+
+# German and English names of the same talent, as folded word stems: a query that
+# contains a stem (or is part of one) searches for every stem of its group.
+SYNONYMS: tuple[tuple[str, ...], ...] = (
+    ("grafik", "graphic", "graphik"),
+    ("fotograf", "photograph", "foto", "photo"),
+    ("uebersetz", "translat", "dolmetsch"),
+    ("buchhalt", "accounting", "bookkeeping", "buchfuehrung"),
+    ("webentwickl", "web develop", "webdevelop", "webseiten", "website"),
+    ("text", "copywrit"),
+    ("videoschnitt", "video editing", "videobearbeitung"),
+    ("illustration", "zeichn", "drawing"),
+    ("programmier", "programming", "softwareentwickl", "software develop", "coding"),
+    ("lektorat", "korrektur", "proofread"),
+    ("steuer", "tax"),
+    ("marketing", "werbung", "advertis"),
+)
+
+
+def search_form(skill: str) -> str:
+    """What a skill is matched by: folded ("Übersetzung" → "uebersetzung")."""
+    return " ".join(fold(skill).split())
+
+
+def plain_form(skill: str) -> str:
+    """The skill with accents and umlauts dropped rather than spelled out
+    ("Übersetzung" → "ubersetzung"), so that a query typed without umlauts matches too."""
+    decomposed = unicodedata.normalize("NFKD", skill.casefold())
+    return " ".join("".join(ch for ch in decomposed if not unicodedata.combining(ch)).split())
+
+
+def search_text(skills: tuple[str, ...]) -> str:
+    """The stored search text of a profile: each skill's folded form, one per line,
+    followed by the plain forms that differ."""
+    forms = [search_form(s) for s in skills]
+    forms += [p for s in skills if (p := plain_form(s)) not in forms]
+    return "\n".join(forms)
+
+
+def synonyms_of(query: str) -> tuple[str, ...]:
+    """The other stems a folded query stands for (empty when it is in no group)."""
+    found: list[str] = []
+    for group in SYNONYMS:
+        if any(stem in query or (len(query) >= 4 and query in stem) for stem in group):
+            found += [stem for stem in group if stem not in query and stem not in found]
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class Profile:
+    group_id: int
+    person: Person
+    skills: tuple[str, ...]
+    about: str = ""
+    area: str = ""  # free text, e.g. a district
+    centre: tuple[float, float] | None = None  # a shared location rounded to about 1 km
+    muted: bool = False  # no direct messages about new projects
+
+
+@dataclass(frozen=True)
+class Found:
+    """A profile that /who found, how well it matched, and whether the person opened or
+    joined a session of the city in the last 30 days."""
+
+    profile: Profile
+    quality: int  # 4 a skill is the query, 3 starts with it, 2 a word does, 1 contains it
+    active: bool
+    distance_m: float | None = None
+
+
+class ProjectState(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Project:
+    id: int
+    group_id: int
+    number: int  # the group's own number for it, given once, never reused
+    name: str
+    skills: tuple[str, ...]
+    text: str
+    lead: Person
+    created_at: datetime
+    state: ProjectState = ProjectState.OPEN
+    ended_at: datetime | None = None
+    offers: tuple[Person, ...] = field(default_factory=tuple)  # offered help, not taken
+    team: tuple[Person, ...] = field(default_factory=tuple)
+
+    def in_team(self, person: Person) -> bool:
+        return any(p.ref == person.ref for p in self.team)
+
+    def has_offered(self, person: Person) -> bool:
+        return any(p.ref == person.ref for p in self.offers)
