@@ -17,8 +17,8 @@ import aiosqlite
 from chatbot.storage import geo
 from chatbot.storage.base import sqlite_path
 from chatbot.storage.migrations import migrate
-from chatbot.storage.talent import TalentStore
 from chatbot.storage.people import PeopleStore
+from chatbot.storage.talent import TalentStore
 
 __all__ = ["SqliteRepository", "sqlite_path"]
 

@@ -340,8 +340,8 @@ async def privacy(ctx: Context, args: str) -> None:
 
 
 async def forget(ctx: Context, args: str) -> None:
-    from chatbot.core.handlers.cancelling import before_forgetting
     from chatbot.core.handlers import projects
+    from chatbot.core.handlers.cancelling import before_forgetting
 
     me = ctx.origin.sender.ref
     async with ctx.repo.atomic():
