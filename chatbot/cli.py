@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     console.add_argument("--database", metavar="URL", help="database URL (sqlite:///file.db)")
     console.add_argument("--echo", action="store_true", help="print each input line before replies")
+    console.add_argument(
+        "--web", type=int, metavar="PORT", help="serve the city pages and feeds on this port"
+    )
     commands.add_parser("run", help="serve every platform whose credentials are configured")
     commands.add_parser(
         "check-config", help="validate the settings and reach each configured platform"
@@ -55,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 admins=args.admin,
                 database=args.database,
                 echo=args.echo,
+                web=args.web,
             )
         )
     elif args.command == "check-config":

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     # who may invite the bot: comma-separated server names or user ids; empty: anyone
     matrix_allowed: str = ""
 
+    # the city pages and calendar feeds (chatbot.web): served when web_port is set
+    web_port: int | None = None
+    web_listen: str = "127.0.0.1"
+    # the base URL people reach those pages at (behind a proxy): links the bot sends
+    public_url: str | None = None
+
     @field_validator("default_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

@@ -13,6 +13,8 @@ import logging
 import signal
 from collections.abc import Callable
 
+from aiohttp.web import AppRunner
+
 from chatbot.adapters.base import PlatformAdapter, platform_of
 from chatbot.checks import HEARTBEAT
 from chatbot.config import Settings
@@ -54,8 +56,10 @@ async def run_platforms(settings: Settings) -> int:
         SystemClock(),
         default_language=settings.default_language,
         default_timezone=settings.default_timezone,
+        public_url=settings.public_url,
     )
     adapters = {name: build(settings, bot, repo) for name, build in builders.items()}
+    web_runner = await start_web_server(settings, bot, repo)
     stop = asyncio.Event()  # SIGTERM or SIGINT
     adapters_stop = asyncio.Event()  # once the senders and the tick loop are done
     loop = asyncio.get_running_loop()
@@ -80,8 +84,33 @@ async def run_platforms(settings: Settings) -> int:
             stop_adapters_last(),
         )
     finally:
+        if web_runner is not None:
+            await web_runner.cleanup()
         await repo.close()
     return 0
+
+
+async def start_web_server(
+    settings: Settings, bot: Bot, repo: SqliteRepository, port: int | None = None
+) -> AppRunner | None:
+    """The city pages and feeds, when a port is configured. A web server that cannot
+    start (a port in use) is logged and the bot runs without it."""
+    port = port or settings.web_port
+    if not port:
+        return None
+    try:
+        from chatbot.web.app import create_app, start_web
+
+        app = create_app(
+            repo,
+            bot.clock,
+            public_url=bot.public_url,
+            default_language=settings.default_language,
+        )
+        return await start_web(app, settings.web_listen, port)
+    except Exception:
+        log.exception("the web server could not start; the bot runs without it")
+        return None
 
 
 async def tick_until(

@@ -9,6 +9,7 @@ from pathlib import Path
 from chatbot.adapters.console import ConsoleAdapter, ConsoleClock
 from chatbot.config import Settings
 from chatbot.core.bot import Bot
+from chatbot.runner import start_web_server
 from chatbot.storage.sqlite import SqliteRepository
 
 INTERACTIVE_NAME = "me"
@@ -21,15 +22,21 @@ async def run_console(
     admins: list[str],
     database: str | None,
     echo: bool,
+    web: int | None = None,
 ) -> int:
     repo = await SqliteRepository.open(database or settings.database_url)
     clock = ConsoleClock()
+    public_url = settings.public_url
+    if web and not public_url:
+        public_url = f"http://{settings.web_listen}:{web}"
     bot = Bot(
         repo,
         clock,
         default_language=settings.default_language,
         default_timezone=settings.default_timezone,
+        public_url=public_url,
     )
+    web_runner = await start_web_server(settings, bot, repo, web) if web else None
     try:
         if script is None and sys.stdin.isatty():
             await _interactive(bot, clock, admins)
@@ -38,6 +45,8 @@ async def run_console(
             adapter = ConsoleAdapter(bot, clock, admins=admins, echo=echo)
             await adapter.run(text.splitlines())
     finally:
+        if web_runner is not None:
+            await web_runner.cleanup()
         await repo.close()
     return 0
 

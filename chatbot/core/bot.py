@@ -31,6 +31,7 @@ from chatbot.core.events import (
     VoteEvent,
 )
 from chatbot.core.handlers import (
+    calendar,
     cancelling,
     info,
     joining,
@@ -82,6 +83,7 @@ HANDLERS: dict[str, Handler] = {
     "who": talent.who,
     "project": projects.project,
     "projects": projects.list_projects,
+    "calendar": calendar.calendar,
 }
 
 HANDLED_KEPT = timedelta(days=7)
@@ -96,8 +98,10 @@ class Bot:
         *,
         default_language: str = "de",
         default_timezone: str = "Europe/Berlin",
+        public_url: str | None = None,
     ) -> None:
         self.repo = repo
+        self.public_url = public_url  # the web pages' base URL, for links in messages
         self.clock = clock
         self.default_language = normalize_language(default_language)
         self.default_timezone = default_timezone
@@ -126,6 +130,7 @@ class Bot:
             default_timezone=self.default_timezone,
             prefixes=self.prefixes,
             memory=self.memory,
+            public_url=self.public_url,
         )
 
     async def handle(self, event: Event, is_admin: AdminCheck) -> list[Action]:

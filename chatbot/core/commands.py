@@ -386,6 +386,19 @@ COMMANDS: tuple[CommandSpec, ...] = (
         private=N_("{command} – delete everything about you"),
     ),
     _command(
+        "calendar",
+        "calendar",
+        "kalender",
+        N_("a secret calendar address of your sessions"),
+        N_(
+            "{command} – in a private chat: the secret address of a calendar feed with the"
+            " sessions you opened or joined, in every city; {command} new replaces it,"
+            " {command} off deletes it. In a group: the city's public calendar."
+        ),
+        (N_("{command}"), N_("{command} new")),
+        private=N_("{command} – a secret calendar address of your sessions"),
+    ),
+    _command(
         "help",
         "help",
         "hilfe",

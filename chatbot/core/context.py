@@ -30,6 +30,8 @@ class Context:
     actions: list[Action] = field(default_factory=list)
     prefixes: dict[str, str] = field(default_factory=dict)  # platform -> command prefix
     memory: ShortMemory = field(default_factory=ShortMemory)
+    # the base URL of the city pages and calendar feeds (`chatbot.web`); None: not served
+    public_url: str | None = None
 
     # --- language ---------------------------------------------------------------------
 

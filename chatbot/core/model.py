@@ -43,6 +43,9 @@ class GroupSettings:
     # a poll's session starts no earlier than this long after the poll closes: time to
     # get there
     travel_minutes: int = 30
+    # the link to join the group chat, shown on the city's web page (https, t.me,
+    # telegram.me or matrix.to); None: none
+    invite_url: str | None = None
 
     def with_(self, **changes: object) -> GroupSettings:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -32,7 +32,8 @@ def package_dir() -> Path:
 def extract() -> Catalog:
     """Every message marked in the code, as a fresh template."""
     template = Catalog(project="chatbot", domain=DOMAIN)
-    method_map = [("**.py", "python")]
+    # the web page's templates too (Jinja2's Babel extractor finds their _() calls)
+    method_map = [("**.py", "python"), ("web/templates/**.html", "jinja2.ext:babel_extract")]
     root = package_dir()
     for filename, lineno, message, comments, context in extract_from_dir(
         str(root), method_map=method_map, keywords=KEYWORDS, strip_comment_tags=True

@@ -42,6 +42,7 @@ class GroupStore(SqliteBase):
             reminder_minutes=row["reminder_minutes"],
             retention_days=row["retention_days"],
             travel_minutes=row["travel_minutes"],
+            invite_url=row["invite_url"],
         )
         return CityGroup(id=row["id"], name=row["name"], settings=settings)
 
@@ -83,7 +84,8 @@ class GroupStore(SqliteBase):
             "UPDATE city_groups SET name = ?, language = ?, timezone = ?, default_start = ?,"
             " default_end = ?, default_duration_minutes = ?, public = ?, poll_time = ?,"
             " poll_close = ?, poll_days = ?, poll_since = ?, radius_km = ?,"
-            " reminder_minutes = ?, retention_days = ?, travel_minutes = ? WHERE id = ?",
+            " reminder_minutes = ?, retention_days = ?, travel_minutes = ?, invite_url = ?"
+            " WHERE id = ?",
             (
                 group.name,
                 s.language,
@@ -100,6 +102,7 @@ class GroupStore(SqliteBase):
                 s.reminder_minutes,
                 s.retention_days,
                 s.travel_minutes,
+                s.invite_url,
                 group.id,
             ),
         )

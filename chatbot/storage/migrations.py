@@ -309,6 +309,24 @@ async def m008_seats_and_travel_margin(db: aiosqlite.Connection) -> None:
     )
 
 
+async def m009_web_page_and_calendar_tokens(db: aiosqlite.Connection) -> None:
+    """The city page's link to join the group chat (set by an admin), and each person's
+    secret token for their personal calendar feed (`/calendar`; deleted by `/forget`)."""
+    await _run(
+        db,
+        """
+        ALTER TABLE city_groups ADD COLUMN invite_url TEXT;
+        CREATE TABLE calendar_tokens (
+            platform TEXT NOT NULL,
+            person_id TEXT NOT NULL,
+            token TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (platform, person_id)
+        )
+        """,
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_city_groups_venues_sessions,
     m002_people_and_delivery_state,
@@ -318,6 +336,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m006_geo_index,
     m007_stable_numbers,
     m008_seats_and_travel_margin,
+    m009_web_page_and_calendar_tokens,
 )
 
 

@@ -255,6 +255,8 @@ class PeopleStore(PollStore):
             "projects": "SELECT (SELECT COUNT(*) FROM projects WHERE lead_platform = ?1"
             " AND lead_id = ?2) + (SELECT COUNT(*) FROM project_members WHERE platform = ?1"
             " AND person_id = ?2)",
+            "calendar_tokens": "SELECT COUNT(*) FROM calendar_tokens WHERE platform = ?"
+            " AND person_id = ?",
         }
         counts = {}
         for key, sql in queries.items():
@@ -275,6 +277,7 @@ class PeopleStore(PollStore):
             ("profiles", "platform", "person_id"),
             ("project_members", "platform", "person_id"),
             ("projects", "lead_platform", "lead_id"),  # their members go with them
+            ("calendar_tokens", "platform", "person_id"),
         ):
             await self.db.execute(
                 f"DELETE FROM {table} WHERE {platform_col} = ? AND {id_col} = ?", who

@@ -5,7 +5,8 @@ store per area, each building on the one before:
 `base.SqliteBase` (connection, transactions) → `groups.GroupStore` (city groups, chats,
 venues, people, delivery state) → `sessions.SessionStore` (sessions, standing
 sessions, nearby) → `polls.PollStore` → `people.PeopleStore` (subscriptions, outbox,
-personal data, retention).
+personal data, retention) → `calendar.CalendarStore` (calendar tokens and what the web
+page and the feeds read).
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ import aiosqlite
 
 from chatbot.storage import geo
 from chatbot.storage.base import sqlite_path
+from chatbot.storage.calendar import CalendarStore
 from chatbot.storage.migrations import migrate
-from chatbot.storage.people import PeopleStore
 from chatbot.storage.talent import TalentStore
 
 __all__ = ["SqliteRepository", "sqlite_path"]
 
 
-class SqliteRepository(PeopleStore, TalentStore):
+class SqliteRepository(CalendarStore, TalentStore):
     @classmethod
     async def open(cls, url: str, *, migrate_to: int | None = None) -> SqliteRepository:
         path = sqlite_path(url)

@@ -304,6 +304,12 @@ async def privacy(ctx: Context, args: str) -> None:
                 c("messages", 0),
             ).format(count=c("messages", 0))
         )
+    if c("calendar_tokens", 0):
+        counted.append(
+            ctx._("the secret address of your calendar ({command}), until you delete it").format(
+                command=ctx.cmd("calendar")
+            )
+        )
     if c("profiles", 0):
         counted.append(
             ctx.ngettext(

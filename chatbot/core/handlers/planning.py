@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta
 from chatbot.core.actions import Button
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
+from chatbot.core.handlers import calendar
 from chatbot.core.handlers.cancelling import require_opener_or_admin
 from chatbot.core.handlers.common import bad_input
 from chatbot.core.handlers.joining import find_session, seat_freed
@@ -170,6 +171,9 @@ async def week(ctx: Context, args: str) -> None:
                 left_out,
             ).format(count=left_out, today=city.cmd("today"), tomorrow=city.cmd("tomorrow"))
         )
+    page = await calendar.city_url(ctx, group)
+    if page:
+        parts.append(city._("On the web, with the calendar: {url}").format(url=page))
     ctx.reply("\n\n".join(parts), tuple(buttons))
 
 

@@ -15,7 +15,7 @@ from chatbot.core.clock import wall_clock_range
 from chatbot.core.context import Context
 from chatbot.core.days import MAX_DAYS_AHEAD, DaySpec, resolve
 from chatbot.core.errors import UserError
-from chatbot.core.handlers import pings
+from chatbot.core.handlers import calendar, pings
 from chatbot.core.handlers.common import bad_input
 from chatbot.core.model import (
     CityGroup,
@@ -373,6 +373,9 @@ async def announce_session(
     if session.topic:
         text += "\n" + ctx._("Topic: {topic}").format(topic=session.topic)
     text += "\n" + ctx._("Join with {command}.").format(command=join_command(ctx, session))
+    link = await calendar.session_link(ctx, group, session)
+    if link:
+        text += "\n" + link
     ctx.post(text, (join_button(ctx, session), where_button(ctx, session)))
 
 

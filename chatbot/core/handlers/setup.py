@@ -6,6 +6,7 @@ import functools
 import re
 import zoneinfo
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
 from chatbot.core.context import Context
@@ -233,6 +234,8 @@ _SETTING_KEYS = {
     "umkreis": "radius",
     "travel": "travel",
     "anreise": "travel",
+    "invite": "invite",
+    "einladung": "invite",
 }
 _ON = {"on", "an", "ja", "yes", "true", "1"}
 _OFF = {"off", "aus", "nein", "no", "false", "0", "none", "keine", "now", "jetzt"}
@@ -291,6 +294,12 @@ def describe_settings(ctx: Context, group: CityGroup) -> str:
             ),
             _("travel 30"),
         ),
+        (
+            _("Link to join the chat, on the city's web page: {value}").format(
+                value=s.invite_url or _("none")
+            ),
+            _("invite off") if s.invite_url else _("invite https://t.me/+AbCdEf123"),
+        ),
     ]
     lines = [_("Settings of {city}:").format(city=group.name)]
     for line, change in rows:
@@ -321,7 +330,7 @@ async def settings(ctx: Context, args: str) -> None:
         raise UserError(
             ctx._(
                 "“{value}” is not a setting. Settings: language, timezone, hours, duration,"
-                " public, poll, close, days, radius, travel."
+                " public, poll, close, days, radius, travel, invite."
             ).format(value=words[0]),
             example=example,
         )
@@ -391,6 +400,8 @@ async def settings(ctx: Context, args: str) -> None:
                 example=ctx.cmd("settings") + " " + ctx._("travel 30"),
             )
         s = s.with_(travel_minutes=int(minutes))
+    elif key == "invite":
+        s = s.with_(invite_url=None if fold(value) in _OFF else parse_invite(ctx, value))
     elif key == "days":
         try:
             s = s.with_(poll_days=parse_weekdays(value))
@@ -406,6 +417,37 @@ async def settings(ctx: Context, args: str) -> None:
     ctx.group = updated
     ctx.t = Translator(s.language)
     ctx.reply(saved(ctx, key, s))
+
+
+# the hosts of a chat's invite link: the city's web page links there, so an admin of
+# one chat cannot put an arbitrary site on the operator's pages
+INVITE_HOSTS = ("t.me", "telegram.me", "matrix.to")
+
+
+def parse_invite(ctx: Context, value: str) -> str:
+    """An invite link: https, on t.me, telegram.me or matrix.to."""
+    url = value.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        parts, port = urlsplit(""), None
+    if (
+        parts.scheme != "https"
+        or (parts.hostname or "") not in INVITE_HOSTS
+        or parts.username
+        or port
+        or len(url) > 300
+        or any(c.isspace() for c in url)
+    ):
+        raise UserError(
+            ctx._(
+                "An invite link starts with https:// and leads to t.me, telegram.me or"
+                " matrix.to; {off} removes it."
+            ).format(off=ctx.cmd("settings") + " " + ctx._("invite off")),
+            example=ctx.cmd("settings") + " " + ctx._("invite https://t.me/+AbCdEf123"),
+        )
+    return url
 
 
 def saved(ctx: Context, key: str, s: GroupSettings) -> str:
@@ -444,6 +486,10 @@ def saved(ctx: Context, key: str, s: GroupSettings) -> str:
         return _("Saved: radius for nearby searches {value}.").format(
             value=ctx.t.distance(s.radius_km * 1000)
         )
+    if key == "invite":
+        if s.invite_url is None:
+            return _("Saved: no link to join the chat on the web page.")
+        return _("Saved: the web page links to {url} to join the chat.").format(url=s.invite_url)
     assert key == "travel"
     return _("Saved: a poll's session starts at least {value} after the close.").format(
         value=ctx.t.duration(s.travel_minutes)
