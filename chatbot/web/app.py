@@ -14,6 +14,7 @@ Rendered bodies are cached by a cheap version key: the database's change counter
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections import OrderedDict, defaultdict
@@ -205,7 +206,10 @@ class Site:
                 if s.id in started
             ]
             city = await self._feed_city(group, f"{base}/{slug}")
-            return feeds.build_calendar(group.name, host, {group.id: city}, sessions, series)
+            # in a thread: events not written before take icalendar a while
+            return await asyncio.to_thread(
+                feeds.build_calendar, group.name, host, {group.id: city}, sessions, series
+            )
 
         rendered = await self.cached(f"/{slug}.ics", CALENDAR, render, stamped=True)
         return respond(request, rendered, public=True)
@@ -245,7 +249,9 @@ class Site:
                         series.append(feeds.FeedSeries(standing, first_day))
             sessions = [s for s in sessions if s.group_id in cities]
             name = _translator(None, self.default_language).gettext("My coworking sessions")
-            return feeds.build_calendar(name, host, cities, sessions, series)
+            return await asyncio.to_thread(
+                feeds.build_calendar, name, host, cities, sessions, series
+            )
 
         rendered = await self.cached(f"/me/{token}.ics", CALENDAR, render, stamped=True)
         return respond(request, rendered, public=False)

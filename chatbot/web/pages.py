@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from chatbot.core.model import CityGroup, Session, StandingSession, Venue
 from chatbot.core.render import TAG_LABELS
@@ -79,11 +81,50 @@ def render_city(
         venues=venues,
         addresses=addresses,
         tags=lambda venue: [t.gettext(TAG_LABELS[x]) for x in venue.tags if x in TAG_LABELS],
+        session_item=lambda s: _session_item(
+            env, _shown(s), t.language, addresses.get(s.venue_id or 0, "")
+        ),
         osm=osm_link,
         invite=group.settings.invite_url,
         generated=now,
     )
     return html.encode("utf-8")
+
+
+@dataclass(frozen=True)
+class ShownSession:
+    """What the page shows of a session: no names (the page is public, and what is
+    kept in memory for it holds none after /forget)."""
+
+    id: int
+    number: int
+    place: str
+    local_date: date
+    start: time
+    end: time
+    starts_at: datetime
+    standing_id: int | None
+    topic: str
+    seats: int | None
+    coming: int
+
+
+def _shown(s: Session) -> ShownSession:
+    return ShownSession(
+        s.id, s.number, s.place, s.local_date, s.start, s.end, s.starts_at, s.standing_id,
+        s.topic, s.seats, len(s.coming),
+    )  # fmt: skip
+
+
+@lru_cache(maxsize=8192)
+def _session_item(env: Environment, session: ShownSession, language: str, address: str) -> Markup:
+    """One session's list item, rendered once per shown values and language (a week
+    of a busy city has hundreds; a session that changes shows new values)."""
+    t = Translator(language)
+    html = env.get_template("session.html").render(
+        _=t.gettext, ngettext=t.ngettext, t=t, s=session, address=address
+    )
+    return Markup(html)
 
 
 def render_index(env: Environment, language: str, cities: Sequence[tuple[CityGroup, str]]) -> bytes:
