@@ -46,23 +46,43 @@ SYNONYMS: tuple[tuple[str, ...], ...] = (
 
 
 def search_form(skill: str) -> str:
-    """What a skill is matched by: folded ("Übersetzung" → "uebersetzung")."""
-    return " ".join(fold(skill).split())
+    """What a skill is matched by: folded, hyphens and slashes as spaces
+    ("Übersetzung" → "uebersetzung", "Web-Design" → "web design")."""
+    return " ".join(fold(skill).replace("-", " ").replace("/", " ").split())
 
 
 def plain_form(skill: str) -> str:
     """The skill with accents and umlauts dropped rather than spelled out
     ("Übersetzung" → "ubersetzung"), so that a query typed without umlauts matches too."""
     decomposed = unicodedata.normalize("NFKD", skill.casefold())
-    return " ".join("".join(ch for ch in decomposed if not unicodedata.combining(ch)).split())
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(plain.replace("-", " ").replace("/", " ").split())
+
+
+START, END = "\x02", "\x03"  # around each skill in the search text
 
 
 def search_text(skills: tuple[str, ...]) -> str:
-    """The stored search text of a profile: each skill's folded form, one per line,
-    followed by the plain forms that differ."""
+    """The stored search text of a profile: each skill's folded form between START and
+    END (so that "a skill is the query" and "a skill starts with it" are substrings
+    too), one per line, followed by the plain forms that differ."""
     forms = [search_form(s) for s in skills]
     forms += [p for s in skills if (p := plain_form(s)) not in forms]
-    return "\n".join(forms)
+    return "\n".join(START + form + END for form in forms)
+
+
+def skill_terms(skills: tuple[str, ...]) -> list[tuple[int, str]]:
+    """What the term index holds for a profile: each skill's folded (and plain) form
+    as kind 0, and the rest of it from each later word on as kind 1, so that "a skill
+    is the query", "a skill starts with it" and "a word starts with it" are lookups in
+    a B-tree ("graphic design" → (0, "graphic design"), (1, "design"))."""
+    terms: list[tuple[int, str]] = []
+    forms = [search_form(s) for s in skills]
+    forms += [p for s in skills if (p := plain_form(s)) not in forms]
+    for form in dict.fromkeys(forms):
+        terms.append((0, form))
+        terms += [(1, form[i:]) for i in range(1, len(form)) if form[i - 1] == " "]
+    return list(dict.fromkeys(terms))
 
 
 def synonyms_of(query: str) -> tuple[str, ...]:
@@ -94,6 +114,7 @@ class Found:
     quality: int  # 4 a skill is the query, 3 starts with it, 2 a word does, 1 contains it
     active: bool
     distance_m: float | None = None
+    profile_id: int = 0
 
 
 class ProjectState(StrEnum):

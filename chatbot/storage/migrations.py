@@ -327,6 +327,93 @@ async def m009_web_page_and_calendar_tokens(db: aiosqlite.Connection) -> None:
     )
 
 
+async def m010_talent_and_projects(db: aiosqlite.Connection) -> None:
+    """Profiles (skills per city group, opt-in) with their skills' folded forms and word
+    starts in a B-tree (`profile_terms`) and a trigram FTS5 index over them for word
+    parts, kept in step by triggers; projects with a number per group (the
+    group's counter `project_seq`, never reused) and their members. Without the FTS5
+    trigram tokenizer (SQLite before 3.34) the index is left out and the search scans."""
+    await _run(
+        db,
+        """
+        ALTER TABLE city_groups ADD COLUMN project_seq INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE profiles (
+            id INTEGER PRIMARY KEY,
+            group_id INTEGER NOT NULL REFERENCES city_groups(id) ON DELETE CASCADE,
+            platform TEXT NOT NULL,
+            person_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            language TEXT,
+            skills TEXT NOT NULL,
+            search TEXT NOT NULL,
+            about TEXT NOT NULL DEFAULT '',
+            area TEXT NOT NULL DEFAULT '',
+            centre_lat REAL,
+            centre_lon REAL,
+            muted INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL,
+            UNIQUE (group_id, platform, person_id)
+        );
+        CREATE INDEX profiles_by_person ON profiles(platform, person_id);
+        CREATE TABLE profile_terms (
+            profile_id INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+            group_id INTEGER NOT NULL,
+            kind INTEGER NOT NULL,
+            term TEXT NOT NULL
+        );
+        CREATE INDEX profile_terms_lookup ON profile_terms(group_id, kind, term);
+        CREATE INDEX profile_terms_by_profile ON profile_terms(profile_id);
+        CREATE TABLE projects (
+            id INTEGER PRIMARY KEY,
+            group_id INTEGER NOT NULL REFERENCES city_groups(id) ON DELETE CASCADE,
+            number INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            skills TEXT NOT NULL,
+            text TEXT NOT NULL DEFAULT '',
+            lead_platform TEXT NOT NULL,
+            lead_id TEXT NOT NULL,
+            lead_name TEXT NOT NULL,
+            lead_language TEXT,
+            state TEXT NOT NULL DEFAULT 'open',
+            created_at TEXT NOT NULL,
+            ended_at TEXT
+        );
+        CREATE UNIQUE INDEX projects_number ON projects(group_id, number);
+        CREATE INDEX projects_by_lead ON projects(lead_platform, lead_id);
+        CREATE TABLE project_members (
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            platform TEXT NOT NULL,
+            person_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (project_id, platform, person_id)
+        );
+        CREATE INDEX project_members_by_person ON project_members(platform, person_id);
+        CREATE INDEX sessions_by_opener ON sessions(opener_platform, opener_id);
+        CREATE INDEX session_joiners_by_person ON session_joiners(platform, person_id)
+        """,
+    )
+    try:
+        await db.execute(
+            "CREATE VIRTUAL TABLE profile_search USING fts5(search, content='profiles',"
+            " content_rowid='id', tokenize='trigram')"
+        )
+    except aiosqlite.OperationalError:
+        return  # no trigram tokenizer: the search scans (chatbot.storage.talent)
+    for trigger in (
+        "CREATE TRIGGER profiles_ai AFTER INSERT ON profiles BEGIN INSERT INTO"
+        " profile_search(rowid, search) VALUES (new.id, new.search); END",
+        "CREATE TRIGGER profiles_ad AFTER DELETE ON profiles BEGIN INSERT INTO"
+        " profile_search(profile_search, rowid, search) VALUES ('delete', old.id, old.search);"
+        " END",
+        "CREATE TRIGGER profiles_au AFTER UPDATE OF search ON profiles BEGIN INSERT INTO"
+        " profile_search(profile_search, rowid, search) VALUES ('delete', old.id, old.search);"
+        " INSERT INTO profile_search(rowid, search) VALUES (new.id, new.search); END",
+    ):
+        await db.execute(trigger)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_city_groups_venues_sessions,
     m002_people_and_delivery_state,
@@ -337,6 +424,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m007_stable_numbers,
     m008_seats_and_travel_margin,
     m009_web_page_and_calendar_tokens,
+    m010_talent_and_projects,
 )
 
 

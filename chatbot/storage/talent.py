@@ -16,30 +16,36 @@ from typing import Any
 import aiosqlite
 
 from chatbot.core.events import Person, PersonRef
-from chatbot.core.talent import Found, Profile, Project, ProjectState
+from chatbot.core.talent import Found, Profile, Project, ProjectState, skill_terms
 from chatbot.storage.base import SqliteBase, from_iso, to_iso
 
-# how well a skill matches the query (?1, folded): a skill is the query, a skill starts
-# with it, a word of a skill does, a skill contains it; 0: only a synonym matched
-_WORDS = "replace(replace(replace(p.search, char(10), ' '), '-', ' '), '/', ' ')"
+# how well a skill matches the query (?1, folded; see chatbot.core.talent.search_text):
+# a skill is the query, a skill starts with it, a word of a skill does, a skill contains
+# it; 0: only a synonym matched
 QUALITY = (
-    "CASE WHEN instr(char(10) || p.search || char(10), char(10) || ?1 || char(10)) THEN 4"
-    " WHEN instr(char(10) || p.search, char(10) || ?1) THEN 3"
-    f" WHEN instr(' ' || {_WORDS}, ' ' || ?1) THEN 2"
+    "CASE WHEN instr(p.search, char(2) || ?1 || char(3)) THEN 4"
+    " WHEN instr(p.search, char(2) || ?1) THEN 3"
+    " WHEN instr(p.search, ' ' || ?1) THEN 2"
     " WHEN instr(p.search, ?1) THEN 1 ELSE 0 END"
 )
-# who opened or joined a session of the groups (?2, a JSON array) since a day (?3)
+# who opened or joined a session of the groups (?2, a JSON array) on a day since ?3
 RECENT = (
-    "WITH recent(who) AS ("
-    " SELECT s.opener_platform || char(31) || s.opener_id FROM sessions s"
+    "WITH recent(platform, person_id) AS ("
+    " SELECT s.opener_platform, s.opener_id FROM sessions s"
     " WHERE s.group_id IN (SELECT value FROM json_each(?2)) AND s.local_date >= ?3"
     " AND s.state != 'cancelled'"
-    " UNION SELECT j.platform || char(31) || j.person_id FROM session_joiners j"
+    " UNION SELECT j.platform, j.person_id FROM session_joiners j"
     " JOIN sessions s ON s.id = j.session_id"
     " WHERE s.group_id IN (SELECT value FROM json_each(?2)) AND s.local_date >= ?3"
     " AND s.state != 'cancelled')"
 )
-ACTIVE = "(p.platform || char(31) || p.person_id) IN recent"
+ACTIVE = (
+    "EXISTS (SELECT 1 FROM recent r WHERE r.platform = p.platform AND r.person_id = p.person_id)"
+)
+IN_GROUPS = "p.group_id IN (SELECT value FROM json_each(?2))"
+
+
+_LAST = "\U0010ffff"  # after every character: the end of a prefix range
 
 
 def fts_query(terms: Sequence[str]) -> str:
@@ -116,6 +122,16 @@ class TalentStore(SqliteBase):
                 to_iso(at),
             ),
         )
+        row = await self._one(
+            "SELECT id FROM profiles WHERE group_id = ? AND platform = ? AND person_id = ?",
+            (p.group_id, p.person.ref.platform, p.person.ref.id),
+        )
+        assert row is not None
+        await self.db.execute("DELETE FROM profile_terms WHERE profile_id = ?", (row["id"],))
+        await self.db.executemany(
+            "INSERT INTO profile_terms (profile_id, group_id, kind, term) VALUES (?, ?, ?, ?)",
+            [(row["id"], p.group_id, kind, term) for kind, term in skill_terms(p.skills)],
+        )
 
     async def delete_profile(self, group_id: int | None, person: PersonRef) -> int:
         """Delete the person's profile in a group (None: in every group); how many went."""
@@ -158,29 +174,74 @@ class TalentStore(SqliteBase):
         limit: int,
     ) -> Sequence[Found]:
         """Profiles of these groups with a skill containing the (folded) query or one of
-        its synonyms; best match first, then who was active since that day, then by
-        name."""
+        its synonyms: best match first, then who opened or joined a session of the
+        groups since that day, then in the order the profiles were made.
+
+        With the index, each level of match is one index query that stops after the
+        rows still wanted (the recently active, few, are read apart), so the time does
+        not grow with how many profiles match."""
         groups = "[" + ",".join(str(int(g)) for g in group_ids) + "]"
-        terms = [t for t in (query, *synonyms) if len(t) >= 3]
-        select = f"{RECENT} SELECT p.*, {QUALITY} AS quality, {ACTIVE} AS active FROM profiles p"
-        order = " ORDER BY quality DESC, active DESC, p.name COLLATE NOCASE, p.id LIMIT ?5"
-        params: tuple[Any, ...]
-        if len(query) >= 3 and await self.talent_index():
-            sql = (
-                select + " JOIN profile_search f ON f.rowid = p.id WHERE profile_search MATCH ?4"
-                " AND p.group_id IN (SELECT value FROM json_each(?2))" + order
+        head = (query, groups, active_since.isoformat())
+        every = [query, *(t for t in synonyms if len(t) >= 3 and t != query)]
+        contains = " OR ".join(f"instr(p.search, ?{4 + i})" for i in range(len(every)))
+        if not await self.talent_index():  # no trigram tokenizer: a scan
+            rows = await self._all(
+                f"{RECENT} SELECT p.*, {QUALITY} AS quality, {ACTIVE} AS active"
+                f" FROM profiles p WHERE {IN_GROUPS} AND ({contains})"
+                f" ORDER BY quality DESC, active DESC, p.id LIMIT ?{4 + len(every)}",
+                (*head, *every, limit),
             )
-            params = (query, groups, active_since.isoformat(), fts_query(terms), limit)
-        else:  # a short query, or no trigram index: a scan of the groups' profiles
-            every = [query, *terms] if len(query) < 3 else terms
-            likes = " OR ".join(f"instr(p.search, ?{6 + i})" for i in range(len(every)))
-            sql = (
-                select + " WHERE p.group_id IN (SELECT value FROM json_each(?2))"
-                f" AND ({likes})" + order
+            return [Found(self._profile(r), int(r["quality"]), bool(r["active"])) for r in rows]
+        active = [
+            Found(self._profile(r), int(r["quality"]), True, profile_id=r["id"])
+            for r in await self._all(
+                f"{RECENT} SELECT p.*, {QUALITY} AS quality FROM recent r JOIN profiles p"
+                " ON p.platform = r.platform AND p.person_id = r.person_id"
+                f" WHERE {IN_GROUPS} AND ({contains}) ORDER BY p.id",
+                (*head, *every),
             )
-            params = (query, groups, active_since.isoformat(), None, limit, *every)
-        rows = await self._all(sql, params)
-        return [Found(self._profile(r), int(r["quality"]), bool(r["active"])) for r in rows]
+        ]
+        active_ids = {f.profile_id for f in active}
+        # a skill is the query (4), starts with it (3), a word does (2): the term index
+        # in the order of the terms; contains it (1), a synonym (0): the trigram index
+        levels: tuple[tuple[int, str, tuple[object, ...]], ...] = (
+            (4, "t.kind = 0 AND t.term = ?4", (query,)),
+            (3, "t.kind = 0 AND t.term > ?4 AND t.term < ?5", (query, query + _LAST)),
+            (2, "t.kind = 1 AND t.term >= ?4 AND t.term < ?5", (query, query + _LAST)),
+            (1, "", (fts_query([query]),) if len(query) >= 3 else ()),
+            (0, "", (fts_query(every[1:]),) if len(every) > 1 else ()),
+        )
+        found: list[Found] = []
+        seen: set[int] = set()
+        for level, where, values in levels:
+            found += [f for f in active if f.quality == level]
+            if len(found) >= limit:
+                break
+            if not values:
+                continue
+            wanted = 2 * limit + len(seen) + len(active_ids)
+            if where:
+                sql = (
+                    f"SELECT p.*, {QUALITY} AS quality FROM profile_terms t"
+                    " CROSS JOIN profiles p ON p.id = t.profile_id"
+                    f" WHERE t.group_id IN (SELECT value FROM json_each(?2)) AND {where}"
+                    f" LIMIT ?{4 + len(values)}"
+                )
+            else:
+                sql = (
+                    f"SELECT p.*, {QUALITY} AS quality FROM profile_search f"
+                    " CROSS JOIN profiles p ON p.id = f.rowid"
+                    f" WHERE profile_search MATCH ?4 AND {IN_GROUPS} LIMIT ?5"
+                )
+            rows = await self._all(sql, (*head[:2], None, *values, wanted))
+            for r in rows:
+                if r["id"] in seen or r["id"] in active_ids or int(r["quality"]) != level:
+                    continue
+                seen.add(r["id"])
+                found.append(Found(self._profile(r), level, False, profile_id=r["id"]))
+            if len(found) >= limit:
+                break
+        return found[:limit]
 
     # --- projects ---------------------------------------------------------------------
 
