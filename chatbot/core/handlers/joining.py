@@ -15,7 +15,7 @@ from chatbot.core.context import Context
 from chatbot.core.errors import UserError
 from chatbot.core.events import Person
 from chatbot.core.handlers import pings
-from chatbot.core.handlers.sessions import open_example, todays_sessions
+from chatbot.core.handlers.sessions import open_example, standing_of_the_day, todays_sessions
 from chatbot.core.model import Session, SessionState
 from chatbot.core.render import time_range
 from chatbot.core.text import excerpt, parse_number
@@ -103,7 +103,7 @@ async def find_session(
                 ),
                 example=f"{ctx.cmd(key)} s1",
             )
-        await todays_sessions(ctx, ctx.group)  # today's series appear first
+        await standing_of_the_day(ctx, ctx.group)  # today's series get their numbers first
         found = await ctx.repo.sessions_numbered(ctx.group.id, number, ctx.today())
         if not found:
             raise UserError(

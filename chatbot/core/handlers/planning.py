@@ -283,20 +283,16 @@ async def change_session(ctx: Context, args: str) -> None:
             ctx._("That time is already over today."), example=change_example(ctx, session.number)
         )
     changed = replace(changed, starts_at=starts_at, ends_at=ends_at)
-    if changed.venue_id is not None:
-        venue_now = next(
-            (v for v in await ctx.repo.venues(group.id) if v.id == changed.venue_id), None
+    if changed.venue_id is not None:  # a "here" session has no venue to share
+        await refuse_duplicate(
+            ctx,
+            group,
+            changed.venue_id,
+            changed.local_date,
+            changed.start,
+            changed.end,
+            besides=session.id,
         )
-        if venue_now is not None:
-            await refuse_duplicate(
-                ctx,
-                group,
-                venue_now,
-                changed.local_date,
-                changed.start,
-                changed.end,
-                besides=session.id,
-            )
     await _store_change(ctx, group, session, changed)
     summary = _summary(ctx, changed)
     text = ctx._("Session {number} changed ({what}): {summary}.").format(

@@ -44,28 +44,27 @@ def open_example(ctx: Context, venue_name: str | None = None) -> str:
 async def todays_sessions(ctx: Context, group: CityGroup) -> list[Session]:
     """Today's open sessions that have not ended, in start order (each with its own
     number)."""
-    await standing_of_the_day(ctx, group)
-    now = ctx.now()
-    sessions = await ctx.repo.sessions_on(group.id, ctx.today())
-    return [s for s in sessions if s.ends_at > now]
+    return await sessions_of_day(ctx, group, ctx.today())
 
 
 async def sessions_of_day(ctx: Context, group: CityGroup, day: date) -> list[Session]:
     """A day's open sessions not over yet, series included, in start order."""
-    key = (group.id, day)
-    if key not in ctx.memory.materialized:
-        await materialize_standing(ctx.repo, group, day, ctx.zone, ctx.today())
-        ctx.memory.materialized.add(key)
+    await standing_of(ctx, group, day)
     now = ctx.now()
     return [s for s in await ctx.repo.sessions_on(group.id, day) if s.ends_at > now]
 
 
 async def standing_of_the_day(ctx: Context, group: CityGroup) -> None:
-    """Materialize today's standing sessions once per group and day (per process)."""
-    day = (group.id, ctx.today())
-    if day not in ctx.memory.materialized:
-        await materialize_standing(ctx.repo, group, ctx.today(), ctx.zone, ctx.today())
-        ctx.memory.materialized.add(day)
+    """Materialize today's standing sessions (the schedule's daily work)."""
+    await standing_of(ctx, group, ctx.today())
+
+
+async def standing_of(ctx: Context, group: CityGroup, day: date) -> None:
+    """Materialize a day's standing sessions once per group and day (per process)."""
+    key = (group.id, day)
+    if key not in ctx.memory.materialized:
+        await materialize_standing(ctx.repo, group, day, ctx.zone, ctx.today())
+        ctx.memory.materialized.add(key)
 
 
 async def materialize_standing(
@@ -219,7 +218,7 @@ async def open_session(ctx: Context, args: str) -> None:
         raise UserError(
             ctx._("That time is already over today."), example=open_example(ctx, venue.name)
         )
-    await refuse_duplicate(ctx, group, venue, day, start, end)
+    await refuse_duplicate(ctx, group, venue.id or None, day, start, end)
     async with ctx.repo.atomic():
         await ctx.repo.remember_person(ctx.origin.sender, ctx.now())
         session = await ctx.repo.add_session(
@@ -292,7 +291,7 @@ def session_instants(
 async def refuse_duplicate(
     ctx: Context,
     group: CityGroup,
-    venue: Venue,
+    venue_id: int | None,
     day: date,
     start: time,
     end: time,
@@ -300,13 +299,13 @@ async def refuse_duplicate(
     besides: int | None = None,
 ) -> None:
     """One venue, one time: one session. An overlapping session at the same venue (or,
-    for a shared location, of the same person) is pointed to instead."""
+    for a shared location, venue_id None, of the same person) is pointed to instead."""
     me = ctx.origin.sender.ref
     for session in await sessions_of_day(ctx, group, day):
         if session.id == besides:
             continue
-        if venue.id:
-            same_place = session.venue_id == venue.id
+        if venue_id is not None:
+            same_place = session.venue_id == venue_id
         else:  # a shared location: the same person's other "here" session
             same_place = session.venue_id is None and session.opener.ref == me
         if same_place and overlaps(session, start, end):
