@@ -14,7 +14,12 @@ from chatbot.core.context import Context
 from chatbot.core.errors import UserError
 from chatbot.core.events import Person, VoteEvent
 from chatbot.core.handlers.pings import queue_pings, queue_reminder
-from chatbot.core.handlers.sessions import default_hours, join_button, overlaps
+from chatbot.core.handlers.sessions import (
+    default_hours,
+    join_button,
+    overlaps,
+    sessions_of_day,
+)
 from chatbot.core.model import (
     POLL,
     CityGroup,
@@ -240,10 +245,9 @@ async def _planned_session(
     """An open session at the winning venue on the poll's day that overlaps its hours."""
     if best.venue_id is None:
         return None
-    for session in await ctx.repo.sessions_on(group.id, poll.local_date):
+    for session in await sessions_of_day(ctx, group, poll.local_date):
         if session.venue_id == best.venue_id and overlaps(session, start, end):
-            if session.ends_at > ctx.now():
-                return session
+            return session
     return None
 
 
