@@ -297,3 +297,11 @@ def test_every_day_phrase_opens_a_session_or_answers_with_an_example(day: str, t
                 await repo.close()
 
     asyncio.run(run())
+
+
+async def test_a_cancelled_session_of_another_day_names_the_day(duisburg: GroupChat) -> None:
+    await duisburg.say("Ben", "/neu fr 10-14 Café Museum")
+    await duisburg.say("Carla", "/dabei 1")
+    await duisburg.say("Ben", "/streichen 1")
+    [notice] = await duisburg.pending("cancelled")
+    assert "Café Museum, Freitag, 4. Dezember, 10:00–14:00" in notice.text

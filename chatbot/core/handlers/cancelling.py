@@ -35,8 +35,11 @@ async def cancel_with_notice(
     await ctx.repo.set_session_state(session.id, SessionState.CANCELLED)
     await ctx.repo.drop_messages(session.id, ("ping", "reminder"))
     t = Translator(group.settings.language)
+    when = t.time_range(session.start, session.end)
+    if session.local_date != ctx.today():  # a session planned for another day names it
+        when = t.date(session.local_date) + ", " + when
     text = t.gettext("Cancelled in {city}: {place}, {time}.").format(
-        city=group.name, place=session.place, time=t.time_range(session.start, session.end)
+        city=group.name, place=session.place, time=when
     )
     text += "\n" + reason
     told = [j.ref for j in session.joiners]
