@@ -49,16 +49,31 @@ class GroupChat:
     admins: FakeAdmins
     chat: ChatRef = field(default_factory=lambda: ChatRef(PLATFORM, "group-1"))
     sent: list[Action] = field(default_factory=list)
+    title: str | None = None  # the chat's title, as a platform gives it
+
+    @property
+    def platform(self) -> str:
+        return self.chat.platform
 
     def person(self, name: str, language: str | None = None) -> Person:
-        return Person(PersonRef(PLATFORM, name.lower()), name, language)
+        return Person(PersonRef(self.platform, name.lower()), name, language)
+
+    def origin(self, name: str, *, private: bool = False) -> Origin:
+        """Where NAME writes: this chat, or NAME's private chat with the bot."""
+        chat = ChatRef(self.platform, f"dm-{name.lower()}") if private else self.chat
+        return Origin(
+            chat=chat,
+            sender=self.person(name),
+            is_private=private,
+            command_prefix=self.bot.prefixes.get(self.platform, "/"),
+            chat_title=None if private else self.title,
+        )
 
     async def say(self, name: str, text: str, *, private: bool = False) -> list[Action]:
         """NAME sends a command; returns the actions the bot gave back."""
         assert text.startswith("/"), "the kit sends commands"
         command, _, args = text[1:].partition(" ")
-        chat = ChatRef(PLATFORM, f"dm-{name.lower()}") if private else self.chat
-        origin = Origin(chat=chat, sender=self.person(name), is_private=private)
+        origin = self.origin(name, private=private)
         actions = await self.bot.handle(CommandEvent(origin, command, args), self.admins)
         self.sent.extend(actions)
         return actions
@@ -67,14 +82,14 @@ class GroupChat:
         """The text of the bot's single message in answer to NAME's command, in the chat
         NAME wrote in (news for the group from a private chat is left out)."""
         actions = await self.say(name, text, **kwargs)
-        here = ChatRef(PLATFORM, f"dm-{name.lower()}") if kwargs.get("private") else self.chat
+        here = self.origin(name, private=kwargs.get("private", False)).chat
         texts = [a.text for a in actions if isinstance(a, SendText) and a.chat == here]
         assert len(texts) == 1, f"expected one message, got {actions!r}"
         return texts[0]
 
     async def vote(self, name: str, poll_key: str, *indexes: int) -> list[Action]:
         """NAME answers the native poll (0-based option indexes; none: retract)."""
-        origin = Origin(chat=self.chat, sender=self.person(name), is_private=False)
+        origin = self.origin(name)
         actions = await self.bot.handle(VoteEvent(origin, poll_key, tuple(indexes)), self.admins)
         self.sent.extend(actions)
         return actions
@@ -90,8 +105,7 @@ class GroupChat:
         address: str | None = None,
     ) -> list[Action]:
         """NAME shares a location (a venue, with a title)."""
-        chat = ChatRef(PLATFORM, f"dm-{name.lower()}") if private else self.chat
-        origin = Origin(chat=chat, sender=self.person(name), is_private=private)
+        origin = self.origin(name, private=private)
         event = LocationEvent(origin, latitude, longitude, title=title, address=address)
         actions = await self.bot.handle(event, self.admins)
         self.sent.extend(actions)
@@ -112,7 +126,7 @@ class GroupChat:
         """Direct messages waiting in the outbox (pings, reminders, notices), by kind."""
         far = self.clock.now() + timedelta(days=400)
         due = await self.bot.repo.due_messages(
-            PLATFORM, far, 100_000, stale_claim=self.clock.now() - timedelta(days=400)
+            self.platform, far, 100_000, stale_claim=self.clock.now() - timedelta(days=400)
         )
         return [m for m in due if kind is None or m.kind == kind]
 

@@ -235,6 +235,32 @@ COMMANDS: tuple[CommandSpec, ...] = (
         (N_("{command} poll 8:00"), N_("{command} public off")),
     ),
     _command(
+        "link",
+        "link",
+        "verbinden",
+        N_("link another chat (Telegram or Matrix) to this city (admins)"),
+        N_(
+            "{command} – in the city's chat: a one-time code, valid for 15 minutes.\n"
+            "{command} CODE – in another group chat or room, on Telegram or Matrix: that"
+            " chat becomes part of the same city (the same sessions, poll, venues and"
+            " settings; news is posted in each). {unlink} lets a chat leave again."
+        ),
+        (N_("{command}"), N_("{command} K7M-4QX")),
+        admin_only=True,
+    ),
+    _command(
+        "unlink",
+        "unlink",
+        "trennen",
+        N_("this chat leaves the city it is linked to (admins)"),
+        N_(
+            "{command} – this chat leaves its city; the city keeps its sessions, venues"
+            " and its other chats. The last chat of a city cannot leave it."
+        ),
+        (N_("{command}"), N_("{link}")),
+        admin_only=True,
+    ),
+    _command(
         "poll",
         "poll",
         "umfrage",

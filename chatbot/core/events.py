@@ -38,6 +38,7 @@ class Origin:
     thread: str | None = None  # forum topic (Telegram) or thread, answers go there
     message_id: str | None = None
     command_prefix: str = "/"  # what this platform's users type before a command
+    chat_title: str | None = None  # the group's or room's name, where the platform gives one
 
 
 @dataclass(frozen=True)

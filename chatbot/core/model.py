@@ -256,3 +256,22 @@ class OutboxMessage:
     due_at: datetime
     expires_at: datetime | None
     attempts: int = 0
+
+
+@dataclass(frozen=True)
+class LinkedChat:
+    """One chat of a city group, with its title as the platform gave it when the chat
+    was linked or set up (None: the platform gave none)."""
+
+    chat: ChatRef
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class LinkCode:
+    """A one-time code that links another chat to a city group (`/link`); only its
+    hash is stored."""
+
+    group_id: int
+    expires_at: datetime
+    used_at: datetime | None = None

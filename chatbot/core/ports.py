@@ -15,6 +15,8 @@ from chatbot.core.events import ChatRef, Person, PersonRef
 from chatbot.core.model import (
     CityGroup,
     GroupSettings,
+    LinkCode,
+    LinkedChat,
     NewSession,
     OutboxMessage,
     PollOption,
@@ -54,6 +56,28 @@ class Repository(DeliveryLog, Protocol):
     ) -> CityGroup: ...
     async def update_group(self, group: CityGroup) -> None: ...
     async def chats_of_group(self, group_id: int) -> Sequence[ChatRef]: ...
+
+    # one city in several chats (`/link`)
+    async def linked_chats(self, group_id: int) -> Sequence[LinkedChat]: ...
+    async def add_link_code(
+        self, group_id: int, code_hash: str, created_at: datetime, expires_at: datetime
+    ) -> bool:
+        """False when that hash is stored already."""
+        ...
+
+    async def link_code(self, code_hash: str) -> LinkCode | None: ...
+    async def use_link_code(self, code_hash: str, at: datetime) -> bool:
+        """Mark the code used, once; False when it was used or has expired."""
+        ...
+
+    async def link_chat(self, chat: ChatRef, group_id: int, title: str | None) -> None:
+        """The chat joins the group; a group it leaves without any chat left goes."""
+        ...
+
+    async def unlink_chat(self, chat: ChatRef) -> None: ...
+    async def group_has_data(self, group_id: int) -> bool:
+        """Sessions, series, polls, subscriptions, profiles or projects."""
+        ...
 
     # venues
     async def venues(self, group_id: int) -> Sequence[Venue]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 import aiosqlite
 
@@ -11,6 +11,8 @@ from chatbot.core.events import ChatRef, Person
 from chatbot.core.model import (
     CityGroup,
     GroupSettings,
+    LinkCode,
+    LinkedChat,
     Venue,
 )
 from chatbot.core.text import fold
@@ -123,6 +125,99 @@ class GroupStore(SqliteBase):
                 "UPDATE chats SET active = ? WHERE platform = ? AND chat_id = ?",
                 (int(active), chat.platform, chat.id),
             )
+
+    # --- linking chats (`/link`) ------------------------------------------------------
+
+    async def linked_chats(self, group_id: int) -> Sequence[LinkedChat]:
+        """The group's active chats with their titles, in the order `chats_of_group`
+        gives them."""
+        rows = await self._all(
+            "SELECT platform, chat_id, title FROM chats WHERE group_id = ? AND active = 1"
+            " ORDER BY platform, chat_id",
+            (group_id,),
+        )
+        return [LinkedChat(ChatRef(r["platform"], r["chat_id"]), r["title"]) for r in rows]
+
+    async def add_link_code(
+        self, group_id: int, code_hash: str, created_at: datetime, expires_at: datetime
+    ) -> bool:
+        """Store a new code's hash; False when that hash is stored already (a code
+        drawn twice: draw another). Codes that expired a day ago are dropped."""
+        await self.db.execute(
+            "DELETE FROM link_codes WHERE expires_at < ?",
+            (to_iso(created_at - timedelta(days=1)),),
+        )
+        cursor = await self.db.execute(
+            "INSERT OR IGNORE INTO link_codes (code_hash, group_id, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?)",
+            (code_hash, group_id, to_iso(created_at), to_iso(expires_at)),
+        )
+        return cursor.rowcount == 1
+
+    async def link_code(self, code_hash: str) -> LinkCode | None:
+        row = await self._one("SELECT * FROM link_codes WHERE code_hash = ?", (code_hash,))
+        if row is None:
+            return None
+        return LinkCode(
+            group_id=row["group_id"],
+            expires_at=from_iso(row["expires_at"]),
+            used_at=from_iso(row["used_at"]) if row["used_at"] else None,
+        )
+
+    async def use_link_code(self, code_hash: str, at: datetime) -> bool:
+        """Mark the code used, once: False when it was used or has expired."""
+        cursor = await self.db.execute(
+            "UPDATE link_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL"
+            " AND expires_at > ?",
+            (to_iso(at), code_hash, to_iso(at)),
+        )
+        return cursor.rowcount == 1
+
+    async def link_chat(self, chat: ChatRef, group_id: int, title: str | None) -> None:
+        """The chat becomes (or stays) a chat of the group; a group it leaves that has no
+        chat left is deleted with what little it had (`group_has_data` said: nothing
+        that people made)."""
+        before = await self._one(
+            "SELECT group_id FROM chats WHERE platform = ? AND chat_id = ?",
+            (chat.platform, chat.id),
+        )
+        await self.db.execute(
+            "INSERT INTO chats (platform, chat_id, group_id, title) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (platform, chat_id) DO UPDATE SET group_id = excluded.group_id,"
+            " active = 1, title = COALESCE(excluded.title, chats.title)",
+            (chat.platform, chat.id, group_id, title),
+        )
+        if before is not None and before["group_id"] != group_id:
+            await self.db.execute(
+                "DELETE FROM city_groups WHERE id = ?"
+                " AND NOT EXISTS (SELECT 1 FROM chats WHERE group_id = city_groups.id)",
+                (before["group_id"],),
+            )
+
+    async def unlink_chat(self, chat: ChatRef) -> None:
+        """The chat leaves its group; the group keeps everything else."""
+        await self.db.execute(
+            "DELETE FROM chats WHERE platform = ? AND chat_id = ?", (chat.platform, chat.id)
+        )
+
+    async def group_has_data(self, group_id: int) -> bool:
+        """Whether people made anything in the group: sessions, series, polls,
+        subscriptions, profiles or projects (venues and settings are an admin's setup)."""
+        for table in (
+            "sessions",
+            "standing_sessions",
+            "venue_polls",
+            "subscriptions",
+            "profiles",
+            "projects",
+        ):
+            row = await self._one(
+                f"SELECT 1 FROM {table} WHERE group_id = ? LIMIT 1",  # noqa: S608 - fixed names
+                (group_id,),
+            )
+            if row is not None:
+                return True
+        return False
 
     # --- venues ----------------------------------------------------------------------
 

@@ -414,6 +414,25 @@ async def m010_talent_and_projects(db: aiosqlite.Connection) -> None:
         await db.execute(trigger)
 
 
+async def m011_linked_chats(db: aiosqlite.Connection) -> None:
+    """One city on several platforms (`/link`): each chat's title as it was when it
+    was linked (for /settings), and one-time link codes, stored as a hash with their
+    expiry; a code is used once (`used_at`)."""
+    await _run(
+        db,
+        """
+        ALTER TABLE chats ADD COLUMN title TEXT;
+        CREATE TABLE link_codes (
+            code_hash TEXT PRIMARY KEY,
+            group_id INTEGER NOT NULL REFERENCES city_groups(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT
+        )
+        """,
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_city_groups_venues_sessions,
     m002_people_and_delivery_state,
@@ -425,6 +444,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m008_seats_and_travel_margin,
     m009_web_page_and_calendar_tokens,
     m010_talent_and_projects,
+    m011_linked_chats,
 )
 
 

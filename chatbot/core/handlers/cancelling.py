@@ -102,10 +102,12 @@ async def cancel_session(ctx: Context, args: str) -> None:
     async with ctx.repo.atomic():
         tell = session.opener if session.opener.ref != me.ref and not session.from_poll else None
         await cancel_with_notice(ctx, group, session, reason, tell=tell)
-    text = _cancelled(ctx, session, me)
-    if session.standing_id is not None:
-        text += "\n" + ctx._("Only this day: the series goes on next week.")
-    ctx.post(text + _told_line(ctx, session))
+    for chat_ctx in await ctx.each_chat_of(group):  # every chat of the city hears of it
+        text = _cancelled(chat_ctx, session, me)
+        if session.standing_id is not None:
+            text += "\n" + chat_ctx._("Only this day: the series goes on next week.")
+        chat_ctx.post(text + _told_line(chat_ctx, session))
+        ctx.actions.extend(chat_ctx.actions)
 
 
 async def _cancel_from_private_chat(ctx: Context, args: str) -> None:
@@ -218,15 +220,19 @@ async def _end(ctx: Context, group: CityGroup, standing: StandingSession) -> Non
             if session.standing_id == standing.id and session.ends_at > ctx.now():
                 await cancel_with_notice(ctx, group, session, reason)
                 cancelled.append(session)
-    text = ctx._("Series {number} has ended: every {weekday}, {place}.").format(
-        number=standing.number, weekday=ctx.t.weekday(standing.weekday), place=standing.place
-    )
-    for session in cancelled:
-        text += "\n" + ctx._("Session {number} on {date} is cancelled too.").format(
-            number=session.number, date=ctx.t.date(session.local_date)
+    for chat_ctx in await ctx.each_chat_of(group):  # every chat of the city hears of it
+        text = chat_ctx._("Series {number} has ended: every {weekday}, {place}.").format(
+            number=standing.number,
+            weekday=chat_ctx.t.weekday(standing.weekday),
+            place=standing.place,
         )
-        text += _told_line(ctx, session)
-    ctx.post(text)
+        for session in cancelled:
+            text += "\n" + chat_ctx._("Session {number} on {date} is cancelled too.").format(
+                number=session.number, date=chat_ctx.t.date(session.local_date)
+            )
+            text += _told_line(chat_ctx, session)
+        chat_ctx.post(text)
+        ctx.actions.extend(chat_ctx.actions)
 
 
 # --- other causes --------------------------------------------------------------------

@@ -165,20 +165,28 @@ async def join_session(ctx: Context, args: str) -> None:
             name=me.name, place=session.place, time=_when(ctx, session)
         )
     )
-    if ctx.group is None or ctx.group.id != session.group_id:
-        await _tell_the_group(ctx, session, me)
+    await _tell_the_group(ctx, session, me)
 
 
 async def _tell_the_group(ctx: Context, session: Session, me: Person) -> None:
-    """A join from elsewhere (a visitor's private chat) is news for the group."""
+    """A join is news for the group's other chats: all of them for a join from
+    elsewhere (a visitor's private chat), the others of a city in several chats (on
+    other platforms, `/link`) for a join in one of them."""
     group = await ctx.repo.group(session.group_id)
     if group is None:
         return
+    private = ctx.group is None or ctx.group.id != session.group_id
     for chat_ctx in await ctx.each_chat_of(group):
-        chat_ctx.post(
-            chat_ctx._(
+        if chat_ctx.origin.chat == ctx.origin.chat:
+            continue
+        if private:
+            text = chat_ctx._(
                 "{name} joins session {number} ({place}, {time}) from a private chat."
-            ).format(
+            )
+        else:
+            text = chat_ctx._("{name} joins session {number} ({place}, {time}).")
+        chat_ctx.post(
+            text.format(
                 name=me.name,
                 number=session.number,
                 place=session.place,

@@ -303,7 +303,9 @@ async def change_session(ctx: Context, args: str) -> None:
         text += "\n" + ctx._("Told: {names}.").format(
             names=", ".join(j.name for j in session.joiners)
         )
-    ctx.post(text, (join_button(ctx, changed),))
+    for chat_ctx in await ctx.each_chat_of(group):  # every chat of the city hears of it
+        chat_ctx.post(text, (join_button(chat_ctx, changed),))
+        ctx.actions.extend(chat_ctx.actions)
 
 
 def _shifted_end(session: Session, start: time) -> time:

@@ -349,7 +349,14 @@ def join_button(ctx: Context, session: Session) -> Button:
 async def announce_session(
     ctx: Context, group: CityGroup, session: Session, address: str = ""
 ) -> None:
-    """Post a new session in the chat, with its number and a join button."""
+    """Post a new session in every chat of the group, with its number and a join
+    button, in each chat's command syntax."""
+    for chat_ctx in await ctx.each_chat_of(group):
+        await _announce_in(chat_ctx, group, session, address)
+        ctx.actions.extend(chat_ctx.actions)
+
+
+async def _announce_in(ctx: Context, group: CityGroup, session: Session, address: str) -> None:
     if session.local_date == ctx.today():
         text = ctx._("New session {number}: {place}, {time}, {opened_by}.").format(
             number=session.number,
@@ -420,23 +427,27 @@ async def open_series(
             ctx.now(),
         )
     ctx.memory.materialized.discard((group.id, ctx.today()))
-    ctx.post(
-        ctx._("Series {number}: every {weekday}, {time}, {place}, opened by {name}.").format(
-            number=standing.number,
-            weekday=ctx.t.weekday(weekday),
-            time=ctx.t.time_range(start, end),
-            place=venue.name,
-            name=ctx.origin.sender.name,
+    for chat_ctx in await ctx.each_chat_of(group):  # every chat of the city hears of it
+        chat_ctx.post(
+            chat_ctx._(
+                "Series {number}: every {weekday}, {time}, {place}, opened by {name}."
+            ).format(
+                number=standing.number,
+                weekday=chat_ctx.t.weekday(weekday),
+                time=chat_ctx.t.time_range(start, end),
+                place=venue.name,
+                name=ctx.origin.sender.name,
+            )
+            + "\n"
+            + chat_ctx._(
+                "It shows up in {today} every week. {cancel} N on the day skips that date;"
+                " {cancel_series} ends the series."
+            ).format(
+                today=chat_ctx.cmd("today"),
+                cancel=chat_ctx.cmd("cancel"),
+                cancel_series=chat_ctx.cmd("cancel")
+                + " "
+                + chat_ctx._("series {number}").format(number=standing.number),
+            )
         )
-        + "\n"
-        + ctx._(
-            "It shows up in {today} every week. {cancel} N on the day skips that date;"
-            " {cancel_series} ends the series."
-        ).format(
-            today=ctx.cmd("today"),
-            cancel=ctx.cmd("cancel"),
-            cancel_series=ctx.cmd("cancel")
-            + " "
-            + ctx._("series {number}").format(number=standing.number),
-        )
-    )
+        ctx.actions.extend(chat_ctx.actions)

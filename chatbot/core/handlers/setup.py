@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
+from chatbot.core.handlers import linking
 from chatbot.core.handlers.cancelling import keep_wall_clock
 from chatbot.core.handlers.common import bad_input
 from chatbot.core.model import CityGroup, GroupSettings
@@ -158,6 +159,8 @@ async def setup(ctx: Context, args: str) -> None:
     async with ctx.repo.atomic():
         if ctx.group is None:
             group = await ctx.repo.create_group(ctx.origin.chat, name, settings)
+            if ctx.origin.chat_title:  # shown among the city's chats (/settings)
+                await ctx.repo.link_chat(ctx.origin.chat, group.id, linking.chat_title(ctx))
         else:
             group = CityGroup(ctx.group.id, name, settings)
             await ctx.repo.update_group(group)
@@ -321,7 +324,11 @@ async def settings(ctx: Context, args: str) -> None:
     group = ctx.require_group()
     words = args.split(maxsplit=1)
     if not words:
-        ctx.reply(describe_settings(ctx, group))
+        text = describe_settings(ctx, group)
+        chats = await ctx.repo.linked_chats(group.id)
+        if len(chats) > 1:  # one city in several chats (/link)
+            text += "\n" + "\n".join(linking.settings_lines(ctx, chats))
+        ctx.reply(text)
         return
     await ctx.require_admin()
     key = _SETTING_KEYS.get(fold(words[0]))
