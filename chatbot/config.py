@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -36,12 +37,28 @@ class Settings(BaseSettings):
     matrix_access_token: SecretStr | None = None
     # who may invite the bot: comma-separated server names or user ids; empty: anyone
     matrix_allowed: str = ""
+    # bridges (chatbot.adapters.matrix.bridges): in a room linked to a Telegram group the
+    # bot serves itself, messages a bridge relays from there are ignored (answered on
+    # Telegram): senders matching `ghosts`, the bridge bot of an m.bridge naming one of
+    # `protocols`, bodies matching `relays` (regular expressions; empty: none)
+    matrix_bridge_ghosts: str = r"^@telegram_\d+:"
+    matrix_bridge_relays: str = r"^\[telegram\] <[^>]+>"
+    matrix_bridge_protocols: str = "telegram"
 
     # the city pages and calendar feeds (chatbot.web): served when web_port is set
     web_port: int | None = None
     web_listen: str = "127.0.0.1"
     # the base URL people reach those pages at (behind a proxy): links the bot sends
     public_url: str | None = None
+
+    @field_validator("matrix_bridge_ghosts", "matrix_bridge_relays")
+    @classmethod
+    def _valid_pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise ValueError(f"not a regular expression: {error}") from None
+        return value
 
     @field_validator("default_timezone")
     @classmethod

@@ -45,6 +45,7 @@ from typing import Any, Protocol
 from chatbot.adapters.base import RetryAfter, Unreachable
 from chatbot.adapters.matrix import admins, mapping, redact
 from chatbot.adapters.matrix.admins import RoomCreate
+from chatbot.adapters.matrix.bridges import BridgeFilter, BridgeRules
 from chatbot.adapters.matrix.http import (
     MatrixApi,
     MatrixError,
@@ -147,6 +148,7 @@ class MatrixAdapter:
         self.api = MatrixApi(settings.matrix_homeserver, self.user_id)
         self.login = Login(settings, self.api, repo)
         self.allowed = parse_allowed(settings.matrix_allowed)
+        self.bridges = BridgeFilter(BridgeRules.from_settings(settings), bot.repo)
         # tunables (tests and the benchmark change them)
         self.sync_timeout_ms = SYNC_TIMEOUT_MS
         self.timeline_limit = TIMELINE_LIMIT
@@ -511,6 +513,8 @@ class MatrixAdapter:
             if kind in mapping.POLL_START_TYPES and isinstance(content.get(mapping.POLL_KEY), str):
                 await self._own_poll(room.room_id, event_id, content)
             return None
+        if await self.bridges.relayed(room, event):
+            return None  # a bridge's copy of a message the bot answers on the other side
         origin = self._origin(room, event)
         if kind in mapping.POLL_RESPONSE_TYPES:
             return await self._poll_response(event_id, event, origin)
@@ -535,6 +539,7 @@ class MatrixAdapter:
             thread=mapping.thread_root(content),
             message_id=str(event.get("event_id")),
             command_prefix=PREFIX,
+            chat_title=room.name,
         )
 
     def _is_private(self, room: RoomState) -> bool:

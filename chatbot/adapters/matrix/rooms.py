@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatbot.adapters.matrix.admins import RoomCreate
+from chatbot.adapters.matrix.bridges import BRIDGE_STATE_TYPES
 
 
 def localpart(user_id: str) -> str:
@@ -25,6 +26,8 @@ class RoomState:
     names: dict[str, str] = field(default_factory=dict)  # user id -> display name
     encrypted: bool = False
     create: RoomCreate | None = None
+    name: str | None = None  # m.room.name
+    bridges: dict[str, dict[str, Any]] = field(default_factory=dict)  # m.bridge by state key
 
     def apply(self, event: Mapping[str, Any]) -> None:
         """Take a state event into account (events without state_key are ignored)."""
@@ -46,6 +49,14 @@ class RoomState:
             self.encrypted = True
         elif kind == "m.room.create":
             self.create = RoomCreate.from_event(event)
+        elif kind == "m.room.name":
+            name = content.get("name")
+            self.name = name.strip() if isinstance(name, str) and name.strip() else None
+        elif kind in BRIDGE_STATE_TYPES:
+            if isinstance(content, dict) and content:
+                self.bridges[state_key] = content
+            else:
+                self.bridges.pop(state_key, None)
 
     def member_count(self) -> int:
         """Joined plus invited members (who will read what is sent now)."""

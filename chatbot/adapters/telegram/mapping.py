@@ -81,6 +81,7 @@ def origin_of(message: Message, sender: Person) -> Origin:
         thread=thread_of(message),
         message_id=str(message.message_id),
         command_prefix=PREFIX,
+        chat_title=message.chat.title,
     )
 
 
@@ -168,6 +169,7 @@ def button_origin(query: CallbackQuery) -> Origin | None:
         thread=thread,
         message_id=str(message.message_id),
         command_prefix=PREFIX,
+        chat_title=message.chat.title,
     )
 
 
