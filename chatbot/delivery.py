@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 from chatbot.adapters.base import Performer, RetryAfter, Unreachable
 from chatbot.core.actions import Button, DirectMessage, SendText
 from chatbot.core.bot import Bot
+from chatbot.core.handlers import pings
 from chatbot.core.model import OutboxMessage
-from chatbot.i18n import Translator
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +112,8 @@ class OutboxSender:
                 await self.repo.set_reachable(message.person, False)
             await self._tell_groups(message)
             return
-        except Exception:
-            log.exception("sending outbox message %s failed", message.id)
+        except Exception as error:  # the network, a 5xx: the adapter could not deliver it
+            log.warning("sending outbox message %s failed: %r", message.id, error)
             async with self.repo.atomic():
                 if message.attempts + 1 >= MAX_ATTEMPTS:
                     await self.repo.finish_message(message.id, "failed", self.now())
@@ -142,22 +142,12 @@ class OutboxSender:
             await asyncio.sleep(delay)
 
     async def _tell_groups(self, message: OutboxMessage) -> None:
-        """Once per group: this person can't get pings until they start a chat with me."""
+        """Once per group: this person can't get pings until they start a chat with me
+        (the core decides what is said, and where)."""
         link_for = getattr(self.adapter, "private_chat_link", None)
-        link = link_for("abo") if callable(link_for) else None
-        for sub in await self.repo.subscriptions_of(message.person):
-            async with self.repo.atomic():
-                first_time = await self.repo.set_told_unreachable(sub.group_id, message.person)
-            group = await self.repo.group(sub.group_id)
-            if not first_time or group is None:
-                continue
-            t = Translator(group.settings.language)
-            text = t.gettext(
-                "I can't send pings to {name}: on this platform people first have to start a"
-                " private chat with me."
-            ).format(name=sub.person.name)
-            if link:
-                text += " " + t.gettext("Start it here: {link}").format(link=link)
-            for chat in await self.repo.chats_of_group(sub.group_id):
-                if chat.platform == self.platform:
-                    await self.adapter.perform(SendText(chat, text))
+
+        def link(start: str) -> str | None:
+            return link_for(start) if callable(link_for) else None
+
+        await pings.tell_unreachable(self.repo, self.now(), message.person, link)
+        self.wake.set()  # those notices are in the outbox now

@@ -1,9 +1,11 @@
 """`chatbot run`: every platform whose credentials are configured, in one process,
 over one core and one database.
 
-Each platform adapter package exposes `build(settings, bot, repo) -> PlatformAdapter`
-(see `chatbot.adapters.base`). The runner starts them, routes the actions that time
-brings (`Bot.tick`) to the adapter of their platform, and stops them on SIGTERM.
+Each platform adapter package exposes `build(settings, bot, repo, runtime) ->
+PlatformAdapter` (see `chatbot.adapters.base`). All of them share one `Runtime`
+(`chatbot.runtime`): one ledger rule, and one router that sends every action to the
+platform of its chat through that chat's queue, whichever platform's update (or the
+clock, `Bot.tick`) caused it. The runner starts them and stops them on SIGTERM.
 """
 
 from __future__ import annotations
@@ -15,17 +17,18 @@ from collections.abc import Callable
 
 from aiohttp.web import AppRunner
 
-from chatbot.adapters.base import PlatformAdapter, platform_of
+from chatbot.adapters.base import PlatformAdapter
 from chatbot.checks import HEARTBEAT
 from chatbot.config import Settings
 from chatbot.core.bot import Bot
 from chatbot.core.clock import SystemClock
 from chatbot.delivery import OutboxSender
+from chatbot.runtime import Runtime
 from chatbot.storage.sqlite import SqliteRepository
 
 log = logging.getLogger(__name__)
 
-Build = Callable[[Settings, Bot, SqliteRepository], PlatformAdapter]
+Build = Callable[[Settings, Bot, SqliteRepository, Runtime], PlatformAdapter]
 
 
 def configured_platforms(settings: Settings) -> dict[str, Build]:
@@ -58,7 +61,8 @@ async def run_platforms(settings: Settings) -> int:
         default_timezone=settings.default_timezone,
         public_url=settings.public_url,
     )
-    adapters = {name: build(settings, bot, repo) for name, build in builders.items()}
+    runtime = Runtime(bot, repo)
+    adapters = {name: build(settings, bot, repo, runtime) for name, build in builders.items()}
     web_runner = await start_web_server(settings, bot, repo)
     stop = asyncio.Event()  # SIGTERM or SIGINT
     adapters_stop = asyncio.Event()  # once the senders and the tick loop are done
@@ -69,13 +73,15 @@ async def run_platforms(settings: Settings) -> int:
     try:
         senders = [OutboxSender(bot, adapter) for adapter in adapters.values()]
         workers = [asyncio.create_task(sender.run(stop)) for sender in senders]
-        workers.append(asyncio.create_task(tick_until(bot, adapters, stop, senders)))
+        workers.append(asyncio.create_task(tick_until(bot, runtime, stop, senders)))
 
         async def stop_adapters_last() -> None:
-            # the message a sender has in hand goes out through a running adapter, and
+            # the message a sender or a chat's queue has in hand goes out through a
+            # running adapter (what is left waits, recorded, for the next start), and
             # only then do the adapters close their connections
             await stop.wait()
             await asyncio.gather(*workers, return_exceptions=True)
+            await runtime.close()
             adapters_stop.set()
 
         await asyncio.gather(
@@ -115,25 +121,19 @@ async def start_web_server(
 
 async def tick_until(
     bot: Bot,
-    adapters: dict[str, PlatformAdapter],
+    runtime: Runtime,
     stop: asyncio.Event,
     senders: list[OutboxSender],
     every: float = 20.0,
 ) -> None:
-    """The work that time brings (sessions ending; later polls and reminders)."""
+    """The work that time brings (polls, sessions ending, series, retention). Its
+    actions are queued per chat, never awaited: a platform that is down delays only its
+    own chats, and the next tick (and the heartbeat) comes on time."""
     while not stop.is_set():
         try:
             async with bot.repo.atomic():
                 await bot.repo.set_platform_value(*HEARTBEAT, bot.clock.now().isoformat())
-            for action in await bot.tick():
-                adapter = adapters.get(platform_of(action))
-                if adapter is None:
-                    log.warning("no adapter for %s", platform_of(action))
-                    continue
-                try:
-                    await adapter.perform(action)
-                except Exception:
-                    log.exception("a scheduled %s failed", type(action).__name__)
+            await runtime.deliver(await bot.tick())
             for sender in senders:
                 sender.wake.set()
         except Exception:

@@ -73,8 +73,10 @@ class GroupChat:
         """NAME sends a command; returns the actions the bot gave back."""
         assert text.startswith("/"), "the kit sends commands"
         command, _, args = text[1:].partition(" ")
+        command, at, _ = command.partition("@")  # "/cmd@bot": addressed to the bot
         origin = self.origin(name, private=private)
-        actions = await self.bot.handle(CommandEvent(origin, command, args), self.admins)
+        event = CommandEvent(origin, command, args, addressed=bool(at))
+        actions = await self.bot.handle(event, self.admins)
         self.sent.extend(actions)
         return actions
 

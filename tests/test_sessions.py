@@ -242,8 +242,26 @@ async def test_commands_before_setup_explain_how_to_set_up(group: GroupChat) -> 
 
 
 async def test_unknown_command_points_to_help(duisburg: GroupChat) -> None:
-    text = await duisburg.reply_text("Ben", "/tanzen")
+    text = await duisburg.reply_text("Ben", "/tanzen@bot")
     assert "/tanzen" in text and "/hilfe" in text
+    # in a private chat every command is for the bot
+    text = await duisburg.reply_text("Ben", "/tanzen", private=True)
+    assert "/tanzen" in text and "/hilfe" in text
+
+
+async def test_another_bots_command_in_the_group_gets_no_answer(duisburg: GroupChat) -> None:
+    """A group with a second bot: its commands ("!remind", "/poll new") are not ours."""
+    assert await duisburg.say("Ben", "/remind me in 1h") == []
+    assert await duisburg.say("Ben", "/tanzen") == []
+
+
+@pytest.mark.parametrize("command", ["/umfrage new \"Wohin?\"", "/poll new x", "/orte alle"])
+async def test_a_command_without_arguments_refuses_some_with_its_usage(
+    duisburg: GroupChat, command: str
+) -> None:
+    text = await duisburg.reply_text("Anna", command)
+    assert "kommt nichts weiter" in text and " – " in text  # the usage follows
+    assert await duisburg.bot.repo.open_polls() == []  # no poll was opened
 
 
 async def test_a_crash_in_a_handler_is_an_apology_and_the_next_command_works(

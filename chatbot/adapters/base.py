@@ -26,10 +26,13 @@ class Performer(Protocol):
 
     platform: str  # the name used in ChatRef/PersonRef: "telegram", "matrix", "console"
 
-    async def perform(self, action: Action) -> None:
-        """Carry out one action of the core (also ones that did not come from an update
-        of this adapter, e.g. the ticker's or the outbox's). A DirectMessage to someone
-        the platform won't deliver to raises `Unreachable`."""
+    async def perform(self, action: Action, *, key: str | None = None) -> None:
+        """Carry out one action of the core, whichever platform's update caused it (the
+        runtime routes it here). A DirectMessage to someone the platform won't deliver
+        to raises `Unreachable`; a wait the platform asks for raises `RetryAfter`; other
+        failures that can pass (the network, 5xx) raise, and the caller retries.
+        `key`: a stable idempotency key for this action, where the platform can use one
+        (Matrix's transaction id)."""
         ...
 
     # optional: `def private_chat_link(self, start: str) -> str | None`, a link that opens

@@ -93,8 +93,10 @@ class ConsoleAdapter:
         self.sender = OutboxSender(bot, self, rate=0)
         self._stamp: str | None = None  # the time of scheduled output, in --echo mode
 
-    async def perform(self, action: Action) -> None:
-        """Carry out an action (the outbox sender delivers pings through this)."""
+    async def perform(self, action: Action, *, key: str | None = None) -> None:
+        """Carry out an action (the outbox sender delivers pings through this). The
+        console prints every action at once, in the order the core gave them; it has no
+        delivery to fail, so it needs no queue (chatbot.runtime)."""
         self.emit([action])
 
     async def is_admin(self, chat: ChatRef, person: Person) -> bool:
@@ -143,7 +145,8 @@ class ConsoleAdapter:
         origin = Origin(chat=chat, sender=person, is_private=private)
         if text.startswith("/"):
             command, _, args = text[1:].partition(" ")
-            return CommandEvent(origin, command.split("@", 1)[0], args.strip())
+            name, at, _ = command.partition("@")  # "/cmd@bot": addressed to the bot
+            return CommandEvent(origin, name, args.strip(), addressed=bool(at))
         geo = _GEO_RE.match(text)
         if geo:
             # the core checks the range and answers bad coordinates itself

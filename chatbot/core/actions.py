@@ -27,6 +27,7 @@ class SendText:
     thread: str | None = None
     reply_to: str | None = None
     ask_location: bool = False  # offer a "share my location" button where the platform can
+    location_label: str = ""  # that button's label, in the chat's language
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from chatbot.core import schedule
 from chatbot.core.actions import Action, SendText
 from chatbot.core.clock import Clock
-from chatbot.core.commands import find_command
+from chatbot.core.commands import NO_ARGUMENTS, changes_state, find_command
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
 from chatbot.core.events import (
@@ -49,7 +49,7 @@ from chatbot.core.handlers import (
 from chatbot.core.memory import ShortMemory
 from chatbot.core.model import CityGroup
 from chatbot.core.ports import AdminCheck, Repository
-from chatbot.core.text import normalize_input
+from chatbot.core.text import excerpt, normalize_input
 from chatbot.i18n import Translator, normalize_language
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,9 @@ HANDLERS: dict[str, Handler] = {
 }
 
 HANDLED_KEPT = timedelta(days=7)
+# a command older than this when it arrives (the bot was down, a platform's backlog) is
+# not applied as if it were new
+LATE = timedelta(minutes=10)
 SCHEDULE = Person(PersonRef("core", "schedule"), "schedule")
 
 
@@ -110,6 +113,8 @@ class Bot:
         self.default_timezone = default_timezone
         self.prefixes: dict[str, str] = {}  # adapters register their command prefix
         self.memory = ShortMemory()
+        # late commands not applied, per chat, until `late_notes` says so (once per batch)
+        self._not_applied: dict[ChatRef, tuple[Context, list[str]]] = {}
 
     def language_for(self, origin: Origin, group: CityGroup | None) -> str:
         if group is not None:
@@ -169,7 +174,11 @@ class Bot:
                     await self.repo.set_reachable(sender, True)
             if isinstance(event, CommandEvent | ButtonPress):
                 name = event.name if isinstance(event, CommandEvent) else event.command
-                await self._command(ctx, normalize_input(name), normalize_input(event.args))
+                name, args = normalize_input(name), normalize_input(event.args)
+                if self._late(ctx, name, args):
+                    return []
+                addressed = not isinstance(event, CommandEvent) or event.addressed
+                await self._command(ctx, name, args, addressed=addressed)
             elif isinstance(event, MemberJoined) and event.is_the_bot:
                 info.greet(ctx)
             elif isinstance(event, VoteEvent):
@@ -194,9 +203,48 @@ class Bot:
             ]
         return ctx.actions
 
-    async def _command(self, ctx: Context, name: str, args: str) -> None:
+    def _late(self, ctx: Context, name: str, args: str) -> bool:
+        """A command sent long before it arrived: not applied. One that would change
+        something is remembered for the chat's note (`late_notes`); one that only shows
+        something is dropped (what it showed then is not what is true now)."""
+        sent_at = ctx.origin.sent_at
+        if sent_at is None or ctx.now() - sent_at <= LATE:
+            return False
+        spec = find_command(name)
+        if spec is not None and changes_state(spec.key, args):
+            typed = ctx.origin.command_prefix + name + (" " + excerpt(args, 40) if args else "")
+            _, commands = self._not_applied.setdefault(ctx.origin.chat, (ctx, []))
+            commands.append(typed)
+        log.info(
+            "a command sent %s ago was not applied",
+            ctx.now() - sent_at,
+            extra={"platform": ctx.origin.chat.platform, "chat": ctx.origin.chat.id},
+        )
+        return True
+
+    def late_notes(self) -> list[Action]:
+        """One note per chat for the late commands since the last call: which were not
+        applied, and to send them again. Adapters call it after each batch of updates."""
+        actions: list[Action] = []
+        for ctx, commands in self._not_applied.values():
+            text = ctx.ngettext(
+                "I was not reachable for a while. This command came late and I did not"
+                " carry it out: {commands}. Please send it again if it still holds.",
+                "I was not reachable for a while. These commands came late and I did not"
+                " carry them out: {commands}. Please send them again if they still hold.",
+                len(commands),
+            ).format(commands=", ".join(commands))
+            actions.append(SendText(ctx.origin.chat, text, thread=ctx.origin.thread))
+        self._not_applied.clear()
+        return actions
+
+    async def _command(self, ctx: Context, name: str, args: str, *, addressed: bool) -> None:
         spec = find_command(name)
         if spec is None:
+            if not ctx.origin.is_private and not addressed:
+                # another bot's command in a shared group ("!remind", "/poll new"): silence
+                log.info("unknown command %r not addressed to the bot; ignored", name[:40])
+                return
             raise UserError(
                 ctx._("I don't know the command {command}.").format(
                     command=ctx.origin.command_prefix + name
@@ -204,6 +252,8 @@ class Bot:
                 + " "
                 + ctx._("{help} lists what I can do.").format(help=ctx.cmd("help"))
             )
+        if spec.key in NO_ARGUMENTS and args:
+            raise info.takes_no_arguments(ctx, spec.key)
         await HANDLERS[spec.key](ctx, args)
 
     async def tick(self) -> list[Action]:

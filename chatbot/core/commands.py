@@ -31,6 +31,28 @@ class CommandSpec:
         return self.de if language == "de" else self.en
 
 
+# commands that take no arguments: given some, they answer with their usage instead of
+# reading them some other way ("/poll new 'x'" is another bot's syntax, not a poll)
+NO_ARGUMENTS = frozenset({"poll", "close", "venues", "series", "forget", "unsubscribe", "projects"})
+# commands that only show something; with arguments, "settings", "profile" and "project"
+# change things, and alone (or "project N") they show
+READ_ONLY = frozenset(
+    {"today", "tomorrow", "week", "where", "series", "venues", "help", "privacy", "who"}
+    | {"projects", "calendar", "nearby"}
+)
+READ_ONLY_ALONE = frozenset({"settings", "profile"})
+
+
+def changes_state(key: str, args: str) -> bool:
+    """Does this command (with these arguments) change anything? A late one that does is
+    not applied (the bot says so); a late one that only shows something is dropped."""
+    if key in READ_ONLY:
+        return False
+    if key in READ_ONLY_ALONE and not args.strip():
+        return False
+    return not (key == "project" and args.strip().isdigit())
+
+
 def _command(
     key: str,
     en: str,

@@ -15,7 +15,10 @@ from chatbot.core.events import Origin, PersonRef
 from chatbot.core.memory import ShortMemory
 from chatbot.core.model import CityGroup
 from chatbot.core.ports import AdminCheck, Repository
-from chatbot.i18n import Translator
+from chatbot.i18n import N_, Translator
+
+# the label of the button that shares the position, where a platform offers one
+SHARE_LOCATION = N_("Share my location")
 
 
 @dataclass
@@ -80,6 +83,7 @@ class Context:
                 thread=self.origin.thread,
                 reply_to=self.origin.message_id,
                 ask_location=ask_location,
+                location_label=self._(SHARE_LOCATION) if ask_location else "",
             )
         )
 

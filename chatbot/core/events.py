@@ -7,6 +7,7 @@ later be reached through a Telegram group and a Matrix room alike.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class Origin:
     message_id: str | None = None
     command_prefix: str = "/"  # what this platform's users type before a command
     chat_title: str | None = None  # the group's or room's name, where the platform gives one
+    # when the person sent it, where the platform says (not for button presses): a
+    # command that arrives much later (the bot was down) is not applied as if new
+    sent_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,10 @@ class CommandEvent:
     origin: Origin
     name: str  # without prefix and without @botname, any case
     args: str = ""
+    # meant for this bot for sure: "/cmd@botname", a reply to the bot, a mention of it.
+    # In a group, an unknown command that is not addressed gets no answer (another
+    # bot's command, e.g. "!remind" or "/poll new")
+    addressed: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,17 @@ from chatbot.storage.geo import GeoIndex
 _in_transaction: ContextVar[bool] = ContextVar("in_transaction", default=False)
 
 
+class _Unit:
+    """A unit of work (`SqliteBase.unit`): one transaction, begun at its first write."""
+
+    def __init__(self) -> None:
+        self.open = False
+        self.savepoints = 0
+
+
+_unit: ContextVar[_Unit | None] = ContextVar("unit_of_work", default=None)
+
+
 def sqlite_path(url: str) -> str:
     """ "sqlite:///chatbot.db" (relative), "sqlite:////srv/bot.db" (absolute), or a path."""
     for prefix in ("sqlite+aiosqlite:///", "sqlite:///"):
@@ -59,7 +70,41 @@ class SqliteBase:
         await self.db.close()
 
     @asynccontextmanager
+    async def unit(self) -> AsyncIterator[None]:
+        """Everything written inside (by any number of `atomic()` blocks, in this task)
+        commits together when the block ends, or not at all. The transaction begins at
+        the first write, so reads and admin checks before it hold no lock; each
+        `atomic()` inside is a savepoint (a handler's failed block rolls back alone).
+        The runtime wraps the handling of one update in a unit, so its effects, its
+        replies and the mark "handled" are one transaction."""
+        if _unit.get() is not None or _in_transaction.get():
+            yield
+            return
+        unit = _Unit()
+        token = _unit.set(unit)
+        try:
+            yield
+        except BaseException:
+            if unit.open:
+                await self.db.rollback()
+            raise
+        else:
+            if unit.open:
+                await self.db.commit()
+        finally:
+            _unit.reset(token)
+            if unit.open:
+                unit.open = False
+                _in_transaction.set(False)
+                self._lock.release()
+
+    @asynccontextmanager
     async def atomic(self) -> AsyncIterator[None]:
+        unit = _unit.get()
+        if unit is not None:
+            async with self._in_unit(unit):
+                yield
+            return
         if _in_transaction.get():
             yield
             return
@@ -78,10 +123,39 @@ class SqliteBase:
             finally:
                 _in_transaction.reset(token)
 
+    @asynccontextmanager
+    async def _in_unit(self, unit: _Unit) -> AsyncIterator[None]:
+        if not unit.open:
+            await self._lock.acquire()
+            try:
+                await self.db.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                await self.db.rollback()
+                self._lock.release()
+                raise
+            unit.open = True
+            _in_transaction.set(True)  # this task's later writes join the transaction
+        unit.savepoints += 1
+        name = f"unit{unit.savepoints}"
+        await self.db.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            await self.db.execute(f"ROLLBACK TO {name}")
+            await self.db.execute(f"RELEASE {name}")
+            raise
+        else:
+            await self.db.execute(f"RELEASE {name}")
+
     async def _change(self, sql: str, params: Iterable[Any] = ()) -> int:
         """One writing statement as its own transaction (autocommit: one trip to the
         database thread instead of three for BEGIN, the statement and COMMIT), never
         inside another task's atomic() block. Returns the number of rows changed."""
+        unit = _unit.get()
+        if unit is not None and not unit.open:
+            async with self.atomic():  # the unit's transaction begins here
+                cursor = await self.db.execute(sql, tuple(params))
+                return cursor.rowcount
         writing = contextlib.nullcontext() if _in_transaction.get() else self._lock
         async with writing:
             cursor = await self.db.execute(sql, tuple(params))

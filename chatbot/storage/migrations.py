@@ -433,6 +433,23 @@ async def m011_linked_chats(db: aiosqlite.Connection) -> None:
     )
 
 
+async def m012_pending_actions(db: aiosqlite.Connection) -> None:
+    """The actions of handled updates until the platform took them (chatbot.runtime)."""
+    await db.execute(
+        """
+        CREATE TABLE pending_actions (
+            -- never reused: the id is the Matrix transaction id of the action
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            platform TEXT NOT NULL,
+            lane TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    await db.execute("CREATE INDEX pending_actions_platform ON pending_actions (platform, id)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_city_groups_venues_sessions,
     m002_people_and_delivery_state,
@@ -445,6 +462,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m009_web_page_and_calendar_tokens,
     m010_talent_and_projects,
     m011_linked_chats,
+    m012_pending_actions,
 )
 
 

@@ -19,12 +19,13 @@ from chatbot.storage import geo
 from chatbot.storage.base import sqlite_path
 from chatbot.storage.calendar import CalendarStore
 from chatbot.storage.migrations import migrate
+from chatbot.storage.pending import PendingStore
 from chatbot.storage.talent import TalentStore
 
 __all__ = ["SqliteRepository", "sqlite_path"]
 
 
-class SqliteRepository(CalendarStore, TalentStore):
+class SqliteRepository(CalendarStore, TalentStore, PendingStore):
     @classmethod
     async def open(cls, url: str, *, migrate_to: int | None = None) -> SqliteRepository:
         path = sqlite_path(url)

@@ -183,8 +183,9 @@ async def test_fan_out_killed_midway_delivers_every_ping_once(
 async def test_a_stopped_adapter_hands_a_direct_message_back_to_the_outbox(
     synapse: SynapseServer, matrix_user: MakeUser, tmp_path: Path
 ) -> None:
-    """After the adapter stopped, a direct message raises (the outbox keeps it for the
-    next start) instead of returning as if it had been sent."""
+    """After the adapter stopped, an action raises (the outbox, or the runtime's
+    recorded row, keeps it for the next start) instead of returning as if it had been
+    sent."""
     bot_user, anna_user = matrix_user("bot"), matrix_user("anna")
     bot = await start_bot(synapse, bot_user, f"sqlite:///{tmp_path / 'bot.db'}", USER_PASSWORD)
     bot.stopper.set()
@@ -193,7 +194,8 @@ async def test_a_stopped_adapter_hands_a_direct_message_back_to_the_outbox(
         ping = DirectMessage(PersonRef("matrix", anna_user.user_id), "Neue Session")
         with pytest.raises(RuntimeError, match="stopped"):
             await bot.adapter.perform(ping)
-        # a message to a room is given up with a warning, as before
-        await bot.adapter.perform(SendText(ChatRef("matrix", "!room:example.org"), "Hallo"))
+        # a message to a room too: its row stays in pending_actions for the next run
+        with pytest.raises(RuntimeError, match="stopped"):
+            await bot.adapter.perform(SendText(ChatRef("matrix", "!room:example.org"), "Hallo"))
     finally:
         await bot.repo.close()

@@ -143,7 +143,7 @@ async def test_scheduled_poll_opens_and_closes_by_the_clock(
         synapse, bot_user, f"sqlite:///{tmp_path / 'bot.db'}", USER_PASSWORD, clock=clock
     )
     stop = asyncio.Event()
-    ticker = asyncio.create_task(tick_until(bot.bot, {"matrix": bot.adapter}, stop, [], every=0.1))
+    ticker = asyncio.create_task(tick_until(bot.bot, bot.adapter.runtime, stop, [], every=0.1))
     try:
         room = await city_room(anna, [], bot)
         saved = await anna.ask(room, bot.user_id, "!einstellungen umfrage 8:00")

@@ -51,8 +51,11 @@ async def test_unreachable_homeserver_backs_off_and_stops_promptly(
         stop.set()
         await asyncio.wait_for(task, timeout=2)
         assert time.monotonic() - started < 0.5
-        # perform after the stop does not hang
-        await asyncio.wait_for(adapter.perform(SendText(ChatRef("matrix", "!r"), "x")), timeout=1)
+        # perform after the stop does not hang: it says at once that it did not send
+        with pytest.raises(RuntimeError, match="stopped"):
+            await asyncio.wait_for(
+                adapter.perform(SendText(ChatRef("matrix", "!r"), "x")), timeout=1
+            )
     finally:
         await repo.close()
 

@@ -221,7 +221,6 @@ async def test_direct_messages_raise_unreachable_when_telegram_refuses(
     tg.server.push_update(tg.server.my_chat_member_update(DANA, "kicked", "member"))
     await tg.ask(DANA, DANA, "/hilfe", "Im privaten Chat mit mir")
     tg.server.fail_next("sendMessage", error_code=429, retry_after=1, times=10)
-    adapter.sender.retries = 0
     limiter = adapter.app.bot.rate_limiter
     assert isinstance(limiter, FloodLimiter)
     limiter.max_retries = 0

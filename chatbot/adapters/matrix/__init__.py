@@ -14,10 +14,13 @@ from __future__ import annotations
 from chatbot.adapters.matrix.adapter import MatrixAdapter
 from chatbot.config import Settings
 from chatbot.core.bot import Bot
+from chatbot.runtime import Runtime
 from chatbot.storage.sqlite import SqliteRepository
 
 __all__ = ["MatrixAdapter", "build"]
 
 
-def build(settings: Settings, bot: Bot, repo: SqliteRepository) -> MatrixAdapter:
-    return MatrixAdapter(settings, bot, repo)
+def build(
+    settings: Settings, bot: Bot, repo: SqliteRepository, runtime: Runtime | None = None
+) -> MatrixAdapter:
+    return MatrixAdapter(settings, bot, repo, runtime=runtime)

@@ -1,19 +1,15 @@
 """The Matrix adapter: the sync loop, delivery, invites, direct rooms (login: login.py).
 
-Delivery guarantees (see also the module docs of ``sender``):
+Delivery guarantees (the runtime's rule, ``chatbot.runtime``):
 
-- Events are handled in sync order. For each event the core is asked
-  (``Bot.handle``), its actions are queued to the rooms' send queues, and only when
-  every action has been delivered (or given up, e.g. M_FORBIDDEN) is the event id
-  recorded with ``mark_handled``. Before handling, an event id that is recorded (or in
-  flight) is skipped. So nothing is handled twice, and nothing is lost: a crash before
-  the mark means the event comes again. The one window left is a crash after the last
-  message went out and before the mark (milliseconds): then the event is handled once
-  more (at least once beats at most once here: a lost command is silent, a repeated
-  one is visible).
-- The sync token (``next_batch``) is saved only once every event of that sync and of
-  all earlier syncs is marked; the sync loop itself does not wait for slow (rate
-  limited) rooms, it goes on with the next sync and saves the token later.
+- Events are handled in sync order. Each event goes to the core through the runtime:
+  its effects, the mark "handled" (its event id) and its actions commit together, so
+  an event is applied exactly once; a recorded event id is skipped. Its actions wait
+  in their room's queue (another platform's chat gets its own: the runtime routes
+  them), and are sent with the action's row id as the transaction id, so even a retry
+  after a crash is deduplicated by the homeserver.
+- The sync token (``next_batch``) is saved once every event of that sync is handled
+  (recorded), never waiting for a slow (rate limited) room's messages to go out.
 - At the first start (no token) one sync with a tiny timeline fetches the rooms' state
   and pending invites; history is never acted on. After every start the first sync
   asks for the full state (room members, encryption, creators are kept in memory).
@@ -37,8 +33,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import deque
-from collections.abc import Awaitable, Coroutine, Iterable, Mapping
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -51,12 +48,10 @@ from chatbot.adapters.matrix.http import (
     MatrixError,
     TransportError,
     server_of,
-    sleep_or_stop,
 )
 from chatbot.adapters.matrix.login import Login, secret
 from chatbot.adapters.matrix.mapping import PLATFORM, PREFIX
 from chatbot.adapters.matrix.rooms import RoomState
-from chatbot.adapters.matrix.sender import RoomSender, backoff
 from chatbot.config import Settings
 from chatbot.core.actions import (
     Action,
@@ -70,6 +65,7 @@ from chatbot.core.actions import (
 from chatbot.core.bot import Bot
 from chatbot.core.events import (
     ChatRef,
+    CommandEvent,
     Event,
     MemberJoined,
     MemberLeft,
@@ -80,6 +76,7 @@ from chatbot.core.events import (
 )
 from chatbot.core.model import CityGroup
 from chatbot.i18n import N_, Translator
+from chatbot.runtime import RetryPolicy, Runtime, sleep_or_stop
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +84,7 @@ SYNC_TIMEOUT_MS = 30_000
 TIMELINE_LIMIT = 50
 BACKFILL_MAX_EVENTS = 1_000
 SHUTDOWN_GRACE = 10.0  # seconds to finish deliveries in flight when stopping
-SEND_HEAD_START = 0.5  # seconds the next sync waits for this sync's replies, at most
-MAX_SYNC_BACKOFF = 30.0
+SYNC_RETRY = RetryPolicy(cap=30.0)  # a failed sync is tried again after 1, 2, 4 ... 30 s
 ROOM_CREATE_ATTEMPTS = 3
 
 POLL_CLOSED = N_("The poll is closed.")  # the poll end's text fallback; a result follows
@@ -138,7 +134,13 @@ def _membership_change(event: Mapping[str, Any]) -> tuple[str | None, str | None
 class MatrixAdapter:
     platform = PLATFORM
 
-    def __init__(self, settings: Settings, bot: Bot, repo: AdapterStore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        bot: Bot,
+        repo: AdapterStore,
+        runtime: Runtime | None = None,
+    ) -> None:
         if not settings.matrix_homeserver or not settings.matrix_user_id:
             raise ValueError("CHATBOT_MATRIX_HOMESERVER and CHATBOT_MATRIX_USER_ID are needed")
         self.settings = settings
@@ -153,24 +155,22 @@ class MatrixAdapter:
         self.sync_timeout_ms = SYNC_TIMEOUT_MS
         self.timeline_limit = TIMELINE_LIMIT
         self.shutdown_grace = SHUTDOWN_GRACE
-        self.send_head_start = SEND_HEAD_START
         # what is known while running
         self.rooms: dict[str, RoomState] = {}
         self.direct: dict[str, list[str]] = {}  # m.direct: user id -> room ids
-        self._senders: dict[str, RoomSender] = {}
         self._gone: set[str] = set()  # rooms the bot left / was removed from / replaced
         self._gone_checked: set[str] = set()
         self._quiet: set[str] = set()  # rooms where the bot's own join is not greeted
         self._noticed_encryption: set[str] = set()
-        self._inflight: set[str] = set()
-        self._batches: deque[tuple[str, list[asyncio.Task[None]]]] = deque()
         self._saved_token: str | None = None
         self._dm_locks: dict[str, asyncio.Lock] = {}
-        self._background: set[asyncio.Task[Any]] = set()  # direct messages, polls on their way
-        self._finishing: set[asyncio.Task[None]] = set()  # events waiting for delivery
+        self.rate_limited = 0  # how many 429 answers sending met (for tests and logs)
         self._synced = asyncio.Event()  # the first sync after the start is handled
         self._closed = False
         bot.prefixes[PLATFORM] = PREFIX
+        self._own_runtime = runtime is None  # then it is closed with this adapter
+        self.runtime = runtime if runtime is not None else Runtime(bot, repo)  # type: ignore[arg-type]
+        self.runtime.register(self)
         redact.install()
         redact.remember_secret(secret(settings.matrix_password))
         redact.remember_secret(secret(settings.matrix_access_token))
@@ -182,19 +182,67 @@ class MatrixAdapter:
             if not await self.login.login(stop):
                 return
             await self._load_direct()
+            await self.runtime.resume(PLATFORM)
             await self._sync_loop(stop)
         finally:
             await self._shutdown()
 
-    async def perform(self, action: Action) -> None:
-        """Carry out an action (from the ticker, or a test); returns once delivered."""
+    async def perform(self, action: Action, *, key: str | None = None) -> None:
+        """Carry out one action; returns once delivered (or given up: the room is gone,
+        the homeserver refused it). Raises `RetryAfter` when rate limited, and
+        `MatrixError`/`TransportError` for what can pass (a 5xx, the network): the
+        caller's retry policy tries again. `key`: the transaction id (a retry with the
+        same key is deduplicated by the homeserver)."""
         await self._synced.wait()
-        if self._closed:
-            if isinstance(action, DirectMessage):  # back to the outbox, for the next run
-                raise RuntimeError("the Matrix adapter is stopped")
-            log.warning("not sending %s: the Matrix adapter is stopped", type(action).__name__)
+        if self._closed:  # kept by the caller (the runtime's row, the outbox) for next time
+            raise RuntimeError("the Matrix adapter is stopped")
+        txn_id = key or uuid.uuid4().hex
+        if isinstance(action, DirectMessage):
+            await self._direct_message(action, txn_id)
             return
-        await self._submit(action)
+        room_id = action.chat.id
+        if not await self._may_send(room_id):
+            return
+        content: Mapping[str, Any] | None
+        if isinstance(action, SendText):
+            content = mapping.text_content(
+                action.text, action.buttons, reply_to=action.reply_to, thread=action.thread
+            )
+        elif isinstance(action, EditText):
+            content = mapping.edit_content(action)
+        elif isinstance(action, SendVenue):
+            content = mapping.venue_content(action)
+        elif isinstance(action, SendPoll):
+            content = mapping.poll_start_content(action)
+            event_id = await self._send(room_id, mapping.POLL_START, content, txn_id)
+            if event_id is not None:
+                await self._remember_poll(room_id, event_id, action.poll_key, len(action.options))
+            return
+        elif isinstance(action, ClosePoll):
+            content = await self._poll_end(action)
+            if content is not None:
+                await self._send(room_id, mapping.POLL_END, content, txn_id)
+            return
+        else:
+            log.warning("Matrix: cannot carry out %s", type(action).__name__)
+            return
+        await self._send(room_id, "m.room.message", content, txn_id)
+
+    async def _send(
+        self, room_id: str, event_type: str, content: Mapping[str, Any], txn_id: str
+    ) -> str | None:
+        """One event into a room: its id, or None when the homeserver refused it for
+        good (M_FORBIDDEN, ...). Rate limits and passing failures raise (see perform)."""
+        try:
+            return await self.api.send_event(room_id, event_type, content, txn_id)
+        except MatrixError as error:
+            if error.rate_limited:
+                self.rate_limited += 1
+                raise RetryAfter((error.retry_after_ms or 1000) / 1000) from None
+            if error.transient or error.unknown_token:
+                raise  # a new login (by the sync loop) or a recovering server
+            log.warning("Matrix: could not send to %s: %s %s", room_id, error.status, error.errcode)
+            return None
 
     # --- admins -----------------------------------------------------------------------
 
@@ -264,14 +312,14 @@ class MatrixAdapter:
                 next_batch = data.get("next_batch")
                 if not isinstance(next_batch, str):
                     raise MatrixError(200, "M_BAD_JSON", "sync answer without next_batch")
-                tasks = await self._handle_sync(data, since, initial)
+                await self._handle_sync(data, since, initial)
             except MatrixError as error:
                 if error.unknown_token:
                     if await self.login.relogin():
                         continue
                     return
                 failures += 1
-                wait = backoff(failures, MAX_SYNC_BACKOFF)
+                wait = SYNC_RETRY.delay(failures)
                 if error.rate_limited and error.retry_after_ms:
                     wait = min(error.retry_after_ms / 1000, 60.0)
                 log.warning(
@@ -285,7 +333,7 @@ class MatrixAdapter:
                 continue
             except TransportError as error:
                 failures += 1
-                wait = backoff(failures, MAX_SYNC_BACKOFF)
+                wait = SYNC_RETRY.delay(failures)
                 log.warning("Matrix sync failed: %s; retrying in %.0f s", error, wait)
                 if await sleep_or_stop(wait, stop):
                     break
@@ -293,7 +341,7 @@ class MatrixAdapter:
             except Exception:
                 # a bug or an answer of a shape never seen: keep serving, try again later
                 failures += 1
-                wait = backoff(failures, MAX_SYNC_BACKOFF)
+                wait = SYNC_RETRY.delay(failures)
                 log.exception("Matrix sync could not be handled; retrying in %.0f s", wait)
                 if await sleep_or_stop(wait, stop):
                     break
@@ -301,9 +349,8 @@ class MatrixAdapter:
             failures = 0
             since, initial, full_state = next_batch, False, False
             self._synced.set()
-            self._batches.append((next_batch, tasks))
-            await self._head_start(tasks)
-            await self._commit_ready()
+            await self.runtime.deliver(self.bot.late_notes())  # one note per room, if any
+            await self._save_token(next_batch)
 
     async def _sync_unless_stopped(
         self, since: str | None, initial: bool, full_state: bool, stop: asyncio.Event
@@ -334,62 +381,30 @@ class MatrixAdapter:
             pass
         return None
 
-    async def _head_start(self, tasks: list[asyncio.Task[None]]) -> None:
-        """Give this sync's replies a head start before the next long poll: sent first,
-        they are not queued behind the sync request at the homeserver (measured: about
-        5 ms less per reply on a local Synapse). Bounded, so a rate-limited room never
-        holds up the others for long."""
-        pending = [task for task in tasks if not task.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=self.send_head_start)
-
-    async def _commit_ready(self) -> None:
-        """Save the newest sync token whose events (and all earlier ones) are done."""
-        token = None
-        while self._batches and all(task.done() for task in self._batches[0][1]):
-            token = self._batches.popleft()[0]
-        if token is not None and token != self._saved_token:
+    async def _save_token(self, token: str) -> None:
+        """The sync's events are handled (recorded): the next start syncs from here."""
+        if token != self._saved_token:
             async with self.repo.atomic():
                 await self.repo.set_platform_value(PLATFORM, "next_batch", token)
             self._saved_token = token
 
     async def _shutdown(self) -> None:
+        if self._own_runtime:  # the message in hand goes out; the rest stays recorded
+            await self.runtime.close(self.shutdown_grace)
         self._closed = True
         self._synced.set()  # perform() waiting for a sync that never came returns
-        pending = [task for task in self._finishing if not task.done()]
-        if pending:
-            _, late = await asyncio.wait(pending, timeout=self.shutdown_grace)
-            if late:
-                log.warning(
-                    "Matrix: %d event(s) not fully answered at stop; they are handled again"
-                    " at the next start",
-                    len(late),
-                )
-        try:
-            await self._commit_ready()
-        except Exception:
-            log.exception("Matrix: saving the sync position failed")
-        for sender in list(self._senders.values()):
-            await sender.close()
-        leftovers = [*self._background, *self._finishing]
-        for task in leftovers:
-            task.cancel()
-        await asyncio.gather(*leftovers, return_exceptions=True)
         await self.api.close()
 
     # --- one sync ---------------------------------------------------------------------
 
-    async def _handle_sync(
-        self, data: Mapping[str, Any], since: str | None, initial: bool
-    ) -> list[asyncio.Task[None]]:
+    async def _handle_sync(self, data: Mapping[str, Any], since: str | None, initial: bool) -> None:
         for event in _events(data.get("account_data")):
             if event.get("type") == "m.direct":
                 self._set_direct(event.get("content"))
         rooms = data.get("rooms") or {}
-        tasks: list[asyncio.Task[None]] = []
         for room_id, info in (rooms.get("join") or {}).items():
             try:
-                tasks += await self._joined_room(room_id, info, since, initial)
+                await self._joined_room(room_id, info, since, initial)
             except (MatrixError, TransportError):
                 raise  # e.g. the back-fill failed: the whole sync is tried again
             except Exception:
@@ -401,10 +416,9 @@ class MatrixAdapter:
                 log.exception("Matrix: handling the invite to %s failed", room_id)
         for room_id, info in (rooms.get("leave") or {}).items():
             try:
-                tasks += await self._left_room(room_id, info)
+                await self._left_room(room_id, info)
             except Exception:
                 log.exception("Matrix: handling leaving %s failed", room_id)
-        return tasks
 
     def _room(self, room_id: str) -> RoomState:
         room = self.rooms.get(room_id)
@@ -420,7 +434,7 @@ class MatrixAdapter:
 
     async def _joined_room(
         self, room_id: str, info: Mapping[str, Any], since: str | None, initial: bool
-    ) -> list[asyncio.Task[None]]:
+    ) -> None:
         room = self._room(room_id)
         for event in _events(info.get("state")):
             room.apply(event)
@@ -429,7 +443,7 @@ class MatrixAdapter:
         if initial:
             for event in events:
                 room.apply(event)
-            return []
+            return
         backfilled: list[dict[str, Any]] = []
         prev_batch = timeline.get("prev_batch")
         if (
@@ -444,22 +458,17 @@ class MatrixAdapter:
         for index, (event, _) in enumerate(combined):
             if self._is_own_join(event):
                 start = index  # everything before the bot's own join is history
-        tasks: list[asyncio.Task[None]] = []
         for index, (event, in_timeline) in enumerate(combined):
             if in_timeline:
                 room.apply(event)  # back-filled state is in the sync's state already
             if index < start:
                 continue
             try:
-                task = await self._timeline_event(room, event)
+                await self._timeline_event(room, event)
             except (MatrixError, TransportError):
                 raise
             except Exception:
                 log.exception("Matrix: handling event %s failed", event.get("event_id"))
-                continue
-            if task is not None:
-                tasks.append(task)
-        return tasks
 
     async def _backfill(self, room_id: str, prev_batch: str, since: str) -> list[dict[str, Any]]:
         """The events between the previous sync and a limited timeline, oldest first;
@@ -488,9 +497,7 @@ class MatrixAdapter:
         log.debug("Matrix: back-filled %d event(s) in %s", len(collected), room_id)
         return collected[::-1]
 
-    async def _timeline_event(
-        self, room: RoomState, event: Mapping[str, Any]
-    ) -> asyncio.Task[None] | None:
+    async def _timeline_event(self, room: RoomState, event: Mapping[str, Any]) -> None:
         kind = event.get("type")
         sender = event.get("sender")
         event_id = event.get("event_id")
@@ -520,13 +527,17 @@ class MatrixAdapter:
             return await self._poll_response(event_id, event, origin)
         if kind == "m.room.message":
             core = mapping.message_event(event, origin)
-            return await self._dispatch(event_id, core) if core is not None else None
+            if isinstance(core, CommandEvent) and mapping.mentions(content, self.user_id):
+                core = replace(core, addressed=True)
+            if core is not None:
+                await self._dispatch(event_id, core)
+            return None
         if kind in mapping.BEACON_TYPES:
             # a live location: only its first point is answered
             _, beacon_info = mapping.relation(content)
             core = mapping.location_event(content, origin, live=True)
             if core is not None:
-                return await self._dispatch("beacon:" + (beacon_info or event_id), core)
+                await self._dispatch("beacon:" + (beacon_info or event_id), core)
         return None
 
     def _origin(self, room: RoomState, event: Mapping[str, Any]) -> Origin:
@@ -540,6 +551,7 @@ class MatrixAdapter:
             message_id=str(event.get("event_id")),
             command_prefix=PREFIX,
             chat_title=room.name,
+            sent_at=mapping.sent_at(event),
         )
 
     def _is_private(self, room: RoomState) -> bool:
@@ -547,9 +559,7 @@ class MatrixAdapter:
         is_direct = any(room.room_id in rooms for rooms in self.direct.values())
         return is_direct and room.member_count() <= 2
 
-    async def _membership(
-        self, room: RoomState, event: Mapping[str, Any], event_id: str
-    ) -> asyncio.Task[None] | None:
+    async def _membership(self, room: RoomState, event: Mapping[str, Any], event_id: str) -> None:
         target = event.get("state_key")
         if not isinstance(target, str):
             return None
@@ -567,11 +577,9 @@ class MatrixAdapter:
             core = MemberLeft(origin, person)
         else:
             return None
-        return await self._dispatch(event_id, core)
+        await self._dispatch(event_id, core)
 
-    async def _bot_joined(
-        self, room: RoomState, event: Mapping[str, Any], event_id: str
-    ) -> asyncio.Task[None] | None:
+    async def _bot_joined(self, room: RoomState, event: Mapping[str, Any], event_id: str) -> None:
         await self._set_gone(room.room_id, None)
         async with self.repo.atomic():
             await self.repo.set_chat_active(ChatRef(PLATFORM, room.room_id), True)
@@ -582,13 +590,11 @@ class MatrixAdapter:
         if room.room_id in self._quiet or created_by_me:
             return None  # a direct room the bot opened, or a room upgrade: no greeting
         me = Person(PersonRef(PLATFORM, self.user_id), room.display_name(self.user_id))
-        return await self._dispatch(event_id, MemberJoined(self._origin(room, event), me, True))
+        await self._dispatch(event_id, MemberJoined(self._origin(room, event), me, True))
 
     # --- polls ------------------------------------------------------------------------
 
-    async def _poll_response(
-        self, event_id: str, event: Mapping[str, Any], origin: Origin
-    ) -> asyncio.Task[None] | None:
+    async def _poll_response(self, event_id: str, event: Mapping[str, Any], origin: Origin) -> None:
         """A vote (or a vote taken back) in one of the bot's polls, as a VoteEvent."""
         response = mapping.poll_response(event)
         if response is None:
@@ -599,7 +605,7 @@ class MatrixAdapter:
             log.debug("Matrix: ignoring a response to an unknown poll %s", start)
             return None
         indexes = mapping.selected_indexes(answers, int(poll["answers"]))
-        return await self._dispatch(event_id, VoteEvent(origin, str(poll["key"]), indexes))
+        await self._dispatch(event_id, VoteEvent(origin, str(poll["key"]), indexes))
 
     async def _poll_of(self, start_event_id: str) -> dict[str, Any] | None:
         value = await self.repo.platform_value(PLATFORM, "poll:" + start_event_id)
@@ -633,12 +639,6 @@ class MatrixAdapter:
             await self._remember_poll(
                 room_id, event_id, str(content[mapping.POLL_KEY]), len(answers)
             )
-
-    async def _poll_sent(self, action: SendPoll, sent: Awaitable[str | None]) -> None:
-        room_id = action.chat.id
-        event_id = await sent
-        if event_id is not None:
-            await self._remember_poll(room_id, event_id, action.poll_key, len(action.options))
 
     async def _poll_end(self, action: ClosePoll) -> dict[str, Any] | None:
         """The poll end for the start event of this poll in this room (None: the bot has
@@ -693,7 +693,7 @@ class MatrixAdapter:
                 await asyncio.sleep(attempt)
         return False
 
-    async def _left_room(self, room_id: str, info: Mapping[str, Any]) -> list[asyncio.Task[None]]:
+    async def _left_room(self, room_id: str, info: Mapping[str, Any]) -> None:
         mine: Mapping[str, Any] = {}
         for event in [*_events(info.get("state")), *_events(info.get("timeline"))]:
             if event.get("type") == "m.room.member" and event.get("state_key") == self.user_id:
@@ -705,16 +705,15 @@ class MatrixAdapter:
             await self.repo.set_chat_active(ChatRef(PLATFORM, room_id), False)
         self.rooms.pop(room_id, None)
         if not was_joined:
-            return []
+            return
         log.info("Matrix: the bot is out of %s (%s)", room_id, membership)
         event_id = mine.get("event_id") if isinstance(mine.get("event_id"), str) else None
         if event_id is None:
-            return []
+            return
         room = RoomState(room_id)
         origin = self._origin(room, mine)
         me = Person(PersonRef(PLATFORM, self.user_id), self.user_id)
-        task = await self._dispatch(event_id, MemberLeft(origin, me, is_the_bot=True))
-        return [task] if task is not None else []
+        await self._dispatch(event_id, MemberLeft(origin, me, is_the_bot=True))
 
     async def _follow_tombstone(self, room: RoomState, event: Mapping[str, Any]) -> None:
         """The room was upgraded: move the city group to the new room and join it."""
@@ -774,7 +773,7 @@ class MatrixAdapter:
         language = group.settings.language if group else self.bot.default_language
         text = Translator(language).gettext(ENCRYPTION_NOTICE)
         log.warning("Matrix: %s is encrypted; the bot cannot read it", room_id)
-        self._sender(room_id).submit("m.room.message", mapping.text_content(text))
+        await self.runtime.deliver([SendText(ChatRef(PLATFORM, room_id), text)])
 
     # --- direct rooms -----------------------------------------------------------------
 
@@ -846,15 +845,18 @@ class MatrixAdapter:
         log.info("Matrix: opened a direct room with %s", user_id)
         return room_id
 
-    async def _direct_message(self, action: DirectMessage) -> None:
+    async def _direct_message(self, action: DirectMessage, txn_id: str) -> None:
         user_id = action.person.id
         lock = self._dm_locks.setdefault(user_id, asyncio.Lock())
         async with lock:  # one room per person, and messages in order
             room_id = await self._direct_room(user_id)
             content = mapping.text_content(action.text, action.buttons)
             # the outbox id as transaction id: a retry after a crash is not posted twice
-            txn_id = f"dm-{action.key}" if action.key else None
-            event_id = await self._sender(room_id).submit("m.room.message", content, txn_id)
+            if action.key:
+                txn_id = f"dm-{action.key}"
+            event_id = None
+            if await self._may_send(room_id):
+                event_id = await self._send(room_id, "m.room.message", content, txn_id)
         if event_id is None:
             raise RuntimeError(f"the direct message to {user_id} was not delivered")
 
@@ -865,87 +867,14 @@ class MatrixAdapter:
     # --- handling and delivery --------------------------------------------------------
 
     async def _seen(self, key: str) -> bool:
-        return key in self._inflight or await self.repo.is_handled(PLATFORM, key)
+        return await self.repo.is_handled(PLATFORM, key)
 
     async def _mark(self, key: str) -> None:
         await self.repo.mark_handled(PLATFORM, key, datetime.now(UTC))
 
-    async def _dispatch(self, key: str, event: Event) -> asyncio.Task[None] | None:
-        """Hand one event to the core (unless done before), queue its actions, and return
-        the task that marks it handled once they are delivered."""
-        if await self._seen(key):
-            log.debug("Matrix: %s was handled before", key)
-            return None
-        self._inflight.add(key)
-        try:
-            actions = await self.bot.handle(event, self.is_admin)
-            deliveries = [self._submit(action) for action in actions]
-        except BaseException:
-            self._inflight.discard(key)
-            raise
-        task = asyncio.create_task(self._finish(key, deliveries), name=f"matrix-{key}")
-        self._finishing.add(task)
-        task.add_done_callback(self._finishing.discard)
-        return task
-
-    async def _finish(self, key: str, deliveries: list[Awaitable[Any]]) -> None:
-        try:
-            results = await asyncio.gather(*deliveries, return_exceptions=True)
-            for result in results:
-                if isinstance(result, asyncio.CancelledError):
-                    raise result  # stopping: the event is handled again next time
-                if isinstance(result, Unreachable):
-                    log.info("Matrix: a direct message for %s: %s", key, result)
-                elif isinstance(result, BaseException):
-                    log.error("Matrix: an action for %s failed", key, exc_info=result)
-            await self._mark(key)
-        finally:
-            self._inflight.discard(key)
-
-    def _sender(self, room_id: str) -> RoomSender:
-        sender = self._senders.get(room_id)
-        if sender is None:
-            sender = self._senders[room_id] = RoomSender(self.api, room_id, may_send=self._may_send)
-        return sender
-
-    def _submit(self, action: Action) -> Awaitable[Any]:
-        """Queue an action now (synchronously: the order of calls is the order in each
-        room); the returned awaitable completes when it is delivered or given up."""
-        if isinstance(action, DirectMessage):
-            if action.person.platform != PLATFORM:
-                return _done()
-            return self._background_task(self._direct_message(action))
-        if action.chat.platform != PLATFORM:
-            log.warning("Matrix: an action for %s reached the Matrix adapter", action.chat)
-            return _done()
-        room_id = action.chat.id
-        content: dict[str, Any]
-        if isinstance(action, SendText):
-            content = mapping.text_content(
-                action.text, action.buttons, reply_to=action.reply_to, thread=action.thread
-            )
-        elif isinstance(action, EditText):
-            content = mapping.edit_content(action)
-        elif isinstance(action, SendVenue):
-            content = mapping.venue_content(action)
-        elif isinstance(action, SendPoll):
-            content = mapping.poll_start_content(action)
-            sent = self._sender(room_id).submit(mapping.POLL_START, content)
-            return self._background_task(self._poll_sent(action, sent))
-        elif isinstance(action, ClosePoll):
-            # the end is queued now (before the announcement that follows it) and looks up
-            # the start event when its turn comes
-            return self._sender(room_id).submit(mapping.POLL_END, lambda: self._poll_end(action))
-        else:
-            log.warning("Matrix: cannot carry out %s", type(action).__name__)
-            return _done()
-        return self._sender(room_id).submit("m.room.message", content)
-
-    def _background_task(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
+    async def _dispatch(self, key: str, event: Event) -> None:
+        """Hand one event to the core through the runtime (exactly once, see above)."""
+        await self.runtime.handle(PLATFORM, key, event, self.is_admin)
 
 
 def _events(section: Any) -> list[dict[str, Any]]:
@@ -954,9 +883,3 @@ def _events(section: Any) -> list[dict[str, Any]]:
         return []
     events = section.get("events")
     return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
-
-
-def _done() -> asyncio.Future[None]:
-    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    future.set_result(None)
-    return future

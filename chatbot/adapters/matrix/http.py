@@ -14,7 +14,6 @@ time). Neither message ever contains the access token or a password.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -260,12 +259,3 @@ class MatrixApi:
         """All current state events of a room (full events, with sender)."""
         payload = await self.call("GET", ["rooms", room_id, "state"])
         return [e for e in payload if isinstance(e, dict)] if isinstance(payload, list) else []
-
-
-async def sleep_or_stop(seconds: float, stop: asyncio.Event) -> bool:
-    """Sleep, but wake up when ``stop`` is set; True if it was set."""
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        return False
-    return True

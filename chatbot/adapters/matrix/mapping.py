@@ -11,6 +11,7 @@ import logging
 import math
 import re
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from chatbot.core.actions import Button, EditText, SendPoll, SendVenue
@@ -123,6 +124,24 @@ def relation(content: Mapping[str, Any]) -> tuple[str | None, str | None]:
 def thread_root(content: Mapping[str, Any]) -> str | None:
     rel_type, event_id = relation(content)
     return event_id if rel_type == "m.thread" else None
+
+
+def sent_at(event: Mapping[str, Any]) -> datetime | None:
+    """When the sender's homeserver received the event (origin_server_ts)."""
+    ts = event.get("origin_server_ts")
+    if not isinstance(ts, int) or isinstance(ts, bool) or ts <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(ts / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def mentions(content: Mapping[str, Any], user_id: str) -> bool:
+    """Does the message mention this user (intentional mentions, `m.mentions`)?"""
+    block = content.get("m.mentions")
+    user_ids = block.get("user_ids") if isinstance(block, dict) else None
+    return isinstance(user_ids, list) and user_id in user_ids
 
 
 def message_event(event: Mapping[str, Any], origin: Origin) -> Event | None:

@@ -14,10 +14,13 @@ from __future__ import annotations
 from chatbot.adapters.telegram.adapter import TelegramAdapter, build_application
 from chatbot.config import Settings
 from chatbot.core.bot import Bot
+from chatbot.runtime import Runtime
 from chatbot.storage.sqlite import SqliteRepository
 
 __all__ = ["TelegramAdapter", "build", "build_application"]
 
 
-def build(settings: Settings, bot: Bot, repo: SqliteRepository) -> TelegramAdapter:
-    return TelegramAdapter(settings, bot, repo)
+def build(
+    settings: Settings, bot: Bot, repo: SqliteRepository, runtime: Runtime | None = None
+) -> TelegramAdapter:
+    return TelegramAdapter(settings, bot, repo, runtime=runtime)

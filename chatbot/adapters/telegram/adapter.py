@@ -12,12 +12,11 @@ when the process dies are gone. So the adapter drives getUpdates itself and uses
    my_chat_member, poll_answer, callback_query, message and edited_message. Pending
    updates are never dropped (no drop_pending_updates; deleteWebhook without it).
 2. The batch is handled: updates of one chat in order, different chats concurrently.
-   Before an update reaches the core it is recorded in handled_events
-   (`update:<id>`); a recorded one is skipped, so even a crash mid-batch never applies
-   an update twice (the one in flight at the crash is lost instead: at most once).
-   The replies go out per chat in order, from a queue, while the chat's next update is
-   already with the core.
-3. When every reply of the batch is sent, the batch's highest update_id is stored
+   Each update reaches the core through the runtime (`chatbot.runtime`): its effects,
+   its replies and the mark `update:<id>` commit in one transaction, so an update is
+   applied exactly once even across a crash; its replies wait in their chat's queue.
+3. When every update of the batch is handled (not sent: a chat over Telegram's flood
+   limits holds up only its own queue), the batch's highest update_id is stored
    (`offset`, for the record) and the next getUpdates (offset = that + 1) confirms the
    batch to Telegram. At stop, one more getUpdates confirms the last batch.
 
@@ -33,7 +32,8 @@ the position, confirms it to Telegram, and returns.
 
 Webhook mode (CHATBOT_TELEGRAM_WEBHOOK_URL) serves HTTP with aiohttp instead: every
 request must carry the secret (`X-Telegram-Bot-Api-Secret-Token`, else 403) and is
-answered after the update was handled; Telegram's redeliveries are caught by step 2.
+answered after the update was handled (recorded); Telegram's redeliveries are caught by
+step 2.
 
 Handlers are registered in one place, `register_handlers`.
 """
@@ -41,12 +41,12 @@ Handlers are registered in one place, `register_handlers`.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import hmac
 import logging
 import secrets
 from collections.abc import AsyncIterator, Sequence
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -73,11 +73,12 @@ from chatbot.adapters.telegram.sending import Sender
 from chatbot.adapters.telegram.state import PLATFORM, TelegramState, chat_ref
 from chatbot.adapters.telegram.transport import AdapterBot, AiohttpRequest
 from chatbot.config import Settings
-from chatbot.core.actions import Action, DirectMessage, SendText
+from chatbot.core.actions import Action
 from chatbot.core.bot import Bot as CoreBot
 from chatbot.core.commands import find_command
 from chatbot.core.events import ButtonPress, CommandEvent, Event, MemberJoined
 from chatbot.i18n import N_, Translator, normalize_language
+from chatbot.runtime import Runtime
 from chatbot.storage.sqlite import SqliteRepository
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,9 @@ MENU_COMMANDS = frozenset({"setup", "settings"})  # may change a group's languag
 UNKNOWN_BUTTON = N_("This button is not valid (any more).")
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
+
+# the ledger key of the update being processed (PTB runs the handlers in this task)
+_update_key: ContextVar[str | None] = ContextVar("telegram_update", default=None)
 
 
 def file_url(settings: Settings) -> str:
@@ -123,42 +127,6 @@ def build_application(settings: Settings) -> TelegramApp:
         rate_limiter=FloodLimiter(enabled=settings.telegram_flood_limits),
     )
     return ApplicationBuilder().bot(bot).updater(None).build()
-
-
-class SendQueues:
-    """The actions of handled updates, sent per chat in order by one worker per chat,
-    while the chat's next update is already with the core (its database waits overlap
-    the HTTP round trips). `drain` waits until everything queued is sent."""
-
-    def __init__(self, sender: Sender) -> None:
-        self.sender = sender
-        self._queues: dict[str, collections.deque[tuple[Action, str | None]]] = {}
-        self._workers: dict[str, asyncio.Task[None]] = {}
-
-    def put(self, action: Action, language: str | None = None) -> None:
-        """Queue an action; `language`: the chat's, for the adapter's own labels."""
-        key = action.person.id if isinstance(action, DirectMessage) else action.chat.id
-        self._queues.setdefault(key, collections.deque()).append((action, language))
-        if key not in self._workers:
-            self._workers[key] = asyncio.create_task(self._work(key), name=f"telegram-send-{key}")
-
-    async def _work(self, key: str) -> None:
-        queue = self._queues[key]
-        try:
-            while queue:
-                action, language = queue.popleft()
-                try:
-                    await self.sender.perform(action, language=language)
-                except Exception as error:  # Unreachable for a DirectMessage: logged only
-                    log.info("%s not delivered: %s", type(action).__name__, error)
-        finally:
-            del self._workers[key]
-            if not queue:
-                del self._queues[key]
-
-    async def drain(self) -> None:
-        while self._workers:
-            await asyncio.gather(*self._workers.values(), return_exceptions=True)
 
 
 class Lanes:
@@ -216,6 +184,7 @@ class TelegramAdapter:
         core: CoreBot,
         repo: SqliteRepository,
         app: TelegramApp | None = None,
+        runtime: Runtime | None = None,
     ) -> None:
         self.settings = settings
         self.core = core
@@ -223,10 +192,13 @@ class TelegramAdapter:
         self.app = app if app is not None else build_application(settings)
         self.state = TelegramState(repo)
         self.buttons = ButtonStore(self.state)
-        self.sender = Sender(self.app.bot, self.state, self.buttons, language=core.default_language)
+        self.sender = Sender(self.app.bot, self.state, self.buttons)
         self.admins = TelegramAdmins(self.app.bot)
         self.lanes = Lanes()
-        self.sending = SendQueues(self.sender)
+        # the runtime `chatbot run` shares between platforms; alone, one of its own
+        self._own_runtime = runtime is None  # then it is closed with this adapter
+        self.runtime = runtime if runtime is not None else Runtime(core, repo)
+        self.runtime.register(self)
         self.poll_timeout = settings.telegram_poll_timeout
         self.webhook_port: int | None = None  # the port webhook mode listens on
         self._position: int | None = None  # the newest update_id handled in this run
@@ -238,7 +210,7 @@ class TelegramAdapter:
 
     # --- the PlatformAdapter protocol -------------------------------------------------
 
-    async def perform(self, action: Action) -> None:
+    async def perform(self, action: Action, *, key: str | None = None) -> None:
         await self._initialize()
         await self.sender.perform(action)
 
@@ -250,6 +222,7 @@ class TelegramAdapter:
     async def run(self, stop: asyncio.Event) -> None:
         if not await self._start(stop):
             return
+        await self.runtime.resume(PLATFORM)
         menus = asyncio.create_task(
             set_global_menus(self.app.bot, self.core.default_language), name="telegram-menus"
         )
@@ -263,6 +236,8 @@ class TelegramAdapter:
                 menus.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await menus
+            if self._own_runtime:  # the message in hand goes out before the connections close
+                await self.runtime.close()
             await self._shutdown()
 
     async def _start(self, stop: asyncio.Event) -> bool:
@@ -373,31 +348,33 @@ class TelegramAdapter:
 
     async def handle_batch(self, updates: Sequence[Update]) -> None:
         await asyncio.gather(*(self.handle_update(u) for u in updates))
-        await self.sending.drain()
+        await self.runtime.deliver(self.core.late_notes())  # one note per chat, if any
         newest = max(u.update_id for u in updates)
         self._position = newest  # the next getUpdates confirms the batch
         await self.state.save_position(newest)
 
     async def handle_update(self, update: Update) -> None:
-        """One update, in its chat's lane, at most once."""
+        """One update, in its chat's lane, exactly once (see the module docstring)."""
+        key = f"update:{update.update_id}"
         async with self.lanes.hold(lane_of(update)):
-            if not await self.state.first_time(update.update_id, self.core.clock.now()):
+            if await self.repo.is_handled(PLATFORM, key):
                 log.info("update %s was handled before; skipped", update.update_id)
                 return
+            token = _update_key.set(key)
             try:
                 await self.app.process_update(update)
             except Exception:
                 log.exception("update %s failed", update.update_id)
+            finally:
+                _update_key.reset(token)
 
     async def dispatch(self, event: Event) -> None:
-        actions = await self.core.handle(event, self.admins)
-        language = None
-        if any(isinstance(a, SendText) and a.ask_location for a in actions):
-            # the location button's label, in the language the core answered in
-            group = await self.repo.group_for_chat(event.origin.chat)
-            language = self.core.language_for(event.origin, group)
-        for action in actions:
-            self.sending.put(action, language)
+        """Hand the update's event to the core through the runtime's ledger."""
+        key = _update_key.get()
+        if key is None:  # not from an update (a test calling in directly)
+            await self.runtime.deliver(await self.core.handle(event, self.admins))
+            return
+        await self.runtime.handle(PLATFORM, key, event, self.admins)
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
@@ -571,5 +548,5 @@ class TelegramAdapter:
 
     async def _handle_pushed(self, update: Update) -> None:
         await self.handle_update(update)
-        await self.sending.drain()
+        await self.runtime.deliver(self.core.late_notes())
         await self.state.save_position(update.update_id)

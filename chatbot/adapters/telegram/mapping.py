@@ -82,6 +82,7 @@ def origin_of(message: Message, sender: Person) -> Origin:
         message_id=str(message.message_id),
         command_prefix=PREFIX,
         chat_title=message.chat.title,
+        sent_at=message.date,
     )
 
 
@@ -111,7 +112,14 @@ def command_event(message: Message, bot_username: str) -> CommandEvent | None:
     parsed = parse_command(text, bot_username)
     if parsed is None:
         return None
-    return CommandEvent(origin_of(message, sender), parsed[0], parsed[1])
+    head = text.split(maxsplit=1)[0] if text.split() else ""
+    replied = message.reply_to_message
+    addressed = "@" in head or (
+        replied is not None
+        and replied.from_user is not None
+        and (replied.from_user.username or "").casefold() == bot_username.casefold()
+    )
+    return CommandEvent(origin_of(message, sender), parsed[0], parsed[1], addressed=addressed)
 
 
 def text_event(message: Message) -> TextEvent | None:
@@ -170,6 +178,7 @@ def button_origin(query: CallbackQuery) -> Origin | None:
         message_id=str(message.message_id),
         command_prefix=PREFIX,
         chat_title=message.chat.title,
+        sent_at=message.date,
     )
 
 

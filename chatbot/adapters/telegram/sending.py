@@ -14,8 +14,8 @@
 
 Failures, the way Telegram documents them:
 * 429: the rate limiter (ratelimit.py) waits `retry_after` and retries; if the limit
-  still holds, a `DirectMessage` raises `chatbot.adapters.base.RetryAfter` (the outbox
-  tries again later), anything else is logged;
+  still holds, `perform` raises `chatbot.adapters.base.RetryAfter` (the runtime's queue
+  or the outbox tries again after that time);
 * 400 "group chat was upgraded to a supergroup chat" (ChatMigrated): every stored
   reference moves to the new id (`repo.move_chat`, state.py) and the call is retried
   once there;
@@ -24,18 +24,15 @@ Failures, the way Telegram documents them:
   started the bot: "can't initiate conversation") `perform` raises `Unreachable`, and the
   core marks the person unreachable;
 * "message is not modified" and "poll has already been closed": done already, fine;
-* timeouts, 5xx and connection errors: retried with exponential backoff, a few times
-  (a timed-out send may have arrived: Telegram gives no idempotency key, so this is
-  at-least-once for the rare timeout, which beats losing the reply); if they go on, a
-  `DirectMessage` raises `RetryAfter`, so the outbox tries it again later instead of
-  counting it as sent;
-* anything else: logged; one failed action never stops the others (`perform` raises
-  only `Unreachable` and `RetryAfter`, and only for a `DirectMessage`).
+* timeouts, 5xx and connection errors: raised (`NetworkError`), and the runtime's one
+  retry policy (or the outbox's) tries again later (a timed-out send may have arrived:
+  Telegram gives no idempotency key, so this is at-least-once for the rare timeout,
+  which beats losing the reply);
+* anything else: logged and given up; one failed action never stops the others.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -70,7 +67,6 @@ from chatbot.core.actions import (
     SendText,
     SendVenue,
 )
-from chatbot.i18n import N_, Translator
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +78,6 @@ MAX_QUESTION = 300
 MAX_OPTION = 100
 MAX_OPTIONS = 10
 HARMLESS = ("message is not modified", "poll has already been closed")
-UNAVAILABLE_PAUSE = 30.0  # seconds before a direct message is tried again after an outage
-# the label of the reply-keyboard button that shares the position (after a 📍)
-SHARE_LOCATION = N_("Share my location")
 
 
 def utf16_len(text: str) -> int:
@@ -120,11 +113,10 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def location_keyboard(language: str) -> ReplyKeyboardMarkup:
-    """One button that shares the position; it goes away once used."""
-    label = "📍 " + Translator(language).gettext(SHARE_LOCATION)
+def location_keyboard(label: str) -> ReplyKeyboardMarkup:
+    """One button that shares the position (the core's label); it goes away once used."""
     return ReplyKeyboardMarkup(
-        [[KeyboardButton(label, request_location=True)]],
+        [[KeyboardButton("📍 " + label, request_location=True)]],
         resize_keyboard=True,
         one_time_keyboard=True,
     )
@@ -141,33 +133,28 @@ class Sender:
         bot: AdapterBot,
         state: TelegramState,
         buttons: ButtonStore,
-        *,
-        retries: int = 3,
-        backoff: float = 0.5,
-        language: str = "de",
     ) -> None:
         self.bot = bot
         self.state = state
         self.buttons = buttons
-        self.retries = retries
-        self.backoff = backoff
-        self.unavailable_pause = UNAVAILABLE_PAUSE
-        self.language = language  # of texts of our own when the action does not say
 
-    async def perform(self, action: Action, *, language: str | None = None) -> None:
-        """Carry out one action. Failures are logged; only a DirectMessage raises:
-        `Unreachable` (the person blocked or never started the bot) or `RetryAfter`.
-        `language`: that of the chat, for the adapter's own labels (the location button)."""
+    async def perform(self, action: Action) -> None:
+        """Carry out one action. What can succeed later raises, for the runtime's (or the
+        outbox's) retry: `RetryAfter` (a flood limit), `NetworkError` (timeouts, 5xx,
+        the connection). A DirectMessage to someone who blocked or never started the bot
+        raises `Unreachable`. Anything else is logged and given up."""
         try:
-            await self._perform(action, language or self.language)
-        except (Unreachable, WaitFirst) as error:
+            await self._perform(action)
+        except (WaitFirst, NetworkError):
+            raise
+        except Unreachable as error:
             if isinstance(action, DirectMessage):
                 raise
             log.info("%s not delivered: %s", type(action).__name__, error)
         except Exception:
             log.exception("could not carry out %s", type(action).__name__)
 
-    async def _perform(self, action: Action, language: str) -> None:
+    async def _perform(self, action: Action) -> None:
         if isinstance(action, DirectMessage):
             if action.person.platform != PLATFORM:
                 return
@@ -189,7 +176,7 @@ class Sender:
                 action.buttons,
                 thread=action.thread,
                 reply_to=action.reply_to,
-                keyboard=location_keyboard(language) if ask else None,
+                keyboard=location_keyboard(action.location_label) if ask else None,
             )
         elif isinstance(action, EditText):
             await self.edit_text(chat_id, action)
@@ -336,7 +323,6 @@ class Sender:
                 raise Unreachable(f"user {chat_id} blocked the bot")
             return None
         migrated = False
-        failures = 0
         while True:
             try:
                 return await operation(chat_id)
@@ -359,14 +345,8 @@ class Sender:
             except RetryAfter as error:
                 log.warning("%s to %s: still flood-limited: %s", what, chat_id, error)
                 raise WaitFirst(retry_seconds(error)) from None
-            except NetworkError as error:  # timeouts, 5xx, connection errors
-                failures += 1
-                if failures > self.retries:
-                    log.warning("%s to %s failed %d times: %s", what, chat_id, failures, error)
-                    # Telegram or the way there is down: a DirectMessage goes back to the
-                    # outbox for later (perform); anything else is given up
-                    raise WaitFirst(self.unavailable_pause) from None
-                await asyncio.sleep(self.backoff * 2 ** (failures - 1))
+            except NetworkError:  # timeouts, 5xx, connection errors: the caller retries
+                raise
             except TelegramError as error:
                 log.warning("%s to %s failed: %s", what, chat_id, error)
                 return None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import difflib
 
-from chatbot.core.commands import COMMANDS, CommandSpec, find_command
+from chatbot.core.commands import COMMANDS, CommandSpec, find_command, spec_for
 from chatbot.core.context import Context
+from chatbot.core.errors import UserError
 from chatbot.core.text import excerpt, fold
 
 
@@ -81,6 +82,16 @@ def _private_help(ctx: Context) -> str:
 def _command_names(ctx: Context) -> dict[str, str]:
     """Every command as it is typed here, by key: {"open": "/neu", ...}."""
     return {spec.key: ctx.cmd(spec.key) for spec in COMMANDS}
+
+
+def takes_no_arguments(ctx: Context, key: str) -> UserError:
+    """What a command that takes no arguments says when it gets some: its usage."""
+    spec = spec_for(key)
+    return UserError(
+        ctx._("{command} takes nothing after it.").format(command=ctx.cmd(key))
+        + "\n"
+        + _one_command(ctx, spec.en)
+    )
 
 
 def _one_command(ctx: Context, wanted: str) -> str:

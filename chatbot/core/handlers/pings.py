@@ -10,14 +10,17 @@ outbox in the same transaction as what causes them; `chatbot.delivery` sends the
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 
+from chatbot.core.commands import spec_for
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
-from chatbot.core.events import Person
+from chatbot.core.events import Person, PersonRef
 from chatbot.core.handlers.common import bad_input
 from chatbot.core.model import CityGroup, Session, Subscription
 from chatbot.core.parsing import BadInput, haversine_m, parse_clock, take_distance
+from chatbot.core.ports import Repository
 from chatbot.core.render import opened_by
 from chatbot.core.text import fold
 from chatbot.i18n import Translator
@@ -242,6 +245,33 @@ async def queue_reminder(ctx: Context, group: CityGroup, session: Session, perso
         session_id=session.id,
         expires_at=session.starts_at,
     )
+
+
+async def tell_unreachable(
+    repo: Repository, now: datetime, person: PersonRef, link_for: Callable[[str], str | None]
+) -> None:
+    """A ping could not reach `person` (on their platform people first start a private
+    chat with the bot): each of their groups is told once, in its chats on that
+    platform, through the outbox. `link_for(start)`: the platform's link that opens
+    that private chat, if it has one (Telegram's deep link starts it with /subscribe)."""
+    for sub in await repo.subscriptions_of(person):
+        group = await repo.group(sub.group_id)
+        if group is None:
+            continue
+        t = Translator(group.settings.language)
+        text = t.gettext(
+            "I can't send pings to {name}: on this platform people first have to start a"
+            " private chat with me."
+        ).format(name=sub.person.name)
+        link = link_for(spec_for("subscribe").name(group.settings.language))
+        if link:
+            text += " " + t.gettext("Start it here: {link}").format(link=link)
+        async with repo.atomic():
+            if not await repo.set_told_unreachable(sub.group_id, person):
+                continue
+            for chat in await repo.chats_of_group(sub.group_id):
+                if chat.platform == person.platform:
+                    await repo.enqueue("unreachable", person, text, due_at=now, chat=chat)
 
 
 async def privacy(ctx: Context, args: str) -> None:

@@ -1,0 +1,44 @@
+"""Actions as JSON, to keep them in `pending_actions` until a platform took them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from chatbot.core.actions import (
+    Action,
+    Button,
+    ClosePoll,
+    DirectMessage,
+    EditText,
+    SendPoll,
+    SendText,
+    SendVenue,
+)
+from chatbot.core.events import ChatRef, PersonRef
+
+KINDS: dict[str, type[Any]] = {
+    cls.__name__: cls for cls in (SendText, EditText, SendPoll, ClosePoll, SendVenue, DirectMessage)
+}
+
+
+def encode(action: Action) -> str:
+    data = dataclasses.asdict(action)
+    data["kind"] = type(action).__name__
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def decode(payload: str) -> Action:
+    data = json.loads(payload)
+    cls = KINDS[data.pop("kind")]
+    if "chat" in data:
+        data["chat"] = ChatRef(**data["chat"])
+    if "person" in data:
+        data["person"] = PersonRef(**data["person"])
+    if "buttons" in data:
+        data["buttons"] = tuple(Button(**b) for b in data["buttons"])
+    if "options" in data:
+        data["options"] = tuple(data["options"])
+    action: Action = cls(**data)
+    return action

@@ -1,0 +1,254 @@
+"""The runtime every platform adapter shares: the inbound ledger, the action router, and
+a queue per chat.
+
+One rule for every platform (see ARCHITECTURE.md, "Delivery"):
+
+1. An update is handled inside one unit of work (`repo.unit()`): the core's effects, the
+   mark "handled" (`handled_events`, by the platform's update key) and the actions it
+   decided (`pending_actions`) commit together, or not at all. A crash before that
+   commit leaves no trace, and the platform brings the update again (Telegram keeps it
+   unconfirmed, Matrix's sync token is saved only after); a crash after it finds the
+   update marked and skips it. So every update is applied exactly once.
+2. Only then is the update confirmed to its platform (getUpdates offset, sync token):
+   adapters confirm once `handle` returned, never after sending, so a slow chat never
+   holds up the next fetch.
+3. Each action goes to the platform of its chat (the router), whichever platform's
+   update caused it, into that chat's queue: one worker per chat sends in order; other
+   chats, and other platforms, never wait for it. A sent action's row is deleted; at the
+   next start the rows left are sent (at least once: the one in flight at a crash can
+   repeat; Matrix deduplicates even that by its transaction id, which is the row id).
+4. Failures: the platform's "retry after" is waited as asked; other failures back off
+   (`RetryPolicy`); an action is given up an hour after it was decided, and at once
+   when the platform says it never will deliver (`Unreachable`). A platform that is
+   down delays only its own queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from chatbot.adapters.base import Performer, RetryAfter, Unreachable, platform_of
+from chatbot.core.actions import Action, DirectMessage
+from chatbot.core.clock import Clock
+from chatbot.core.events import Event
+from chatbot.core.ports import AdminCheck
+from chatbot.runtime import codec
+from chatbot.runtime.retry import RetryPolicy, sleep_or_stop
+from chatbot.storage.pending import PendingRow
+
+log = logging.getLogger(__name__)
+
+Work = Callable[[], Awaitable[list[Action]]]
+
+
+class RuntimeStore(Protocol):
+    def unit(self) -> Any: ...
+    def atomic(self) -> Any: ...
+    async def is_handled(self, platform: str, event_id: str) -> bool: ...
+    async def mark_handled(self, platform: str, event_id: str, at: datetime) -> bool: ...
+    async def add_pending(
+        self, items: Iterable[tuple[str, str, str]], at: datetime
+    ) -> list[int]: ...
+    async def pending_of(self, platform: str) -> list[PendingRow]: ...
+    async def finish_pending(self, pending_id: int) -> None: ...
+
+
+class Core(Protocol):
+    clock: Clock
+
+    async def handle(self, event: Event, is_admin: AdminCheck) -> list[Action]: ...
+
+
+@dataclass
+class Pending:
+    id: int
+    action: Action
+    created_at: datetime
+
+
+def lane_of(action: Action) -> str:
+    """The queue an action waits in: its chat's, or (a direct message) its person's."""
+    if isinstance(action, DirectMessage):
+        return "person:" + action.person.id
+    return "chat:" + action.chat.id
+
+
+class Runtime:
+    def __init__(
+        self, core: Core, repo: RuntimeStore, *, policy: RetryPolicy | None = None
+    ) -> None:
+        self.core = core
+        self.repo = repo
+        self.policy = policy or RetryPolicy()
+        self.performers: dict[str, Performer] = {}
+        self._queues: dict[tuple[str, str], deque[Pending]] = {}
+        self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._queued: set[int] = set()
+        self._inflight: set[tuple[str, str]] = set()
+        self._stop = asyncio.Event()
+        self.failing: dict[str, int] = {}  # platform -> consecutive failed sends
+
+    def now(self) -> datetime:
+        return self.core.clock.now()
+
+    # --- the router -------------------------------------------------------------------
+
+    def register(self, performer: Performer) -> None:
+        """The adapter that carries out actions for chats of its platform."""
+        self.performers[performer.platform] = performer
+
+    async def resume(self, platform: str) -> int:
+        """Queue what an earlier run decided for this platform and did not send."""
+        rows = [row for row in await self.repo.pending_of(platform) if row.id not in self._queued]
+        for row in rows:
+            try:
+                action = codec.decode(row.payload)
+            except Exception:
+                log.exception("pending action %s cannot be read; dropped", row.id)
+                await self.repo.finish_pending(row.id)
+                continue
+            self._enqueue(platform, Pending(row.id, action, row.created_at))
+        if rows:
+            log.info("%s: %d action(s) of the last run queued again", platform, len(rows))
+        return len(rows)
+
+    # --- the ledger -------------------------------------------------------------------
+
+    async def handle(self, platform: str, key: str, event: Event, is_admin: AdminCheck) -> bool:
+        """Hand one update to the core, exactly once (see the module docstring); False when
+        it was handled before. Returns once its actions are recorded, not sent."""
+        return await self.handle_with(platform, key, lambda: self.core.handle(event, is_admin))
+
+    async def handle_with(self, platform: str, key: str, work: Work) -> bool:
+        """As `handle`, for an adapter that reaches the core through its own dispatch
+        (`work` returns the actions to send)."""
+        ident = (platform, key)
+        if ident in self._inflight or await self.repo.is_handled(platform, key):
+            log.info("%s update %s was handled before; skipped", platform, key)
+            return False
+        self._inflight.add(ident)
+        try:
+            async with self.repo.unit():
+                actions = await work()
+                await self.repo.mark_handled(platform, key, self.now())
+                pending = await self._record(actions)
+        finally:
+            self._inflight.discard(ident)
+        for item in pending:
+            self._enqueue(platform_of(item.action), item)
+        return True
+
+    async def deliver(self, actions: list[Action]) -> None:
+        """Record and queue actions that no update caused (the scheduler's)."""
+        if not actions:
+            return
+        async with self.repo.atomic():
+            pending = await self._record(actions)
+        for item in pending:
+            self._enqueue(platform_of(item.action), item)
+
+    async def _record(self, actions: list[Action]) -> list[Pending]:
+        routed = []
+        for action in actions:
+            platform = platform_of(action)
+            if platform not in self.performers:
+                log.warning("no adapter for %s here; %s dropped", platform, type(action).__name__)
+                continue
+            routed.append(action)
+        now = self.now()
+        ids = await self.repo.add_pending(
+            ((platform_of(a), lane_of(a), codec.encode(a)) for a in routed), now
+        )
+        return [Pending(i, a, now) for i, a in zip(ids, routed, strict=True)]
+
+    # --- the queues -------------------------------------------------------------------
+
+    def _enqueue(self, platform: str, item: Pending) -> None:
+        lane = (platform, lane_of(item.action))
+        self._queued.add(item.id)
+        self._queues.setdefault(lane, deque()).append(item)
+        if lane not in self._workers and not self._stop.is_set():
+            self._workers[lane] = asyncio.create_task(self._work(lane), name=f"send-{lane}")
+
+    async def _work(self, lane: tuple[str, str]) -> None:
+        queue = self._queues[lane]
+        try:
+            while queue and not self._stop.is_set():
+                item = queue[0]
+                if not await self._send(lane[0], item):
+                    return  # stopped: the row stays for the next start
+                queue.popleft()
+                self._queued.discard(item.id)
+                await self.repo.finish_pending(item.id)
+        except Exception:
+            log.exception("the queue %s failed", lane)
+        finally:
+            del self._workers[lane]
+            if not queue:
+                self._queues.pop(lane, None)
+            elif not self._stop.is_set():  # e.g. the database was briefly locked
+                self._workers[lane] = asyncio.create_task(self._work(lane))
+
+    async def _send(self, platform: str, item: Pending) -> bool:
+        """Deliver one action, retrying by the policy; True when done with it (sent or
+        given up), False when stopped first."""
+        performer = self.performers[platform]
+        failures = 0
+        while True:
+            try:
+                await performer.perform(item.action, key=f"a{item.id}")
+                self.failing[platform] = 0
+                return True
+            except Unreachable as error:
+                log.info("%s not delivered: %s", type(item.action).__name__, error)
+                return True
+            except RetryAfter as error:
+                wait = min(error.seconds, self.policy.cap)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                failures += 1
+                self.failing[platform] = self.failing.get(platform, 0) + 1
+                wait = self.policy.delay(failures)
+                log.warning(
+                    "%s to %s failed (%s); retrying in %.0f s",
+                    type(item.action).__name__,
+                    platform,
+                    error,
+                    wait,
+                )
+            if self.now() - item.created_at > self.policy.give_up_after:
+                log.error("%s to %s given up after an hour", type(item.action).__name__, platform)
+                return True
+            if await sleep_or_stop(wait, self._stop):
+                return False
+
+    # --- tests and shutdown -----------------------------------------------------------
+
+    def busy(self, platform: str | None = None) -> bool:
+        return any(platform in (None, lane[0]) for lane in self._workers)
+
+    async def drain(self, platform: str | None = None) -> None:
+        """Wait until every queue (of this platform) is empty."""
+        while True:
+            workers = [t for lane, t in self._workers.items() if platform in (None, lane[0])]
+            if not workers:
+                return
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def close(self, grace: float = 5.0) -> None:
+        """Stop sending: what is in hand gets `grace` seconds, the rest stays recorded
+        for the next start."""
+        self._stop.set()
+        workers = list(self._workers.values())
+        if workers:
+            _, late = await asyncio.wait(workers, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
