@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from chatbot.adapters.base import RetryAfter, Unreachable
-from chatbot.adapters.matrix import admins, mapping, redact
+from chatbot.adapters.matrix import admins, crypto, mapping, redact
 from chatbot.adapters.matrix.admins import RoomCreate
 from chatbot.adapters.matrix.http import (
     MatrixApi,
@@ -79,6 +79,7 @@ from chatbot.core.events import (
 )
 from chatbot.core.model import CityGroup
 from chatbot.i18n import N_, Translator
+from chatbot.storage.base import sqlite_path
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ SHUTDOWN_GRACE = 10.0  # seconds to finish deliveries in flight when stopping
 SEND_HEAD_START = 0.5  # seconds the next sync waits for this sync's replies, at most
 MAX_SYNC_BACKOFF = 30.0
 ROOM_CREATE_ATTEMPTS = 3
+LATE_KEY_WAIT = 300.0  # seconds an encrypted event waits for its room key, at most
 
 POLL_CLOSED = N_("The poll is closed.")  # the poll end's text fallback; a result follows
 ENCRYPTION_NOTICE = N_(
@@ -152,6 +154,7 @@ class MatrixAdapter:
         self.timeline_limit = TIMELINE_LIMIT
         self.shutdown_grace = SHUTDOWN_GRACE
         self.send_head_start = SEND_HEAD_START
+        self.late_key_wait = LATE_KEY_WAIT
         # what is known while running
         self.rooms: dict[str, RoomState] = {}
         self.direct: dict[str, list[str]] = {}  # m.direct: user id -> room ids
@@ -172,6 +175,19 @@ class MatrixAdapter:
         redact.install()
         redact.remember_secret(secret(settings.matrix_password))
         redact.remember_secret(secret(settings.matrix_access_token))
+        redact.remember_secret(secret(settings.matrix_crypto_key))
+        # --- hook: end-to-end encryption (crypto.py); None: the e2e extra is missing
+        self.crypto: crypto.Crypto | None = None
+        if crypto.AVAILABLE:
+            path = settings.matrix_crypto_store or crypto.store_dir(
+                sqlite_path(settings.database_url)
+            )
+            self.crypto = crypto.Crypto(
+                self.api, path, self.rooms.get, pickle_key=secret(settings.matrix_crypto_key) or ""
+            )
+            self.api.before_send = self.crypto.encrypt
+        else:
+            log.warning("Matrix: matrix-nio's e2e extra is missing: encrypted rooms won't work")
 
     # --- the PlatformAdapter protocol ---------------------------------------------------
 
@@ -179,10 +195,24 @@ class MatrixAdapter:
         try:
             if not await self.login.login(stop):
                 return
+            await self._start_crypto()
             await self._load_direct()
             await self._sync_loop(stop)
         finally:
             await self._shutdown()
+
+    async def _start_crypto(self) -> None:
+        """--- hook: end-to-end encryption: the device's keys (loaded, uploaded)."""
+        if self.crypto is None:
+            return
+        try:
+            await self.crypto.start()
+        except Exception:
+            log.exception(
+                "Matrix: end-to-end encryption could not start; encrypted rooms won't work"
+            )
+            self.crypto = None
+            self.api.before_send = None
 
     async def perform(self, action: Action) -> None:
         """Carry out an action (from the ticker, or a test); returns once delivered."""
@@ -266,6 +296,7 @@ class MatrixAdapter:
             except MatrixError as error:
                 if error.unknown_token:
                     if await self.login.relogin():
+                        await self._start_crypto()  # the same device: its keys again
                         continue
                     return
                 failures += 1
@@ -383,6 +414,8 @@ class MatrixAdapter:
         for event in _events(data.get("account_data")):
             if event.get("type") == "m.direct":
                 self._set_direct(event.get("content"))
+        if self.crypto is not None:  # --- hook: to-device events (room keys), key counts
+            await self.crypto.receive_sync(data)
         rooms = data.get("rooms") or {}
         tasks: list[asyncio.Task[None]] = []
         for room_id, info in (rooms.get("join") or {}).items():
@@ -499,8 +532,11 @@ class MatrixAdapter:
             return None
         if kind == "m.room.member":
             return await self._membership(room, event, event_id)
-        if kind in ("m.room.encryption", "m.room.encrypted"):
-            await self._encryption_notice(room.room_id)
+        if kind == "m.room.encrypted":  # --- hook: end-to-end encryption
+            return await self._encrypted_event(room, event, event_id)
+        if kind == "m.room.encryption":
+            if self.crypto is None:
+                await self._encryption_notice(room.room_id)
             return None
         if kind == "m.room.tombstone" and event.get("state_key") == "":
             if not await self._seen(event_id):
@@ -524,6 +560,41 @@ class MatrixAdapter:
             if core is not None:
                 return await self._dispatch("beacon:" + (beacon_info or event_id), core)
         return None
+
+    async def _encrypted_event(
+        self, room: RoomState, event: Mapping[str, Any], event_id: str
+    ) -> asyncio.Task[None] | None:
+        """An encrypted timeline event: handled as its plain event; one whose room key
+        has not arrived yet is handled when it comes (within ``late_key_wait``). Its
+        task is part of this sync's batch, so the sync token stays unsaved until then
+        and a restart in between brings the event again."""
+        if self.crypto is None:
+            await self._encryption_notice(room.room_id)
+            return None
+        plain = self.crypto.decrypt(room.room_id, event)
+        if plain is not None:
+            if plain.get("type") == crypto.ENCRYPTED:
+                return None  # encrypted twice: nothing to act on
+            return await self._timeline_event(room, plain)
+        if event.get("sender") == self.user_id or await self._seen(event_id):
+            return None
+        log.info("Matrix: no room key yet for %s; waiting for it", event_id)
+        return self._background_task(self._late_key(room, event, event_id))
+
+    async def _late_key(self, room: RoomState, event: Mapping[str, Any], event_id: str) -> None:
+        assert self.crypto is not None
+        plain = await self.crypto.wait_for_key(room.room_id, event, self.late_key_wait)
+        if plain is None or plain.get("type") == crypto.ENCRYPTED:
+            log.warning(
+                "Matrix: %s could not be decrypted within %.0f s; it is skipped",
+                event_id,
+                self.late_key_wait,
+            )
+            return
+        log.info("Matrix: the room key for %s arrived", event_id)
+        task = await self._timeline_event(room, plain)
+        if task is not None:
+            await task
 
     def _origin(self, room: RoomState, event: Mapping[str, Any]) -> Origin:
         sender = str(event.get("sender"))
@@ -570,7 +641,7 @@ class MatrixAdapter:
         await self._set_gone(room.room_id, None)
         async with self.repo.atomic():
             await self.repo.set_chat_active(ChatRef(PLATFORM, room.room_id), True)
-        if room.encrypted:
+        if room.encrypted and self.crypto is None:
             await self._encryption_notice(room.room_id)
             return None
         created_by_me = room.create is not None and room.create.sender == self.user_id
@@ -837,6 +908,12 @@ class MatrixAdapter:
         room = self._room(room_id)
         room.memberships.setdefault(self.user_id, "join")
         room.memberships.setdefault(user_id, "invite")
+        if self.crypto is not None:  # the homeserver may encrypt new rooms by default
+            try:
+                encryption = await self.api.state_event(room_id, "m.room.encryption")
+                room.encrypted = room.encrypted or bool(encryption and encryption.get("algorithm"))
+            except (MatrixError, TransportError) as error:
+                log.warning("Matrix: could not read the encryption of %s: %s", room_id, error)
         await self._add_direct(user_id, room_id)
         log.info("Matrix: opened a direct room with %s", user_id)
         return room_id
