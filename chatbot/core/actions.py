@@ -27,6 +27,7 @@ class SendText:
     thread: str | None = None
     reply_to: str | None = None
     ask_location: bool = False  # offer a "share my location" button where the platform can
+    rejected: bool = False  # the answer to rejected input (a UserError): a fixed edit may retry
 
 
 @dataclass(frozen=True)

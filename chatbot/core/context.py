@@ -70,7 +70,12 @@ class Context:
     # --- replies ----------------------------------------------------------------------
 
     def reply(
-        self, text: str, buttons: tuple[Button, ...] = (), *, ask_location: bool = False
+        self,
+        text: str,
+        buttons: tuple[Button, ...] = (),
+        *,
+        ask_location: bool = False,
+        rejected: bool = False,
     ) -> None:
         self.actions.append(
             SendText(
@@ -80,6 +85,7 @@ class Context:
                 thread=self.origin.thread,
                 reply_to=self.origin.message_id,
                 ask_location=ask_location,
+                rejected=rejected,
             )
         )
 

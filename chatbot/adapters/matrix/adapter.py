@@ -37,8 +37,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Coroutine, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -54,7 +56,7 @@ from chatbot.adapters.matrix.http import (
 )
 from chatbot.adapters.matrix.login import Login, secret
 from chatbot.adapters.matrix.mapping import PLATFORM, PREFIX
-from chatbot.adapters.matrix.rooms import RoomState
+from chatbot.adapters.matrix.rooms import RoomState, localpart
 from chatbot.adapters.matrix.sender import RoomSender, backoff
 from chatbot.config import Settings
 from chatbot.core.actions import (
@@ -69,6 +71,7 @@ from chatbot.core.actions import (
 from chatbot.core.bot import Bot
 from chatbot.core.events import (
     ChatRef,
+    CommandEvent,
     Event,
     MemberJoined,
     MemberLeft,
@@ -91,6 +94,7 @@ SEND_HEAD_START = 0.5  # seconds the next sync waits for this sync's replies, at
 MAX_SYNC_BACKOFF = 30.0
 ROOM_CREATE_ATTEMPTS = 3
 LATE_KEY_WAIT = 300.0  # seconds an encrypted event waits for its room key, at most
+EDIT_WINDOW = 300.0  # seconds: an edit of a rejected command is acted on within that
 
 POLL_CLOSED = N_("The poll is closed.")  # the poll end's text fallback; a result follows
 ENCRYPTION_NOTICE = N_(
@@ -163,6 +167,7 @@ class MatrixAdapter:
         self._gone_checked: set[str] = set()
         self._quiet: set[str] = set()  # rooms where the bot's own join is not greeted
         self._noticed_encryption: set[str] = set()
+        self._rejected: dict[str, tuple[str, float]] = {}  # command id -> (sender, when)
         self._inflight: set[str] = set()
         self._batches: deque[tuple[str, list[asyncio.Task[None]]]] = deque()
         self._saved_token: str | None = None
@@ -551,7 +556,12 @@ class MatrixAdapter:
         if kind in mapping.POLL_RESPONSE_TYPES:
             return await self._poll_response(event_id, event, origin)
         if kind == "m.room.message":
-            core = mapping.message_event(event, origin)
+            rel_type, original = mapping.relation(content)
+            if rel_type == "m.replace" and original:  # --- hook: Element's edits
+                return await self._edited(room, event, original, origin)
+            core = mapping.message_event(
+                event, origin, me=self.user_id, my_names=self._my_names(room)
+            )
             return await self._dispatch(event_id, core) if core is not None else None
         if kind in mapping.BEACON_TYPES:
             # a live location: only its first point is answered
@@ -595,6 +605,45 @@ class MatrixAdapter:
         task = await self._timeline_event(room, plain)
         if task is not None:
             await task
+
+    def _my_names(self, room: RoomState) -> tuple[str, ...]:
+        """How a mention pill of the bot reads in a message's plain text."""
+        return (room.display_name(self.user_id), localpart(self.user_id), self.user_id)
+
+    async def _edited(
+        self, room: RoomState, event: Mapping[str, Any], original: str, origin: Origin
+    ) -> asyncio.Task[None] | None:
+        """An edit (``m.replace``): acted on only when it fixes a command of the same
+        person that was rejected (a UserError) less than ``EDIT_WINDOW`` ago, and only
+        once per command; the answer replies to the command."""
+        rejected = self._rejected.get(original)
+        if rejected is None or rejected[0] != event.get("sender"):
+            return None
+        if time.monotonic() - rejected[1] > EDIT_WINDOW:
+            log.info("Matrix: an edit of %s came too late to be acted on", original)
+            return None
+        core = mapping.message_event(
+            event,
+            replace(origin, message_id=original),
+            me=self.user_id,
+            my_names=self._my_names(room),
+            edit=True,
+        )
+        if not isinstance(core, CommandEvent):
+            return None
+        return await self._dispatch("edit:" + original, core)
+
+    def _remember_rejected(self, key: str, event: Event, actions: list[Action]) -> None:
+        """A command answered with "that was wrong": its edit may try again (kept in
+        memory for ``EDIT_WINDOW``; after a restart an edit is not acted on)."""
+        if not isinstance(event, CommandEvent) or key.startswith("edit:"):
+            return
+        if not any(isinstance(a, SendText) and a.rejected for a in actions):
+            return
+        now = time.monotonic()
+        for old in [k for k, (_, at) in self._rejected.items() if now - at > EDIT_WINDOW]:
+            del self._rejected[old]
+        self._rejected[key] = (event.origin.sender.ref.id, now)
 
     def _origin(self, room: RoomState, event: Mapping[str, Any]) -> Origin:
         sender = str(event.get("sender"))
@@ -951,6 +1000,7 @@ class MatrixAdapter:
         self._inflight.add(key)
         try:
             actions = await self.bot.handle(event, self.is_admin)
+            self._remember_rejected(key, event, actions)  # --- hook: Element's edits
             deliveries = [self._submit(action) for action in actions]
         except BaseException:
             self._inflight.discard(key)
