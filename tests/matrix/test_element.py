@@ -1,6 +1,7 @@
 """Messages as Element sends them, in an encrypted room (members are nio clients with
 encryption on): a command after a mention pill, a reply with its fallback quote, an
-edit that fixes a rejected command (acted on once), a command in a thread."""
+edit that fixes a rejected command (acted on once), a command in a thread; a poll
+ended with Element's "End poll"; the bot kicked from a direct room by its person."""
 
 from __future__ import annotations
 
@@ -8,12 +9,28 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
+from nio import RoomCreateResponse, RoomPreset
+
+from chatbot.adapters.base import Unreachable
 from chatbot.adapters.matrix.rooms import localpart
+from chatbot.core.actions import DirectMessage
 from chatbot.core.clock import FakeClock
+from chatbot.core.events import PersonRef
 from tests.kit import berlin
 from tests.matrix.conftest import USER_PASSWORD
-from tests.matrix.helpers import Member, RunningBot, body, encrypted, start_bot
-from tests.matrix.test_encryption import element, encrypted_room, setup_city
+from tests.matrix.helpers import (
+    POLL_END,
+    POLL_RESPONSE,
+    POLL_START,
+    Member,
+    RunningBot,
+    body,
+    encrypted,
+    poll_response,
+    start_bot,
+)
+from tests.matrix.test_encryption import ENCRYPTION, element, encrypted_room, setup_city
 from tests.support.synapse import SynapseServer
 
 if TYPE_CHECKING:
@@ -120,3 +137,83 @@ async def test_mentions_replies_edits_and_threads_as_element_sends_them(
         assert relates["rel_type"] == "m.thread" and relates["event_id"] == root, relates
     finally:
         await bot.stop()
+
+
+async def test_a_poll_ended_in_element_by_a_moderator_closes_it(
+    synapse: SynapseServer, matrix_user: MakeUser, matrix_client: MakeClient, tmp_path: Path
+) -> None:
+    users = [matrix_user(name) for name in ("bot", "anna", "ben")]
+    anna, ben = [await element(matrix_client, u) for u in users[1:]]
+    clock = FakeClock(berlin("2026-11-30 08:30"))
+    bot = await start_bot(
+        synapse, users[0], f"sqlite:///{tmp_path / 'bot.db'}", USER_PASSWORD, clock=clock
+    )
+    try:
+        room = await encrypted_room(anna, [ben], bot)
+        await setup_city(anna, room, bot)
+        await ben.say(room, "!umfrage")
+        start = await anna.event_of_type(room, bot.user_id, POLL_START)
+        await ben.send(room, poll_response(start["event_id"], ["3"]), POLL_RESPONSE)
+        # anna (the room's creator, a moderator) uses Element's "End poll"
+        ended = {
+            "m.relates_to": {"rel_type": "m.reference", "event_id": start["event_id"]},
+            POLL_END: {},
+            "org.matrix.msc1767.text": "Ended poll",
+            "body": "Ended poll",
+        }
+        await anna.send(room, ended, POLL_END)
+        closed = await ben.notice(room, bot.user_id, "Die Umfrage ist geschlossen:")
+        assert "Finkenkrug gewinnt mit 1 Stimme" in body(closed), body(closed)
+        assert encrypted(closed)
+    finally:
+        await bot.stop()
+
+
+async def test_kicked_from_a_direct_room_by_its_person_means_no_more_direct_messages(
+    synapse: SynapseServer, matrix_user: MakeUser, matrix_client: MakeClient, tmp_path: Path
+) -> None:
+    users = [matrix_user(name) for name in ("bot", "ben")]
+    ben = await element(matrix_client, users[1])
+    bot = await start_bot(synapse, users[0], f"sqlite:///{tmp_path / 'bot.db'}", USER_PASSWORD)
+    person = PersonRef("matrix", ben.user_id)
+    try:
+        direct = await direct_room(ben, bot)
+        await bot.adapter.perform(DirectMessage(person, "Erste"))
+        await ben.notice(direct, bot.user_id, "Erste")
+
+        kicked = await ben.client.room_kick(direct, bot.user_id)
+        assert type(kicked).__name__ == "RoomKickResponse", kicked
+        await _eventually(lambda: direct not in bot.adapter.rooms)
+        with pytest.raises(Unreachable):  # no new room behind ben's back
+            await bot.adapter.perform(DirectMessage(person, "Zweite"))
+        await ben.sync_once(0)
+        assert not ben.invites
+
+        # ben opens a direct chat again: messages are welcome again
+        again = await direct_room(ben, bot)
+        await bot.adapter.perform(DirectMessage(person, "Dritte"))
+        third = await ben.notice(again, bot.user_id, "Dritte")
+        assert encrypted(third)
+    finally:
+        await bot.stop()
+
+
+async def direct_room(member: Member, bot: RunningBot) -> str:
+    """An encrypted direct chat with the bot, opened by the member (a private chat:
+    the bot gets no power, so the member may kick it)."""
+    created = await member.client.room_create(
+        is_direct=True,
+        invite=[bot.user_id],
+        preset=RoomPreset.private_chat,
+        initial_state=[ENCRYPTION],
+    )
+    assert isinstance(created, RoomCreateResponse), created
+    await member.notice(created.room_id, bot.user_id, "Hallo!")
+    return str(created.room_id)
+
+
+async def _eventually(condition: Any, deadline: float = 10.0) -> None:
+    end = asyncio.get_running_loop().time() + deadline
+    while not condition():
+        assert asyncio.get_running_loop().time() < end, "condition not met"
+        await asyncio.sleep(0.05)

@@ -80,7 +80,7 @@ from chatbot.core.events import (
     PersonRef,
     VoteEvent,
 )
-from chatbot.core.model import CityGroup
+from chatbot.core.model import CityGroup, PollState
 from chatbot.i18n import N_, Translator
 from chatbot.storage.base import sqlite_path
 
@@ -555,6 +555,8 @@ class MatrixAdapter:
         origin = self._origin(room, event)
         if kind in mapping.POLL_RESPONSE_TYPES:
             return await self._poll_response(event_id, event, origin)
+        if kind in mapping.POLL_END_TYPES:  # a moderator ended the bot's poll in Element
+            return await self._poll_ended(event_id, content, origin)
         if kind == "m.room.message":
             rel_type, original = mapping.relation(content)
             if rel_type == "m.replace" and original:  # --- hook: Element's edits
@@ -716,6 +718,26 @@ class MatrixAdapter:
         indexes = mapping.selected_indexes(answers, int(poll["answers"]))
         return await self._dispatch(event_id, VoteEvent(origin, str(poll["key"]), indexes))
 
+    async def _poll_ended(
+        self, event_id: str, content: Mapping[str, Any], origin: Origin
+    ) -> asyncio.Task[None] | None:
+        """Someone ended one of the bot's open polls with Element's "End poll" (the room
+        lets moderators do that): as if they had sent !schliessen, so the core checks
+        that they may, closes the poll and announces the winner."""
+        rel_type, start = mapping.relation(content)
+        if rel_type != "m.reference" or not start:
+            return None
+        poll = await self._poll_of(start)
+        if poll is None or poll["room"] != origin.chat.id:
+            return None
+        try:
+            stored = await self.bot.repo.poll(int(poll["key"]))
+        except ValueError:
+            return None
+        if stored is None or stored.state != PollState.OPEN:
+            return None
+        return await self._dispatch(event_id, CommandEvent(origin, "close", ""))
+
     async def _poll_of(self, start_event_id: str) -> dict[str, Any] | None:
         value = await self.repo.platform_value(PLATFORM, "poll:" + start_event_id)
         if not value:
@@ -787,6 +809,9 @@ class MatrixAdapter:
             return
         if isinstance(content, dict) and content.get("is_direct") and inviter:
             await self._add_direct(inviter, room_id)
+            if await self.repo.platform_value(PLATFORM, "dm_refused:" + inviter):
+                async with self.repo.atomic():  # a new direct chat: messages welcome again
+                    await self.repo.set_platform_value(PLATFORM, "dm_refused:" + inviter, "")
 
     async def _join(self, room_id: str, via: Iterable[str]) -> bool:
         servers = [s for s in via if s]
@@ -816,6 +841,13 @@ class MatrixAdapter:
         membership, _ = _membership_change(mine) if mine else ("leave", None)
         was_joined = room_id in self.rooms
         await self._set_gone(room_id, membership or "leave")
+        remover = mine.get("sender") if mine else None
+        if isinstance(remover, str) and room_id in self.direct.get(remover, []):
+            # kicked or banned from a direct room by its person: no more direct messages
+            # (no new room behind their back) until they open one with the bot again
+            log.info("Matrix: %s removed the bot from their direct room", remover)
+            async with self.repo.atomic():
+                await self.repo.set_platform_value(PLATFORM, "dm_refused:" + remover, room_id)
         async with self.repo.atomic():  # no more posts there (schedule, other chats' news)
             await self.repo.set_chat_active(ChatRef(PLATFORM, room_id), False)
         self.rooms.pop(room_id, None)
@@ -935,6 +967,8 @@ class MatrixAdapter:
             refused = refused or membership in ("leave", "ban")
         if refused:
             raise Unreachable(f"{user_id} left the direct room with the bot")
+        if await self.repo.platform_value(PLATFORM, "dm_refused:" + user_id):
+            raise Unreachable(f"{user_id} removed the bot from the direct room")
         body = {"is_direct": True, "invite": [user_id], "preset": "trusted_private_chat"}
         room_id = ""
         for attempt in range(1, ROOM_CREATE_ATTEMPTS + 1):

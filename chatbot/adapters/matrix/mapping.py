@@ -37,6 +37,7 @@ POLL_END = "org.matrix.msc3381.poll.end"
 POLL_DISCLOSED = "org.matrix.msc3381.poll.disclosed"
 POLL_START_TYPES = (POLL_START, "m.poll.start")
 POLL_RESPONSE_TYPES = (POLL_RESPONSE, "m.poll.response")
+POLL_END_TYPES = (POLL_END, "m.poll.end")
 POLL_KEY = "chatbot.poll_key"  # the core's poll id in our own start events (see adapter)
 
 _GEO_RE = re.compile(
