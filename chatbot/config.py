@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     matrix_bridge_ghosts: str = r"^@telegram_\d+:"
     matrix_bridge_relays: str = r"^\[telegram\] <[^>]+>"
     matrix_bridge_protocols: str = "telegram"
+    # end-to-end encryption: where the bot's device keys are kept (default: a folder
+    # next to the database, <database>.matrix-crypto) and the passphrase they are
+    # stored under (default: a fixed one; the folder is readable by the bot only)
+    matrix_crypto_store: str | None = None
+    matrix_crypto_key: SecretStr | None = None
 
     # the city pages and calendar feeds (chatbot.web): served when web_port is set
     web_port: int | None = None
@@ -76,5 +81,6 @@ class Settings(BaseSettings):
             self.telegram_webhook_secret,
             self.matrix_password,
             self.matrix_access_token,
+            self.matrix_crypto_key,
         ]
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]

@@ -28,6 +28,7 @@ class SendText:
     reply_to: str | None = None
     ask_location: bool = False  # offer a "share my location" button where the platform can
     location_label: str = ""  # that button's label, in the chat's language
+    rejected: bool = False  # the answer to rejected input (a UserError): a fixed edit may retry
 
 
 @dataclass(frozen=True)

@@ -190,7 +190,7 @@ class Bot:
             text = error.text
             if error.example:
                 text += "\n" + ctx._("Example: {example}").format(example=error.example)
-            ctx.reply(text)
+            ctx.reply(text, rejected=True)
         except Exception:
             log.exception("handler failed for %s", type(event).__name__)
             ctx.actions[:] = [

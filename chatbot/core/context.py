@@ -73,7 +73,12 @@ class Context:
     # --- replies ----------------------------------------------------------------------
 
     def reply(
-        self, text: str, buttons: tuple[Button, ...] = (), *, ask_location: bool = False
+        self,
+        text: str,
+        buttons: tuple[Button, ...] = (),
+        *,
+        ask_location: bool = False,
+        rejected: bool = False,
     ) -> None:
         self.actions.append(
             SendText(
@@ -84,6 +89,7 @@ class Context:
                 reply_to=self.origin.message_id,
                 ask_location=ask_location,
                 location_label=self._(SHARE_LOCATION) if ask_location else "",
+                rejected=rejected,
             )
         )
 

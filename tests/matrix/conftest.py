@@ -25,7 +25,7 @@ from tests.support.synapse import MatrixUser, SynapseServer
 USER_PASSWORD = "correct horse battery staple"
 
 MakeUser = Callable[..., MatrixUser]
-MakeClient = Callable[[MatrixUser], Awaitable[AsyncClient]]
+MakeClient = Callable[..., Awaitable[AsyncClient]]
 
 
 @pytest.fixture(scope="session")
@@ -67,11 +67,16 @@ def matrix_user(synapse: SynapseServer) -> MakeUser:
 
 
 @pytest.fixture
-async def matrix_client(synapse: SynapseServer) -> AsyncIterator[MakeClient]:
+async def matrix_client(
+    synapse: SynapseServer, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[MakeClient]:
+    """``await matrix_client(user)``; ``encrypted=True``: a client with end-to-end
+    encryption (its own crypto store), as Element is."""
     clients: list[AsyncClient] = []
 
-    async def make(user: MatrixUser) -> AsyncClient:
-        client = await synapse.new_client(*user)
+    async def make(user: MatrixUser, *, encrypted: bool = False) -> AsyncClient:
+        store = str(tmp_path_factory.mktemp("nio-store")) if encrypted else None
+        client = await synapse.new_client(*user, store_path=store)
         clients.append(client)
         return client
 

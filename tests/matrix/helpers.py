@@ -85,6 +85,22 @@ def body(event: dict[str, Any]) -> str:
     return str(event.get("content", {}).get("body", ""))
 
 
+DECRYPTED = "test.decrypted"  # marks an event that arrived encrypted (see Member)
+
+
+def _source(event: Any) -> dict[str, Any]:
+    """The event as a dict; one that arrived encrypted and was decrypted by the
+    client carries ``DECRYPTED: True``."""
+    source = dict(event.source)
+    if getattr(event, "decrypted", False):
+        source[DECRYPTED] = True
+    return source
+
+
+def encrypted(event: dict[str, Any]) -> bool:
+    return bool(event.get(DECRYPTED))
+
+
 @dataclass
 class Member:
     client: AsyncClient
@@ -99,11 +115,26 @@ class Member:
         response = await self.client.sync(timeout=timeout_ms)
         assert isinstance(response, SyncResponse), response
         for room_id, info in response.rooms.join.items():
-            self.timeline.setdefault(room_id, []).extend(e.source for e in info.timeline.events)
+            self.timeline.setdefault(room_id, []).extend(_source(e) for e in info.timeline.events)
+        await self.keys()
         for room_id, info in response.rooms.invite.items():
             self.invites[room_id] = {
                 "events": [getattr(e, "source", {}) for e in info.invite_state]
             }
+
+    async def keys(self) -> None:
+        """What an encrypting client does after each sync (as nio's sync_forever):
+        upload, query and claim keys, send queued to-device messages."""
+        client = self.client
+        if client.olm is None:
+            return
+        if client.should_upload_keys:
+            await client.keys_upload()
+        if client.should_query_keys:
+            await client.keys_query()
+        if client.should_claim_keys:
+            await client.keys_claim(client.get_users_for_key_claiming())
+        await client.send_to_device_messages()
 
     async def until(
         self, condition: Callable[[], Any], what: str, deadline: float = DEADLINE
@@ -122,7 +153,8 @@ class Member:
     async def send(
         self, room_id: str, content: dict[str, Any], kind: str = "m.room.message"
     ) -> str:
-        sent = await self.client.room_send(room_id, kind, content)
+        # in an encrypted room: share the key with every device, as Element does
+        sent = await self.client.room_send(room_id, kind, content, ignore_unverified_devices=True)
         assert isinstance(sent, RoomSendResponse), sent
         return str(sent.event_id)
 
@@ -174,6 +206,8 @@ class Member:
         joined = await self.client.join(target)
         assert isinstance(joined, JoinResponse), joined
         self.invites.pop(target, None)
+        if self.client.olm is not None:
+            await self.sync_once(0)  # an encrypting client sends only in rooms it synced
         return target
 
 
@@ -196,7 +230,10 @@ class RunningBot:
     async def synced(self, deadline: float = DEADLINE) -> None:
         """Wait until the adapter has finished its first sync (its token is saved)."""
         end = time.monotonic() + deadline
-        while await self.repo.platform_value("matrix", "next_batch") is None:
+        while (
+            await self.repo.platform_value("matrix", "next_batch") is None
+            or not self.adapter._synced.is_set()
+        ):
             assert not self.task.done(), self.task
             assert time.monotonic() < end, "the bot did not sync"
             await asyncio.sleep(0.05)

@@ -79,8 +79,76 @@ def test_reply_fallback_is_stripped() -> None:
     assert strip_reply_fallback(body) == "!heute"
     assert strip_reply_fallback("> Zitat ohne Leerzeile") == "> Zitat ohne Leerzeile"
     assert strip_reply_fallback("!heute") == "!heute"
-    event = message_event(message({"msgtype": "m.text", "body": body}), ORIGIN)
+    reply = {"m.relates_to": {"m.in_reply_to": {"event_id": "$question"}}}
+    event = message_event(message({"msgtype": "m.text", "body": body, **reply}), ORIGIN)
     assert event == CommandEvent(ORIGIN, "heute", "")
+    # a quote that is no reply (no m.in_reply_to) is what the person wrote: kept
+    quoted = message_event(message({"msgtype": "m.text", "body": body}), ORIGIN)
+    assert quoted == TextEvent(ORIGIN, body)
+
+
+BOT = "@coworkbot:localhost"
+NAMES = ("Coworkbot", "coworkbot", BOT)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        # Element: the pill's plain text is the display name and ": ", m.mentions names the bot
+        (
+            {
+                "body": "Coworkbot: !heute",
+                "format": "org.matrix.custom.html",
+                "formatted_body": f'<a href="https://matrix.to/#/{BOT}">Coworkbot</a>: !heute',
+                "m.mentions": {"user_ids": [BOT]},
+            },
+            CommandEvent(ORIGIN, "heute", ""),
+        ),
+        # an older client: only the pill in the HTML (percent-encoded id)
+        (
+            {
+                "body": "coworkbot !neu 10-14 Café Museum",
+                "format": "org.matrix.custom.html",
+                "formatted_body": '<a href="https://matrix.to/#/%40coworkbot%3Alocalhost">'
+                "coworkbot</a> !neu 10-14 Café Museum",
+            },
+            CommandEvent(ORIGIN, "neu", "10-14 Café Museum"),
+        ),
+        # the full id typed out, with m.mentions
+        (
+            {"body": f"{BOT}: !hilfe", "m.mentions": {"user_ids": [BOT]}},
+            CommandEvent(ORIGIN, "hilfe", ""),
+        ),
+        # a name at the start without a mention of the bot: plain text
+        ({"body": "coworkbot: !heute"}, TextEvent(ORIGIN, "coworkbot: !heute")),
+        # someone else mentioned
+        (
+            {"body": "Ben: !heute", "m.mentions": {"user_ids": ["@ben:localhost"]}},
+            TextEvent(ORIGIN, "Ben: !heute"),
+        ),
+        # the name glued to more letters is not the name
+        (
+            {"body": "Coworkbots: !heute", "m.mentions": {"user_ids": [BOT]}},
+            TextEvent(ORIGIN, "Coworkbots: !heute"),
+        ),
+    ],
+)
+def test_a_command_after_a_mention_of_the_bot(content: dict[str, Any], expected: Any) -> None:
+    event = message({"msgtype": "m.text", **content})
+    assert message_event(event, ORIGIN, me=BOT, my_names=NAMES) == expected
+
+
+def test_an_edit_is_read_as_its_new_content_only_when_asked() -> None:
+    edit = {
+        "msgtype": "m.text",
+        "body": "* !neu 10-14 Café Museum",
+        "m.new_content": {"msgtype": "m.text", "body": "!neu 10-14 Café Museum"},
+        "m.relates_to": {"rel_type": "m.replace", "event_id": "$old"},
+    }
+    assert message_event(message(edit), ORIGIN) is None
+    assert message_event(message(edit), ORIGIN, edit=True) == CommandEvent(
+        ORIGIN, "neu", "10-14 Café Museum"
+    )
 
 
 def test_messages_to_events() -> None:

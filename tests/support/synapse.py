@@ -260,15 +260,26 @@ class SynapseServer:
         body = {"messages_per_second": per_second, "burst_count": burst_count}
         self._request("POST", path, body, token=self._admin.access_token)
 
-    async def new_client(self, user_id: str, access_token: str, device_id: str) -> AsyncClient:
+    async def new_client(
+        self, user_id: str, access_token: str, device_id: str, *, store_path: str | None = None
+    ) -> AsyncClient:
         """A ``nio.AsyncClient`` logged in as the given user; ``await client.close()`` it.
 
         ``server.new_client(*matrix_user)`` works since ``MatrixUser`` is a tuple. The
         client gives up on the first 429 (nio's default is to sleep and retry forever)
-        and after two connection timeouts instead of hanging a test.
+        and after two connection timeouts instead of hanging a test. With
+        ``store_path`` (an existing folder) it has end-to-end encryption: its Olm
+        account and keys live there, as an Element session keeps them.
         """
-        config = AsyncClientConfig(max_limit_exceeded=0, max_timeouts=2, request_timeout=30)
-        client = AsyncClient(self.url, user_id, device_id=device_id, config=config)
+        config = AsyncClientConfig(
+            max_limit_exceeded=0,
+            max_timeouts=2,
+            request_timeout=30,
+            encryption_enabled=store_path is not None,
+        )
+        client = AsyncClient(
+            self.url, user_id, device_id=device_id, store_path=store_path or "", config=config
+        )
         client.restore_login(user_id, device_id, access_token)
         return client
 

@@ -33,14 +33,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from chatbot.adapters.base import RetryAfter, Unreachable
-from chatbot.adapters.matrix import admins, mapping, redact
+from chatbot.adapters.matrix import admins, crypto, mapping, redact
 from chatbot.adapters.matrix.admins import RoomCreate
 from chatbot.adapters.matrix.bridges import BridgeFilter, BridgeRules
 from chatbot.adapters.matrix.http import (
@@ -51,7 +53,7 @@ from chatbot.adapters.matrix.http import (
 )
 from chatbot.adapters.matrix.login import Login, secret
 from chatbot.adapters.matrix.mapping import PLATFORM, PREFIX
-from chatbot.adapters.matrix.rooms import RoomState
+from chatbot.adapters.matrix.rooms import RoomState, localpart
 from chatbot.config import Settings
 from chatbot.core.actions import (
     Action,
@@ -74,9 +76,10 @@ from chatbot.core.events import (
     PersonRef,
     VoteEvent,
 )
-from chatbot.core.model import CityGroup
+from chatbot.core.model import CityGroup, PollState
 from chatbot.i18n import N_, Translator
 from chatbot.runtime import RetryPolicy, Runtime, sleep_or_stop
+from chatbot.storage.base import sqlite_path
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,8 @@ BACKFILL_MAX_EVENTS = 1_000
 SHUTDOWN_GRACE = 10.0  # seconds to finish deliveries in flight when stopping
 SYNC_RETRY = RetryPolicy(cap=30.0)  # a failed sync is tried again after 1, 2, 4 ... 30 s
 ROOM_CREATE_ATTEMPTS = 3
+LATE_KEY_WAIT = 300.0  # seconds an encrypted event waits for its room key, at most
+EDIT_WINDOW = 300.0  # seconds: an edit of a rejected command is acted on within that
 
 POLL_CLOSED = N_("The poll is closed.")  # the poll end's text fallback; a result follows
 ENCRYPTION_NOTICE = N_(
@@ -155,6 +160,7 @@ class MatrixAdapter:
         self.sync_timeout_ms = SYNC_TIMEOUT_MS
         self.timeline_limit = TIMELINE_LIMIT
         self.shutdown_grace = SHUTDOWN_GRACE
+        self.late_key_wait = LATE_KEY_WAIT
         # what is known while running
         self.rooms: dict[str, RoomState] = {}
         self.direct: dict[str, list[str]] = {}  # m.direct: user id -> room ids
@@ -162,6 +168,12 @@ class MatrixAdapter:
         self._gone_checked: set[str] = set()
         self._quiet: set[str] = set()  # rooms where the bot's own join is not greeted
         self._noticed_encryption: set[str] = set()
+        self._rejected: dict[str, tuple[str, float]] = {}  # command id -> (sender, when)
+        # encrypted events waiting for their room key, per sync: a sync's token (and every
+        # later one) is saved only once its waiting events are handled or given up
+        self._waiting: list[asyncio.Task[None]] = []
+        self._batches: deque[tuple[str, list[asyncio.Task[None]]]] = deque()
+        self._background: set[asyncio.Task[None]] = set()
         self._saved_token: str | None = None
         self._dm_locks: dict[str, asyncio.Lock] = {}
         self.rate_limited = 0  # how many 429 answers sending met (for tests and logs)
@@ -174,6 +186,19 @@ class MatrixAdapter:
         redact.install()
         redact.remember_secret(secret(settings.matrix_password))
         redact.remember_secret(secret(settings.matrix_access_token))
+        redact.remember_secret(secret(settings.matrix_crypto_key))
+        # --- hook: end-to-end encryption (crypto.py); None: the e2e extra is missing
+        self.crypto: crypto.Crypto | None = None
+        if crypto.AVAILABLE:
+            path = settings.matrix_crypto_store or crypto.store_dir(
+                sqlite_path(settings.database_url)
+            )
+            self.crypto = crypto.Crypto(
+                self.api, path, self.rooms.get, pickle_key=secret(settings.matrix_crypto_key) or ""
+            )
+            self.api.before_send = self.crypto.encrypt
+        else:
+            log.warning("Matrix: matrix-nio's e2e extra is missing: encrypted rooms won't work")
 
     # --- the PlatformAdapter protocol ---------------------------------------------------
 
@@ -181,11 +206,25 @@ class MatrixAdapter:
         try:
             if not await self.login.login(stop):
                 return
+            await self._start_crypto()
             await self._load_direct()
             await self.runtime.resume(PLATFORM)
             await self._sync_loop(stop)
         finally:
             await self._shutdown()
+
+    async def _start_crypto(self) -> None:
+        """--- hook: end-to-end encryption: the device's keys (loaded, uploaded)."""
+        if self.crypto is None:
+            return
+        try:
+            await self.crypto.start()
+        except Exception:
+            log.exception(
+                "Matrix: end-to-end encryption could not start; encrypted rooms won't work"
+            )
+            self.crypto = None
+            self.api.before_send = None
 
     async def perform(self, action: Action, *, key: str | None = None) -> None:
         """Carry out one action; returns once delivered (or given up: the room is gone,
@@ -316,6 +355,7 @@ class MatrixAdapter:
             except MatrixError as error:
                 if error.unknown_token:
                     if await self.login.relogin():
+                        await self._start_crypto()  # the same device: its keys again
                         continue
                     return
                 failures += 1
@@ -350,7 +390,9 @@ class MatrixAdapter:
             since, initial, full_state = next_batch, False, False
             self._synced.set()
             await self.runtime.deliver(self.bot.late_notes())  # one note per room, if any
-            await self._save_token(next_batch)
+            self._batches.append((next_batch, self._waiting))
+            self._waiting = []
+            await self._commit_ready()
 
     async def _sync_unless_stopped(
         self, since: str | None, initial: bool, full_state: bool, stop: asyncio.Event
@@ -381,14 +423,26 @@ class MatrixAdapter:
             pass
         return None
 
-    async def _save_token(self, token: str) -> None:
-        """The sync's events are handled (recorded): the next start syncs from here."""
-        if token != self._saved_token:
+    async def _commit_ready(self) -> None:
+        """Save the newest sync token whose events (and all earlier ones) are handled
+        (recorded, not necessarily sent): the next start syncs from there. Only an
+        encrypted event still waiting for its key holds a token back."""
+        token = None
+        while self._batches and all(task.done() for task in self._batches[0][1]):
+            token = self._batches.popleft()[0]
+        if token is not None and token != self._saved_token:
             async with self.repo.atomic():
                 await self.repo.set_platform_value(PLATFORM, "next_batch", token)
             self._saved_token = token
 
     async def _shutdown(self) -> None:
+        for task in list(self._background):  # events waiting for a key: next start
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        try:
+            await self._commit_ready()
+        except Exception:
+            log.exception("Matrix: saving the sync position failed")
         if self._own_runtime:  # the message in hand goes out; the rest stays recorded
             await self.runtime.close(self.shutdown_grace)
         self._closed = True
@@ -401,6 +455,8 @@ class MatrixAdapter:
         for event in _events(data.get("account_data")):
             if event.get("type") == "m.direct":
                 self._set_direct(event.get("content"))
+        if self.crypto is not None:  # --- hook: to-device events (room keys), key counts
+            await self.crypto.receive_sync(data)
         rooms = data.get("rooms") or {}
         for room_id, info in (rooms.get("join") or {}).items():
             try:
@@ -508,8 +564,11 @@ class MatrixAdapter:
             return None
         if kind == "m.room.member":
             return await self._membership(room, event, event_id)
-        if kind in ("m.room.encryption", "m.room.encrypted"):
-            await self._encryption_notice(room.room_id)
+        if kind == "m.room.encrypted":  # --- hook: end-to-end encryption
+            return await self._encrypted_event(room, event, event_id)
+        if kind == "m.room.encryption":
+            if self.crypto is None:
+                await self._encryption_notice(room.room_id)
             return None
         if kind == "m.room.tombstone" and event.get("state_key") == "":
             if not await self._seen(event_id):
@@ -523,10 +582,17 @@ class MatrixAdapter:
         if await self.bridges.relayed(room, event):
             return None  # a bridge's copy of a message the bot answers on the other side
         origin = self._origin(room, event)
+        if kind in mapping.POLL_END_TYPES:  # a moderator ended the bot's poll in Element
+            return await self._poll_ended(event_id, content, origin)
         if kind in mapping.POLL_RESPONSE_TYPES:
             return await self._poll_response(event_id, event, origin)
         if kind == "m.room.message":
-            core = mapping.message_event(event, origin)
+            rel_type, original = mapping.relation(content)
+            if rel_type == "m.replace" and original:  # --- hook: Element's edits
+                return await self._edited(room, event, original, origin)
+            core = mapping.message_event(
+                event, origin, me=self.user_id, my_names=self._my_names(room)
+            )
             if isinstance(core, CommandEvent) and mapping.mentions(content, self.user_id):
                 core = replace(core, addressed=True)
             if core is not None:
@@ -539,6 +605,87 @@ class MatrixAdapter:
             if core is not None:
                 await self._dispatch("beacon:" + (beacon_info or event_id), core)
         return None
+
+    async def _encrypted_event(
+        self, room: RoomState, event: Mapping[str, Any], event_id: str
+    ) -> None:
+        """An encrypted timeline event: handled as its plain event; one whose room key
+        has not arrived yet is handled when it comes (within ``late_key_wait``). Its
+        task is part of this sync's batch, so the sync token stays unsaved until then
+        and a restart in between brings the event again."""
+        if self.crypto is None:
+            await self._encryption_notice(room.room_id)
+            return None
+        plain = self.crypto.decrypt(room.room_id, event)
+        if plain is not None:
+            if plain.get("type") == crypto.ENCRYPTED:
+                return None  # encrypted twice: nothing to act on
+            return await self._timeline_event(room, plain)
+        if event.get("sender") == self.user_id or await self._seen(event_id):
+            return None
+        log.info("Matrix: no room key yet for %s; waiting for it", event_id)
+        task = asyncio.create_task(self._late_key(room, event, event_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        self._waiting.append(task)
+        return None
+
+    async def _late_key(self, room: RoomState, event: Mapping[str, Any], event_id: str) -> None:
+        assert self.crypto is not None
+        plain = await self.crypto.wait_for_key(room.room_id, event, self.late_key_wait)
+        if plain is None or plain.get("type") == crypto.ENCRYPTED:
+            log.warning(
+                "Matrix: %s could not be decrypted within %.0f s; it is skipped",
+                event_id,
+                self.late_key_wait,
+            )
+        else:
+            log.info("Matrix: the room key for %s arrived", event_id)
+            try:
+                await self._timeline_event(room, plain)
+            except Exception:
+                log.exception("Matrix: handling event %s failed", event_id)
+        await self._commit_ready()
+
+    def _my_names(self, room: RoomState) -> tuple[str, ...]:
+        """How a mention pill of the bot reads in a message's plain text."""
+        return (room.display_name(self.user_id), localpart(self.user_id), self.user_id)
+
+    async def _edited(
+        self, room: RoomState, event: Mapping[str, Any], original: str, origin: Origin
+    ) -> None:
+        """An edit (``m.replace``): acted on only when it fixes a command of the same
+        person that was rejected (a UserError) less than ``EDIT_WINDOW`` ago, and only
+        once per command; the answer replies to the command."""
+        rejected = self._rejected.get(original)
+        if rejected is None or rejected[0] != event.get("sender"):
+            return None
+        if time.monotonic() - rejected[1] > EDIT_WINDOW:
+            log.info("Matrix: an edit of %s came too late to be acted on", original)
+            return None
+        core = mapping.message_event(
+            event,
+            replace(origin, message_id=original),
+            me=self.user_id,
+            my_names=self._my_names(room),
+            edit=True,
+        )
+        if not isinstance(core, CommandEvent):
+            return None
+        await self._dispatch("edit:" + original, core)
+        return None
+
+    def _remember_rejected(self, key: str, event: Event, actions: list[Action]) -> None:
+        """A command answered with "that was wrong": its edit may try again (kept in
+        memory for ``EDIT_WINDOW``; after a restart an edit is not acted on)."""
+        if not isinstance(event, CommandEvent) or key.startswith("edit:"):
+            return
+        if not any(isinstance(a, SendText) and a.rejected for a in actions):
+            return
+        now = time.monotonic()
+        for old in [k for k, (_, at) in self._rejected.items() if now - at > EDIT_WINDOW]:
+            del self._rejected[old]
+        self._rejected[key] = (event.origin.sender.ref.id, now)
 
     def _origin(self, room: RoomState, event: Mapping[str, Any]) -> Origin:
         sender = str(event.get("sender"))
@@ -583,7 +730,7 @@ class MatrixAdapter:
         await self._set_gone(room.room_id, None)
         async with self.repo.atomic():
             await self.repo.set_chat_active(ChatRef(PLATFORM, room.room_id), True)
-        if room.encrypted:
+        if room.encrypted and self.crypto is None:
             await self._encryption_notice(room.room_id)
             return None
         created_by_me = room.create is not None and room.create.sender == self.user_id
@@ -606,6 +753,25 @@ class MatrixAdapter:
             return None
         indexes = mapping.selected_indexes(answers, int(poll["answers"]))
         await self._dispatch(event_id, VoteEvent(origin, str(poll["key"]), indexes))
+
+    async def _poll_ended(self, event_id: str, content: Mapping[str, Any], origin: Origin) -> None:
+        """Someone ended one of the bot's open polls with Element's "End poll" (the room
+        lets moderators do that): as if they had sent !schliessen, so the core checks
+        that they may, closes the poll and announces the winner."""
+        rel_type, start = mapping.relation(content)
+        if rel_type != "m.reference" or not start:
+            return None
+        poll = await self._poll_of(start)
+        if poll is None or poll["room"] != origin.chat.id:
+            return None
+        try:
+            stored = await self.bot.repo.poll(int(poll["key"]))
+        except ValueError:
+            return None
+        if stored is None or stored.state != PollState.OPEN:
+            return None
+        await self._dispatch(event_id, CommandEvent(origin, "close", "", addressed=True))
+        return None
 
     async def _poll_of(self, start_event_id: str) -> dict[str, Any] | None:
         value = await self.repo.platform_value(PLATFORM, "poll:" + start_event_id)
@@ -672,6 +838,9 @@ class MatrixAdapter:
             return
         if isinstance(content, dict) and content.get("is_direct") and inviter:
             await self._add_direct(inviter, room_id)
+            if await self.repo.platform_value(PLATFORM, "dm_refused:" + inviter):
+                async with self.repo.atomic():  # a new direct chat: messages welcome again
+                    await self.repo.set_platform_value(PLATFORM, "dm_refused:" + inviter, "")
 
     async def _join(self, room_id: str, via: Iterable[str]) -> bool:
         servers = [s for s in via if s]
@@ -701,6 +870,13 @@ class MatrixAdapter:
         membership, _ = _membership_change(mine) if mine else ("leave", None)
         was_joined = room_id in self.rooms
         await self._set_gone(room_id, membership or "leave")
+        remover = mine.get("sender") if mine else None
+        if isinstance(remover, str) and room_id in self.direct.get(remover, []):
+            # kicked or banned from a direct room by its person: no more direct messages
+            # (no new room behind their back) until they open one with the bot again
+            log.info("Matrix: %s removed the bot from their direct room", remover)
+            async with self.repo.atomic():
+                await self.repo.set_platform_value(PLATFORM, "dm_refused:" + remover, room_id)
         async with self.repo.atomic():  # no more posts there (schedule, other chats' news)
             await self.repo.set_chat_active(ChatRef(PLATFORM, room_id), False)
         self.rooms.pop(room_id, None)
@@ -819,6 +995,8 @@ class MatrixAdapter:
             refused = refused or membership in ("leave", "ban")
         if refused:
             raise Unreachable(f"{user_id} left the direct room with the bot")
+        if await self.repo.platform_value(PLATFORM, "dm_refused:" + user_id):
+            raise Unreachable(f"{user_id} removed the bot from the direct room")
         body = {"is_direct": True, "invite": [user_id], "preset": "trusted_private_chat"}
         room_id = ""
         for attempt in range(1, ROOM_CREATE_ATTEMPTS + 1):
@@ -841,6 +1019,12 @@ class MatrixAdapter:
         room = self._room(room_id)
         room.memberships.setdefault(self.user_id, "join")
         room.memberships.setdefault(user_id, "invite")
+        if self.crypto is not None:  # the homeserver may encrypt new rooms by default
+            try:
+                encryption = await self.api.state_event(room_id, "m.room.encryption")
+                room.encrypted = room.encrypted or bool(encryption and encryption.get("algorithm"))
+            except (MatrixError, TransportError) as error:
+                log.warning("Matrix: could not read the encryption of %s: %s", room_id, error)
         await self._add_direct(user_id, room_id)
         log.info("Matrix: opened a direct room with %s", user_id)
         return room_id
@@ -874,7 +1058,13 @@ class MatrixAdapter:
 
     async def _dispatch(self, key: str, event: Event) -> None:
         """Hand one event to the core through the runtime (exactly once, see above)."""
-        await self.runtime.handle(PLATFORM, key, event, self.is_admin)
+
+        async def work() -> list[Action]:
+            actions = await self.bot.handle(event, self.is_admin)
+            self._remember_rejected(key, event, actions)  # --- hook: Element's edits
+            return actions
+
+        await self.runtime.handle_with(PLATFORM, key, work)
 
 
 def _events(section: Any) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -26,6 +26,10 @@ from nio import AsyncClient, AsyncClientConfig
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/_matrix/client/v3/"
+
+# (room id, event type, content) -> the (event type, content) to PUT: end-to-end
+# encryption (crypto.py) hooks in here, where every room event goes out
+BeforeSend = Callable[[str, str, Mapping[str, Any]], Awaitable[tuple[str, Mapping[str, Any]]]]
 
 
 class MatrixError(Exception):
@@ -71,6 +75,7 @@ class MatrixApi:
         self.access_token: str | None = None
         self.device_id: str | None = None
         self.request_timeout = request_timeout
+        self.before_send: BeforeSend | None = None  # set by the adapter (encryption)
         config = AsyncClientConfig(
             max_limit_exceeded=0,  # nio must not sleep on 429 itself: we retry per room
             max_timeouts=0,
@@ -225,6 +230,10 @@ class MatrixApi:
     async def send_event(
         self, room_id: str, event_type: str, content: Mapping[str, Any], txn_id: str
     ) -> str:
+        """PUT one room event; in an encrypted room ``before_send`` encrypts it first
+        (the transaction id stays the same through retries: no double posts)."""
+        if self.before_send is not None:  # --- hook: end-to-end encryption (crypto.py)
+            event_type, content = await self.before_send(room_id, event_type, content)
         reply = await self.request(
             "PUT", ["rooms", room_id, "send", event_type, txn_id], body=content
         )

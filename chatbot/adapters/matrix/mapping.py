@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from chatbot.core.actions import Button, EditText, SendPoll, SendVenue
 from chatbot.core.events import CommandEvent, Event, LocationEvent, Origin, TextEvent
@@ -37,6 +38,7 @@ POLL_END = "org.matrix.msc3381.poll.end"
 POLL_DISCLOSED = "org.matrix.msc3381.poll.disclosed"
 POLL_START_TYPES = (POLL_START, "m.poll.start")
 POLL_RESPONSE_TYPES = (POLL_RESPONSE, "m.poll.response")
+POLL_END_TYPES = (POLL_END, "m.poll.end")
 POLL_KEY = "chatbot.poll_key"  # the core's poll id in our own start events (see adapter)
 
 _GEO_RE = re.compile(
@@ -44,6 +46,7 @@ _GEO_RE = re.compile(
     r"(?P<params>(?:;[^;]*)*)$",
     re.IGNORECASE,
 )
+_MENTION_SEPARATOR = re.compile(r"[:,]?\s+")
 _COMMAND_RE = re.compile(r"^[!/](?P<name>[^\W\d_][\w-]*)(?:\s+(?P<args>.*))?$", re.DOTALL)
 
 
@@ -62,6 +65,44 @@ def strip_reply_fallback(body: str) -> str:
             return "\n".join(lines[index + 1 :])
         break
     return body  # no blank line after the quote: not a fallback, keep it all
+
+
+def in_reply_to(content: Mapping[str, Any]) -> str | None:
+    """The event id a message replies to (``m.relates_to.m.in_reply_to``), if any."""
+    relates = content.get("m.relates_to")
+    if not isinstance(relates, dict):
+        return None
+    reply = relates.get("m.in_reply_to")
+    event_id = reply.get("event_id") if isinstance(reply, dict) else None
+    return event_id if isinstance(event_id, str) else None
+
+
+def mentions(content: Mapping[str, Any], user_id: str) -> bool:
+    """Does the message mention this user: ``m.mentions`` (Element since 2023) or, from
+    older clients, a pill (a matrix.to link to the user) in the HTML body?"""
+    block = content.get("m.mentions")
+    if isinstance(block, dict):
+        users = block.get("user_ids")
+        if isinstance(users, list) and user_id in users:
+            return True
+    formatted = content.get("formatted_body")
+    if isinstance(formatted, str) and "matrix.to/#/" in formatted:
+        return any(
+            f"matrix.to/#/{form}" in formatted
+            for form in (user_id, quote(user_id, safe=""), quote(user_id, safe="@:"))
+        )
+    return False
+
+
+def strip_mention(body: str, names: Iterable[str]) -> str:
+    """ "coworkbot: !heute" -> "!heute": the plain text of a mention pill before a
+    command (Element writes the display name and ": "); the longest name first."""
+    for name in sorted({n for n in names if n}, key=len, reverse=True):
+        if body[: len(name)].casefold() == name.casefold():
+            match = _MENTION_SEPARATOR.match(body, len(name))
+            if match is not None:
+                return body[match.end() :]
+    return body
 
 
 def parse_command(text: str) -> tuple[str, str] | None:
@@ -137,28 +178,40 @@ def sent_at(event: Mapping[str, Any]) -> datetime | None:
         return None
 
 
-def mentions(content: Mapping[str, Any], user_id: str) -> bool:
-    """Does the message mention this user (intentional mentions, `m.mentions`)?"""
-    block = content.get("m.mentions")
-    user_ids = block.get("user_ids") if isinstance(block, dict) else None
-    return isinstance(user_ids, list) and user_id in user_ids
-
-
-def message_event(event: Mapping[str, Any], origin: Origin) -> Event | None:
+def message_event(
+    event: Mapping[str, Any],
+    origin: Origin,
+    *,
+    me: str | None = None,
+    my_names: Iterable[str] = (),
+    edit: bool = False,
+) -> Event | None:
     """An m.room.message as a core event; None for what the bot does not act on
-    (notices of other bots, emotes, media, edits, invalid locations)."""
+    (notices of other bots, emotes, media, edits, invalid locations).
+
+    As Element sends them: a reply's fallback quote is dropped (only in a reply); a
+    mention of the bot (``me``, by one of ``my_names``) before a command is dropped
+    when the message mentions the bot. ``edit=True``: an edit (``m.replace``) is
+    read as its new content (the adapter decides whether an edit is acted on)."""
     content = event.get("content") or {}
     if not isinstance(content, dict):
         return None
     rel_type, _ = relation(content)
     if rel_type == "m.replace":
-        return None  # an edit: the original was handled already
+        new_content = content.get("m.new_content")
+        if not edit or not isinstance(new_content, dict):
+            return None  # an edit: the original was handled already
+        content = new_content
     msgtype = content.get("msgtype")
     if msgtype == "m.text":
         body = content.get("body")
         if not isinstance(body, str):
             return None
-        text = strip_reply_fallback(body).strip()
+        if in_reply_to(content) is not None:
+            body = strip_reply_fallback(body)
+        text = body.strip()
+        if me is not None and text[:1] not in COMMAND_PREFIXES and mentions(content, me):
+            text = strip_mention(text, my_names).strip()
         command = parse_command(text) if text[:1] in COMMAND_PREFIXES else None
         if command is not None:
             return CommandEvent(origin, command[0], command[1])
