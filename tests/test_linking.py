@@ -289,6 +289,9 @@ async def test_unlinking_stops_the_announcements_and_the_city_keeps_its_data(
     tg, mx = linked
     await mx.say("Nils", "/neu 10-14 Café Museum")
     assert "nur die Admins" in await mx.reply_text("Nils", "/trennen")
+    # another bot's syntax is not an unlink: the usage, and nothing changes
+    assert "!trennen" in await mx.reply_text("Mia", "/trennen alles")
+    assert await repo.group_for_chat(MATRIX) is not None
     actions = await mx.say("Mia", "/trennen")
     [here] = texts_to(actions, MATRIX)
     assert here.startswith("Dieser Chat hat die Stadt Duisburg verlassen.")

@@ -33,7 +33,9 @@ class CommandSpec:
 
 # commands that take no arguments: given some, they answer with their usage instead of
 # reading them some other way ("/poll new 'x'" is another bot's syntax, not a poll)
-NO_ARGUMENTS = frozenset({"poll", "close", "venues", "series", "forget", "unsubscribe", "projects"})
+NO_ARGUMENTS = frozenset(
+    {"poll", "close", "venues", "series", "forget", "unsubscribe", "projects", "unlink"}
+)
 # commands that only show something; with arguments, "settings", "profile" and "project"
 # change things, and alone (or "project N") they show
 READ_ONLY = frozenset(
