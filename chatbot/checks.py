@@ -11,6 +11,7 @@ from chatbot.config import Settings
 from chatbot.storage.sqlite import SqliteRepository
 
 HEARTBEAT = ("core", "heartbeat")  # written by `chatbot run` on every tick
+CONTACT = "contact"  # platform_state key: when the platform last answered a fetch/sync
 HEALTHY_WITHIN = timedelta(minutes=2)
 
 
@@ -98,16 +99,41 @@ async def _check_matrix(settings: Settings, http: aiohttp.ClientSession, out: li
         return False
 
 
-async def healthy(settings: Settings) -> bool:
-    """Did `chatbot run` tick within the last two minutes?"""
+async def healthy(settings: Settings, out: list[str] | None = None) -> bool:
+    """Did `chatbot run` tick within the last two minutes? Also reports, per configured
+    platform, when it last answered (a platform that is down is reported, but the bot
+    is healthy as long as it ticks: the other platforms go on)."""
     repo = await SqliteRepository.open(settings.database_url)
+    now = datetime.now(UTC)
+    lines = out if out is not None else []
     try:
         beat = await repo.platform_value(*HEARTBEAT)
+        for platform in _configured(settings):
+            contact = await repo.platform_value(platform, CONTACT)
+            if contact is None:
+                lines.append(f"{platform}: no contact yet")
+                continue
+            ago = now - datetime.fromisoformat(contact)
+            verdict = "ok" if ago <= HEALTHY_WITHIN else "DOWN"
+            lines.append(f"{platform}: {verdict}, last answered {int(ago.total_seconds())} s ago")
     finally:
         await repo.close()
     if beat is None:
+        lines.insert(0, "core: not running (no heartbeat)")
         return False
-    return datetime.now(UTC) - datetime.fromisoformat(beat) <= HEALTHY_WITHIN
+    ago = now - datetime.fromisoformat(beat)
+    ok = ago <= HEALTHY_WITHIN
+    lines.insert(0, f"core: {'ok' if ok else 'STALE'}, ticked {int(ago.total_seconds())} s ago")
+    return ok
+
+
+def _configured(settings: Settings) -> list[str]:
+    platforms = []
+    if settings.telegram_token:
+        platforms.append("telegram")
+    if settings.matrix_homeserver and settings.matrix_user_id:
+        platforms.append("matrix")
+    return platforms
 
 
 def run_check(settings: Settings) -> int:

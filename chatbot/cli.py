@@ -68,7 +68,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "health":
         from chatbot.checks import healthy
 
-        code = 0 if asyncio.run(healthy(settings)) else 1
+        report: list[str] = []
+        code = 0 if asyncio.run(healthy(settings, report)) else 1
+        print("\n".join(report))
     else:
         from chatbot.runner import run_platforms
 

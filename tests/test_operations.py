@@ -155,6 +155,35 @@ def test_health_follows_the_heartbeat(tmp_path: Path) -> None:
     assert chatbot(tmp_path, "health").returncode == 0
 
 
+def test_health_reports_each_platform(tmp_path: Path) -> None:
+    """A platform that is down is reported; the bot stays healthy while it ticks."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from chatbot.checks import CONTACT, HEARTBEAT
+    from chatbot.storage.sqlite import SqliteRepository
+
+    async def state() -> None:
+        repo = await SqliteRepository.open(f"sqlite:///{tmp_path / 'chatbot.db'}")
+        now = datetime.now(UTC)
+        await repo.set_platform_value(*HEARTBEAT, now.isoformat())
+        await repo.set_platform_value("telegram", CONTACT, now.isoformat())
+        await repo.set_platform_value("matrix", CONTACT, (now - timedelta(minutes=9)).isoformat())
+        await repo.close()
+
+    asyncio.run(state())
+    env = {
+        "CHATBOT_TELEGRAM_TOKEN": "123:abc",
+        "CHATBOT_MATRIX_HOMESERVER": "http://127.0.0.1:9",
+        "CHATBOT_MATRIX_USER_ID": "@bot:localhost",
+    }
+    result = chatbot(tmp_path, "health", env=env)
+    assert result.returncode == 0
+    assert "core: ok" in result.stdout
+    assert "telegram: ok" in result.stdout
+    assert re.search(r"^matrix: DOWN, last answered 5[34]\d s ago$", result.stdout, re.M)
+
+
 def test_json_logs_carry_platform_and_chat_and_no_secret() -> None:
     stream = io.StringIO()
     logs.configure("INFO", "json", ["123456:SECRET-TOKEN"], stream=stream)

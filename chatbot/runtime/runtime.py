@@ -30,7 +30,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from chatbot.adapters.base import Performer, RetryAfter, Unreachable, platform_of
@@ -43,6 +43,8 @@ from chatbot.runtime.retry import RetryPolicy, sleep_or_stop
 from chatbot.storage.pending import PendingRow
 
 log = logging.getLogger(__name__)
+
+CONTACT_EVERY = timedelta(seconds=20)
 
 Work = Callable[[], Awaitable[list[Action]]]
 
@@ -57,6 +59,7 @@ class RuntimeStore(Protocol):
     ) -> list[int]: ...
     async def pending_of(self, platform: str) -> list[PendingRow]: ...
     async def finish_pending(self, pending_id: int) -> None: ...
+    async def set_platform_value(self, platform: str, key: str, value: str) -> None: ...
 
 
 class Core(Protocol):
@@ -93,6 +96,7 @@ class Runtime:
         self._inflight: set[tuple[str, str]] = set()
         self._stop = asyncio.Event()
         self.failing: dict[str, int] = {}  # platform -> consecutive failed sends
+        self._contact: dict[str, datetime] = {}
 
     def now(self) -> datetime:
         return self.core.clock.now()
@@ -228,6 +232,17 @@ class Runtime:
                 return True
             if await sleep_or_stop(wait, self._stop):
                 return False
+
+    async def alive(self, platform: str) -> None:
+        """The platform answered a fetch (getUpdates, /sync): noted for `chatbot health`,
+        at most every 20 seconds."""
+        now = self.now()
+        last = self._contact.get(platform)
+        if last is not None and now - last < CONTACT_EVERY:
+            return
+        self._contact[platform] = now
+        async with self.repo.atomic():
+            await self.repo.set_platform_value(platform, "contact", now.isoformat())
 
     # --- tests and shutdown -----------------------------------------------------------
 

@@ -387,6 +387,7 @@ class MatrixAdapter:
                     break
                 continue
             failures = 0
+            await self.runtime.alive(PLATFORM)
             since, initial, full_state = next_batch, False, False
             self._synced.set()
             await self.runtime.deliver(self.bot.late_notes())  # one note per room, if any

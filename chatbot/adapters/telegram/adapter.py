@@ -304,6 +304,7 @@ class TelegramAdapter:
                 await self._pause_after(error, failures, stop)
                 continue
             failures = 0
+            await self.runtime.alive(PLATFORM)
             if updates:
                 await self.handle_batch(updates)
         await self._confirm()
