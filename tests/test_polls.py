@@ -314,3 +314,13 @@ async def test_a_group_too_small_for_a_poll_still_gets_its_other_scheduled_work(
     actions = await group.bot.tick()
     assert polls_in(actions) == []
     assert (await repo.personal_data(group.person("Carla").ref))["joins"] == 0
+
+
+async def test_a_poll_has_no_more_options_than_the_platform_shows(duisburg: GroupChat) -> None:
+    """The platform's limit comes from its adapter (a registered capability), not from
+    one platform's constant in the core."""
+    from chatbot.core.context import Capabilities
+
+    duisburg.bot.register(duisburg.platform, Capabilities("/", max_poll_options=2))
+    [poll] = polls_in(await duisburg.say("Anna", "/umfrage"))
+    assert len(poll.options) == 2

@@ -16,7 +16,7 @@ from chatbot.core import schedule
 from chatbot.core.actions import Action, SendText
 from chatbot.core.clock import Clock
 from chatbot.core.commands import NO_ARGUMENTS, changes_state, find_command
-from chatbot.core.context import Context
+from chatbot.core.context import Capabilities, Context
 from chatbot.core.errors import UserError
 from chatbot.core.events import (
     ButtonPress,
@@ -111,10 +111,17 @@ class Bot:
         self.clock = clock
         self.default_language = normalize_language(default_language)
         self.default_timezone = default_timezone
-        self.prefixes: dict[str, str] = {}  # adapters register their command prefix
+        self.prefixes: dict[str, str] = {}  # by platform: its command prefix ("/", "!")
+        self.capabilities: dict[str, Capabilities] = {}  # by platform, see `register`
         self.memory = ShortMemory()
         # late commands not applied, per chat, until `late_notes` says so (once per batch)
         self._not_applied: dict[ChatRef, tuple[Context, list[str]]] = {}
+
+    def register(self, platform: str, capabilities: Capabilities) -> None:
+        """An adapter tells the core what its platform can do (its command prefix, how
+        many options a native poll takes, whether it can ask for a location)."""
+        self.capabilities[platform] = capabilities
+        self.prefixes[platform] = capabilities.prefix
 
     def language_for(self, origin: Origin, group: CityGroup | None) -> str:
         if group is not None:
@@ -137,6 +144,7 @@ class Bot:
             t=Translator(self.language_for(origin, group)),
             default_timezone=self.default_timezone,
             prefixes=self.prefixes,
+            capabilities=self.capabilities,
             memory=self.memory,
             public_url=self.public_url,
         )

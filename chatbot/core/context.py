@@ -21,6 +21,16 @@ from chatbot.i18n import N_, Translator
 SHARE_LOCATION = N_("Share my location")
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a platform can do, as its adapter registers it (`Bot.register`); the core
+    decides with it instead of assuming one platform's limits."""
+
+    prefix: str = "/"  # what people type before a command
+    max_poll_options: int = 10  # a native poll's options at most (Telegram: 10)
+    can_ask_location: bool = False  # a button that shares the position (Telegram, private)
+
+
 @dataclass
 class Context:
     repo: Repository
@@ -32,6 +42,7 @@ class Context:
     default_timezone: str
     actions: list[Action] = field(default_factory=list)
     prefixes: dict[str, str] = field(default_factory=dict)  # platform -> command prefix
+    capabilities: dict[str, Capabilities] = field(default_factory=dict)  # by platform
     memory: ShortMemory = field(default_factory=ShortMemory)
     # the base URL of the city pages and calendar feeds (`chatbot.web`); None: not served
     public_url: str | None = None

@@ -65,6 +65,7 @@ from chatbot.core.actions import (
     SendVenue,
 )
 from chatbot.core.bot import Bot
+from chatbot.core.context import Capabilities
 from chatbot.core.events import (
     ChatRef,
     CommandEvent,
@@ -179,7 +180,8 @@ class MatrixAdapter:
         self.rate_limited = 0  # how many 429 answers sending met (for tests and logs)
         self._synced = asyncio.Event()  # the first sync after the start is handled
         self._closed = False
-        bot.prefixes[PLATFORM] = PREFIX
+        # MSC3381 polls have no fixed limit; Element shows 20 options well
+        bot.register(PLATFORM, Capabilities(PREFIX, max_poll_options=20))
         self._own_runtime = runtime is None  # then it is closed with this adapter
         self.runtime = runtime if runtime is not None else Runtime(bot, repo)  # type: ignore[arg-type]
         self.runtime.register(self)

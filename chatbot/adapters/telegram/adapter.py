@@ -69,13 +69,14 @@ from chatbot.adapters.telegram.buttons import ButtonStore
 from chatbot.adapters.telegram.menus import set_chat_menus, set_global_menus
 from chatbot.adapters.telegram.ratelimit import FloodLimiter, retry_seconds
 from chatbot.adapters.telegram.redact import protect
-from chatbot.adapters.telegram.sending import Sender
+from chatbot.adapters.telegram.sending import MAX_OPTIONS, Sender
 from chatbot.adapters.telegram.state import PLATFORM, TelegramState, chat_ref
 from chatbot.adapters.telegram.transport import AdapterBot, AiohttpRequest
 from chatbot.config import Settings
 from chatbot.core.actions import Action
 from chatbot.core.bot import Bot as CoreBot
 from chatbot.core.commands import find_command
+from chatbot.core.context import Capabilities
 from chatbot.core.events import ButtonPress, CommandEvent, Event, MemberJoined
 from chatbot.i18n import N_, Translator, normalize_language
 from chatbot.runtime import Runtime
@@ -205,7 +206,10 @@ class TelegramAdapter:
         self._initialized = False
         self._init_lock = asyncio.Lock()
         self._reachable: set[int] = set()
-        core.prefixes[PLATFORM] = mapping.PREFIX
+        core.register(
+            PLATFORM,
+            Capabilities(mapping.PREFIX, max_poll_options=MAX_OPTIONS, can_ask_location=True),
+        )
         register_handlers(self.app, self)
 
     # --- the PlatformAdapter protocol -------------------------------------------------

@@ -33,11 +33,13 @@ from chatbot.core.ports import Repository
 from chatbot.core.render import opened_by
 from chatbot.core.text import excerpt, fold, parse_number
 
-MAX_OPTIONS = 10  # Telegram's limit for a poll
+MAX_OPTIONS = 10  # at most, whatever the platforms can show
 
 
-async def rotated_options(repo: Repository, group: CityGroup) -> list[PollOption]:
-    """At most ten of the group's venues, those used longest ago (or never) chosen
+async def rotated_options(
+    repo: Repository, group: CityGroup, limit: int = MAX_OPTIONS
+) -> list[PollOption]:
+    """At most `limit` of the group's venues, those used longest ago (or never) chosen
     first, shown in the order of their own numbers (which /vote takes)."""
     venues = await repo.venues(group.id)
     last_used = await repo.venues_last_used(group.id)
@@ -45,7 +47,7 @@ async def rotated_options(repo: Repository, group: CityGroup) -> list[PollOption
         venues,
         key=lambda v: (v.id in last_used, last_used.get(v.id, date.min), fold(v.name)),
     )
-    chosen = sorted(ordered[:MAX_OPTIONS], key=lambda v: v.number)
+    chosen = sorted(ordered[:limit], key=lambda v: v.number)
     return [
         PollOption(n, v.id, v.name, v.latitude, v.longitude, last_used.get(v.id), v.number)
         for n, v in enumerate(chosen, start=1)
@@ -63,7 +65,12 @@ async def open_poll(
     ctx: Context, group: CityGroup, starter: Person | None, closes_at: datetime
 ) -> VenuePoll | None:
     """Create today's poll and post it to every chat of the group. None: one exists."""
-    options = await rotated_options(ctx.repo, group)
+    # as many options as every platform the city's chats are on can show in its poll
+    limit = MAX_OPTIONS
+    for chat in await ctx.repo.chats_of_group(group.id):
+        if chat.platform in ctx.capabilities:
+            limit = min(limit, ctx.capabilities[chat.platform].max_poll_options)
+    options = await rotated_options(ctx.repo, group, limit)
     if len(options) < 2:
         raise UserError(
             ctx._("A poll needs at least two venues. An admin adds them with {venue}.").format(
