@@ -11,14 +11,17 @@ word parts, whole skills and English names ("video", "schnitt", "entwicklung",
 "photography" …), as /who reads them (folded, with synonyms).
 
 Measured, alternately and `--rounds` times each:
-- the storage query /who runs (`find_profiles`: FTS5 MATCH, ranking by match quality
-  and recent activity, the first 11);
+- the storage query /who runs (`find_profiles`: one statement that reads the levels of
+  match from the term and trigram indexes, best first, the recently active first
+  within a level, and stops at the first 11);
 - the same query with `instr()` on every profile of the city instead of the index (the
   LIKE scan: the baseline);
 - the whole command: `Bot.handle` answering `/wer QUERY` in the city's chat.
 
-Printed: p50/p99 of each, the ratio of the scan's p99 to the index's, and the goals
-(/who p99 <= 5 ms, >= 20x faster than the scan).
+Printed: p50/p99 of each, the ratios of the scan's p99 to the index query's and to the
+whole command's, and the goals (p99 <= 5 ms, >= 20x faster than the scan), checked for
+the query and for the whole command. The first round of each query is measured too:
+it prepares the statement, as the first /wer after a start does.
 """
 
 from __future__ import annotations
@@ -194,14 +197,17 @@ async def main(profiles: int, cities: int, rounds: int) -> int:
         print(
             f"  {label:28} p50 {statistics.median(values):7.2f} ms   p99 {pct(values, 0.99):7.2f} ms"
         )
-    ratio = pct(like, 0.99) / pct(index, 0.99)
-    ratio50 = statistics.median(like) / statistics.median(index)
-    print(f"  scan / index: p99 {ratio:.1f}x, p50 {ratio50:.1f}x")
-    ok = pct(index, 0.99) <= GOAL_P99_MS and ratio >= GOAL_RATIO
-    print(
-        f"  goal: p99 <= {GOAL_P99_MS} ms and >= {GOAL_RATIO:.0f}x the scan:"
-        f" {'met' if ok else 'NOT met'}; command p99 {pct(command, 0.99):.2f} ms"
-    )
+    ok = True
+    for label, values in (("index", index), ("command", command)):
+        ratio = pct(like, 0.99) / pct(values, 0.99)
+        ratio50 = statistics.median(like) / statistics.median(values)
+        met = pct(values, 0.99) <= GOAL_P99_MS and ratio >= GOAL_RATIO
+        ok = ok and met
+        print(
+            f"  scan / {label}: p99 {ratio:.1f}x, p50 {ratio50:.1f}x;"
+            f" goal p99 <= {GOAL_P99_MS} ms and >= {GOAL_RATIO:.0f}x the scan:"
+            f" {'met' if met else 'NOT met'}"
+        )
     return 0 if ok else 1
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import tempfile
+from collections.abc import Sequence
 
 import pytest
 from hypothesis import given, settings
@@ -16,6 +17,7 @@ from chatbot.core.bot import Bot
 from chatbot.core.clock import FakeClock
 from chatbot.core.events import Person
 from chatbot.core.names import clean_name
+from chatbot.core.talent import Found
 from chatbot.storage.sqlite import SqliteRepository
 from tests.kit import FakeAdmins, GroupChat, berlin
 
@@ -211,3 +213,52 @@ async def _store_and_find(stored: list[str], parts: list[str]) -> None:
                 assert "1. Ben" in found, (skill, part, found)
         finally:
             await repo.close()
+
+
+async def test_the_index_and_the_scan_rank_alike(city: GroupChat, repo: SqliteRepository) -> None:
+    # the one statement over the term and trigram indexes (levels by UNION ALL, the
+    # recently active first within a level, stopping at the limit) against the scan a
+    # database without the trigram tokenizer uses, on profiles of every level
+    skills = (
+        "Grafik",
+        "Grafikdesign",
+        "Web Grafik",
+        "Infografik",
+        "graphic design",
+        "Text",
+        "Videoschnitt",
+    )
+    for n, skill in enumerate(skills * 3):
+        await city.say(f"P{n}", f"/profile {skill}, Kochen")
+    await city.say("P10", "/open 10-14 Café Museum")  # active: Infografik
+    await city.say("P14", "/join")  # active: Grafik
+    since = city.clock.now().date().replace(day=1)
+    for query, synonyms, limit in (
+        ("grafik", ("graphic", "graphik"), 11),
+        ("grafik", ("graphic", "graphik"), 30),
+        ("grafik", (), 4),
+        ("design", (), 30),
+        ("gr", (), 30),
+        ("video", ("videoschnitt", "video editing"), 30),
+        ("kochen", (), 3),
+    ):
+        found = await repo.find_profiles([1], query, synonyms, active_since=since, limit=limit)
+        repo._has_trigram = False
+        scanned = await repo.find_profiles([1], query, synonyms, active_since=since, limit=limit)
+        repo._has_trigram = None
+
+        def ranks(items: Sequence[Found]) -> list[tuple[int, bool]]:
+            return [(f.quality, f.active) for f in items]
+
+        assert ranks(found) == ranks(scanned), (query, limit)
+        if limit == 30:
+            assert {f.profile.person.name for f in found} == {
+                f.profile.person.name for f in scanned
+            }, query
+        assert len({f.profile.person.name for f in found}) == len(found)  # each once
+    top = await repo.find_profiles([1], "grafik", (), active_since=since, limit=3)
+    assert [(f.profile.person.name, f.quality, f.active) for f in top] == [
+        ("P14", 4, True),
+        ("P0", 4, False),
+        ("P7", 4, False),
+    ]

@@ -11,6 +11,7 @@ synonym table below.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,6 +58,14 @@ def plain_form(skill: str) -> str:
     decomposed = unicodedata.normalize("NFKD", skill.casefold())
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(plain.replace("-", " ").replace("/", " ").split())
+
+
+@functools.lru_cache(maxsize=4096)
+def skill_forms(skill: str) -> str:
+    """Both forms of a skill on two lines, to test whether a folded term is part of it
+    (`term in skill_forms(skill)`). Memoized: /who tests the skills of every person it
+    lists, and the same skills come again and again."""
+    return search_form(skill) + "\n" + plain_form(skill)
 
 
 START, END = "\x02", "\x03"  # around each skill in the search text

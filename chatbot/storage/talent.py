@@ -2,13 +2,14 @@
 
 Skills are stored as typed (one per line) and in a folded search form; an FTS5 index
 with the trigram tokenizer over the search form (kept in step by triggers, see
-migration 9) finds word parts: `video` finds "videoschnitt". A query shorter than three
+migration 10) finds word parts: `video` finds "videoschnitt". A query shorter than three
 characters, or a database whose SQLite has no trigram tokenizer, is answered by a
 `LIKE` scan of the group's profiles instead.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
@@ -16,7 +17,14 @@ from typing import Any
 import aiosqlite
 
 from chatbot.core.events import Person, PersonRef
-from chatbot.core.talent import Found, Profile, Project, ProjectState, skill_terms
+from chatbot.core.talent import (
+    MIN_QUERY,
+    Found,
+    Profile,
+    Project,
+    ProjectState,
+    skill_terms,
+)
 from chatbot.storage.base import SqliteBase, from_iso, to_iso
 
 # how well a skill matches the query (?1, folded; see chatbot.core.talent.search_text):
@@ -46,6 +54,72 @@ IN_GROUPS = "p.group_id IN (SELECT value FROM json_each(?2))"
 
 
 _LAST = "\U0010ffff"  # after every character: the end of a prefix range
+# what a Profile is made of (the search text stays in the database)
+_COLUMNS = (
+    "p.id, p.group_id, p.platform, p.person_id, p.name, p.language, p.skills, p.about,"
+    " p.area, p.centre_lat, p.centre_lon, p.muted"
+)
+
+
+# the query (?1) or one of its synonyms (?7, a JSON array) is part of the search text
+CONTAINS = (
+    "(instr(p.search, ?1) OR EXISTS (SELECT 1 FROM json_each(?7) WHERE instr(p.search, value)))"
+)
+
+
+def _ranked_sql() -> str:
+    """The ranked search as one statement, the same text for every query, so that
+    SQLite prepares it once per connection: ?1 the (folded) query, ?2 the groups (a
+    JSON array), ?3 the day since which people count as active, ?4 the limit, ?5 the
+    end of the query's prefix range, ?6 the FTS query for the query (NULL when it is
+    shorter than three characters), ?7 its synonyms (a JSON array) and ?8 their FTS
+    query (NULL without synonyms).
+
+    The matching profiles of the recently active (few) are read first (`act`); then,
+    for each level of match, best first: the active ones of that level, then the
+    others from an index. A skill is the query (4), starts with it (3), a word of it
+    does (2): ranges of the term index; contains it (1), only a synonym matched (0):
+    the trigram index (a query of one or two letters, which has no trigram, scans
+    for level 1, and only when the better levels leave room). The levels are joined
+    by UNION ALL without an ORDER BY, so SQLite reads them in this order and stops at
+    the limit: the time does not grow with how many profiles match. A profile is
+    listed at its best level, once."""
+    terms = (
+        "FROM profile_terms t CROSS JOIN profiles p ON p.id = t.profile_id"
+        " WHERE t.group_id IN (SELECT value FROM json_each(?2)) AND "
+    )
+    fts = (
+        "FROM profile_search f CROSS JOIN profiles p ON p.id = f.rowid"
+        " WHERE {param} IS NOT NULL AND profile_search MATCH {param} AND " + IN_GROUPS + " AND "
+    )
+    levels = (
+        (4, terms + "t.kind = 0 AND t.term = ?1 AND "),
+        (3, terms + "t.kind = 0 AND t.term > ?1 AND t.term < ?5 AND "),
+        (2, terms + "t.kind = 1 AND t.term >= ?1 AND t.term < ?5 AND "),
+        (1, fts.format(param="?6")),
+        # a query of one or two letters: no trigram, a scan of the groups' profiles
+        (1, f"FROM profiles p WHERE ?6 IS NULL AND {IN_GROUPS} AND "),
+        (0, fts.format(param="?8")),
+    )
+    arms: list[str] = []
+    for n, (level, source) in enumerate(levels):
+        if levels[n - 1][0] != level:
+            arms.append(
+                f"SELECT * FROM (SELECT *, 1 FROM act WHERE quality = {level} ORDER BY id)"
+            )
+        arms.append(
+            f"SELECT DISTINCT {_COLUMNS}, {level}, 0 {source}"
+            f"{QUALITY} = {level} AND p.id NOT IN (SELECT id FROM act)"
+        )
+    return (
+        f"{RECENT}, act AS MATERIALIZED (SELECT {_COLUMNS}, {QUALITY} AS quality"
+        " FROM recent r JOIN profiles p ON p.platform = r.platform"
+        f" AND p.person_id = r.person_id WHERE {IN_GROUPS} AND {CONTAINS})"
+        " SELECT * FROM (" + " UNION ALL ".join(arms) + ") LIMIT ?4"
+    )
+
+
+RANKED = _ranked_sql()
 
 
 def fts_query(terms: Sequence[str]) -> str:
@@ -177,71 +251,36 @@ class TalentStore(SqliteBase):
         its synonyms: best match first, then who opened or joined a session of the
         groups since that day, then in the order the profiles were made.
 
-        With the index, each level of match is one index query that stops after the
-        rows still wanted (the recently active, few, are read apart), so the time does
-        not grow with how many profiles match."""
+        With the index this is one statement, one trip to the database thread: each
+        level of match is an index lookup, the levels joined by UNION ALL in their
+        order, and SQLite stops reading at the limit, so the time does not grow with
+        how many profiles match (see `_ranked_sql`)."""
         groups = "[" + ",".join(str(int(g)) for g in group_ids) + "]"
-        head = (query, groups, active_since.isoformat())
         every = [query, *(t for t in synonyms if len(t) >= 3 and t != query)]
-        contains = " OR ".join(f"instr(p.search, ?{4 + i})" for i in range(len(every)))
         if not await self.talent_index():  # no trigram tokenizer: a scan
+            contains = " OR ".join(f"instr(p.search, ?{4 + i})" for i in range(len(every)))
             rows = await self._all(
-                f"{RECENT} SELECT p.*, {QUALITY} AS quality, {ACTIVE} AS active"
+                f"{RECENT} SELECT {_COLUMNS}, {QUALITY} AS quality, {ACTIVE} AS active"
                 f" FROM profiles p WHERE {IN_GROUPS} AND ({contains})"
                 f" ORDER BY quality DESC, active DESC, p.id LIMIT ?{4 + len(every)}",
-                (*head, *every, limit),
+                (query, groups, active_since.isoformat(), *every, limit),
             )
-            return [Found(self._profile(r), int(r["quality"]), bool(r["active"])) for r in rows]
-        active = [
-            Found(self._profile(r), int(r["quality"]), True, profile_id=r["id"])
-            for r in await self._all(
-                f"{RECENT} SELECT p.*, {QUALITY} AS quality FROM recent r JOIN profiles p"
-                " ON p.platform = r.platform AND p.person_id = r.person_id"
-                f" WHERE {IN_GROUPS} AND ({contains}) ORDER BY p.id",
-                (*head, *every),
+        else:
+            synonyms = every[1:]
+            rows = await self._all(
+                RANKED,
+                (
+                    query,
+                    groups,
+                    active_since.isoformat(),
+                    limit,
+                    query + _LAST,
+                    fts_query([query]) if len(query) >= MIN_QUERY else None,
+                    json.dumps(synonyms),
+                    fts_query(synonyms) if synonyms else None,
+                ),
             )
-        ]
-        active_ids = {f.profile_id for f in active}
-        # a skill is the query (4), starts with it (3), a word does (2): the term index
-        # in the order of the terms; contains it (1), a synonym (0): the trigram index
-        levels: tuple[tuple[int, str, tuple[object, ...]], ...] = (
-            (4, "t.kind = 0 AND t.term = ?4", (query,)),
-            (3, "t.kind = 0 AND t.term > ?4 AND t.term < ?5", (query, query + _LAST)),
-            (2, "t.kind = 1 AND t.term >= ?4 AND t.term < ?5", (query, query + _LAST)),
-            (1, "", (fts_query([query]),) if len(query) >= 3 else ()),
-            (0, "", (fts_query(every[1:]),) if len(every) > 1 else ()),
-        )
-        found: list[Found] = []
-        seen: set[int] = set()
-        for level, where, values in levels:
-            found += [f for f in active if f.quality == level]
-            if len(found) >= limit:
-                break
-            if not values:
-                continue
-            wanted = 2 * limit + len(seen) + len(active_ids)
-            if where:
-                sql = (
-                    f"SELECT p.*, {QUALITY} AS quality FROM profile_terms t"
-                    " CROSS JOIN profiles p ON p.id = t.profile_id"
-                    f" WHERE t.group_id IN (SELECT value FROM json_each(?2)) AND {where}"
-                    f" LIMIT ?{4 + len(values)}"
-                )
-            else:
-                sql = (
-                    f"SELECT p.*, {QUALITY} AS quality FROM profile_search f"
-                    " CROSS JOIN profiles p ON p.id = f.rowid"
-                    f" WHERE profile_search MATCH ?4 AND {IN_GROUPS} LIMIT ?5"
-                )
-            rows = await self._all(sql, (*head[:2], None, *values, wanted))
-            for r in rows:
-                if r["id"] in seen or r["id"] in active_ids or int(r["quality"]) != level:
-                    continue
-                seen.add(r["id"])
-                found.append(Found(self._profile(r), level, False, profile_id=r["id"]))
-            if len(found) >= limit:
-                break
-        return found[:limit]
+        return [Found(self._profile(r), r[-2], bool(r[-1]), profile_id=r["id"]) for r in rows]
 
     # --- projects ---------------------------------------------------------------------
 

@@ -25,9 +25,9 @@ from chatbot.core.talent import (
     MAX_SKILLS,
     Found,
     Profile,
-    plain_form,
     search_form,
     search_text,
+    skill_forms,
     synonyms_of,
 )
 from chatbot.core.text import excerpt, fold, one_line
@@ -350,9 +350,7 @@ def _found_line(
     with_city: bool,
 ) -> str:
     p = item.profile
-    matching = [
-        s for s in p.skills if any(t in search_form(s) or t in plain_form(s) for t in terms)
-    ]
+    matching = [s for s in p.skills if any(t in skill_forms(s) for t in terms)]
     skills = matching + [s for s in p.skills if s not in matching]
     shown = ", ".join(skills[:SHOWN_SKILLS]) + (" …" if len(skills) > SHOWN_SKILLS else "")
     parts = [f"{number}. {mention(p.person)} – {shown}"]
