@@ -87,9 +87,11 @@ async def project(ctx: Context, args: str) -> None:
         raise UserError(_usage(ctx), example=new_example(ctx))
 
 
-async def _find(ctx: Context, reference: str) -> Project:
+async def _find(ctx: Context, reference: str, example: str = "") -> Project:
     """A project by its number in this group ("3"), or by its id in any chat ("p12")."""
     reference = reference.strip()
+    if not reference:
+        raise UserError(ctx._("Which project?"), example=example or ctx.cmd("project") + " 1")
     found = None
     if fold(reference).startswith("p") and (pid := parse_number(reference[1:])) is not None:
         found = await ctx.repo.project(pid)
@@ -230,7 +232,8 @@ def _open_or_refuse(ctx: Context, project: Project) -> None:
 
 
 async def _offer(ctx: Context, reference: str) -> None:
-    found = await _find(ctx, reference)
+    example = ctx.cmd("project") + " " + ctx._("join {number}").format(number=1)
+    found = await _find(ctx, reference, example)
     _open_or_refuse(ctx, found)
     me = ctx.origin.sender
     if me.ref == found.lead.ref:
@@ -295,9 +298,9 @@ def _match_person(name: str, people: tuple[Person, ...]) -> tuple[Person | None,
 async def _take(ctx: Context, text: str) -> None:
     words = text.split(maxsplit=1)
     example = ctx.cmd("project") + " " + ctx._("take 1 Carla")
+    found = await _find(ctx, words[0] if words else "", example)
     if len(words) < 2:
         raise UserError(ctx._("Whom do you take into the team?"), example=example)
-    found = await _find(ctx, words[0])
     _open_or_refuse(ctx, found)
     if ctx.origin.sender.ref != found.lead.ref:
         raise UserError(
@@ -307,7 +310,7 @@ async def _take(ctx: Context, text: str) -> None:
         )
     person, close = _match_person(words[1], found.offers + found.team)
     if person is None:
-        if not found.offers:
+        if not found.offers and not found.team:
             raise UserError(
                 ctx._("Nobody has offered help with project {number} yet.").format(
                     number=found.number
@@ -320,7 +323,7 @@ async def _take(ctx: Context, text: str) -> None:
             text += " " + ctx._("Did you mean: {names}?").format(
                 names=", ".join(p.name for p in close)
             )
-        else:
+        elif found.offers:
             text += " " + ctx._("They offered: {names}.").format(
                 names=", ".join(p.name for p in found.offers)
             )

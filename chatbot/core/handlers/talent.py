@@ -39,6 +39,8 @@ HERE_WORDS = {"hier", "here"}
 SHOWN = 10  # people /who lists
 SHOWN_SKILLS = 5  # skills shown per person
 ACTIVE_DAYS = 30
+# a list item's mark at the start of a pasted line: "- ", "• ", "* ", "1. ", "2) "
+_BULLET_RE = re.compile(r"^(?:(?:[-–—•·*▪◦‣]+|\d{1,2}[.)])(?:\s+|$))+")
 _RADIUS_RE = re.compile(r"^(?P<query>.+?)\s+(?:in|within|im umkreis von|umkreis)\s+(?P<radius>.+)$")
 
 
@@ -60,12 +62,13 @@ def mention(person: Person) -> str:
 
 
 def parse_skills(ctx: Context, text: str, example: str) -> tuple[str, ...]:
-    """Skills separated by commas: cleaned like names, each one line of at most 40
-    characters, at most 15, the same skill once."""
+    """Skills separated by commas (or semicolons, or one a line, as a pasted list, its
+    bullets left out): cleaned like names, each one line of at most 40 characters, at
+    most 15, the same skill once."""
     skills: list[str] = []
     seen: set[str] = set()
-    for part in re.split(r"[,;]", text):
-        skill = clean_name(part)
+    for part in re.split(r"[,;\n]", text):
+        skill = clean_name(_BULLET_RE.sub("", part.strip()))
         if not skill:
             continue
         if len(skill) > MAX_SKILL:
