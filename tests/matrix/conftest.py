@@ -9,6 +9,8 @@
   ``nio.AsyncClient`` that is closed after the test.
 - ``throttled_synapse``: a second session-wide homeserver with a low message rate
   limit, for provoking M_LIMIT_EXCEEDED; started only by tests that use it.
+- ``default_limits_synapse``: one with Synapse's default ``rc_message`` and
+  ``rc_room_creation``; started only by tests that use it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nio import AsyncClient
@@ -48,6 +51,29 @@ def throttled_synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Syna
     server = SynapseServer(
         Path(tmp_path_factory.mktemp("synapse-throttled")), message_rate=(0.1, 3)
     )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class DefaultLimitsSynapse(SynapseServer):
+    """A homeserver with Synapse's own defaults for ``rc_message`` (0.2 events per
+    second, burst 10) and ``rc_room_creation`` (burst 10): what a bot meets on a
+    homeserver nobody tuned for it. Every other limit is out of reach as usual."""
+
+    def _rate_limits(self) -> dict[str, Any]:
+        limits = super()._rate_limits()
+        del limits["rc_message"], limits["rc_room_creation"]
+        return limits
+
+
+@pytest.fixture(scope="session")
+def default_limits_synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynapseServer]:
+    """A third homeserver (started only if requested) with Synapse's default message
+    and room creation limits."""
+    server = DefaultLimitsSynapse(Path(tmp_path_factory.mktemp("synapse-default-limits")))
     server.start()
     try:
         yield server

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -285,3 +285,13 @@ async def start_bot(
     running = RunningBot(adapter, repo, task, stopper, user)
     await running.synced()
     return running
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], deadline: float = 10.0) -> None:
+    """Wait until ``check()`` holds (polling the bot's state, not syncing)."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met")

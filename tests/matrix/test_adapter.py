@@ -4,10 +4,7 @@ people. Replies are checked by their content (the bot's m.notice bodies)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +23,7 @@ from chatbot.core.events import ChatRef, PersonRef
 from chatbot.storage.sqlite import SqliteRepository
 from tests.matrix.conftest import USER_PASSWORD
 from tests.matrix.helpers import Member, body, element_location, start_bot
+from tests.matrix.helpers import eventually as _eventually
 from tests.support.synapse import SynapseServer
 
 if TYPE_CHECKING:
@@ -295,49 +293,7 @@ async def test_without_the_e2e_extra_an_encrypted_room_gets_a_notice_and_kick(
         await bot.stop()
 
 
-async def test_room_upgrade_moves_the_city_group(
-    synapse: SynapseServer,
-    matrix_user: MakeUser,
-    matrix_client: MakeClient,
-    tmp_path: Path,
-) -> None:
-    bot_user, anna_user = matrix_user("bot"), matrix_user("anna")
-    anna = Member(await matrix_client(anna_user))
-    bot = await start_bot(synapse, bot_user, f"sqlite:///{tmp_path / 'bot.db'}", USER_PASSWORD)
-    try:
-        created = await anna.client.room_create(invite=[bot.user_id])
-        assert isinstance(created, RoomCreateResponse), created
-        old = created.room_id
-        await anna.notice(old, bot.user_id, "Hallo!")
-        assert "Stadtgruppe Duisburg" in await anna.ask(old, bot.user_id, SETUP)
-        upgraded = await anna.client.room_upgrade(old, "12")
-        assert isinstance(upgraded, RoomCreateResponse), upgraded
-        new = upgraded.room_id
-        # the bot follows the tombstone (the new room is invite-only like the old one,
-        # so anna invites it, as Element offers to); the city group answers there
-        await anna.client.room_invite(new, bot.user_id)
-
-        async def moved() -> bool:
-            return await bot.repo.platform_value("matrix", f"left:{old}") == "tombstone"
-
-        await _eventually(moved)
-        today = await anna.ask(new, bot.user_id, "!heute")
-        assert today.startswith("Heute in Duisburg"), today
-        assert not any("Hallo!" in body(e) for e in anna.from_user(new, bot.user_id))
-    finally:
-        await bot.stop()
-
-
 # --- helpers ----------------------------------------------------------------------------
-
-
-async def _eventually(check: Callable[[], Awaitable[bool]], deadline: float = 10.0) -> None:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met")
 
 
 async def _stored(db_url: str, key: str) -> str | None:

@@ -75,6 +75,7 @@ from chatbot.core.events import (
     Origin,
     Person,
     PersonRef,
+    TextEvent,
     VoteEvent,
 )
 from chatbot.core.model import CityGroup, PollState
@@ -93,10 +94,15 @@ ROOM_CREATE_ATTEMPTS = 3
 LATE_KEY_WAIT = 300.0  # seconds an encrypted event waits for its room key, at most
 EDIT_WINDOW = 300.0  # seconds: an edit of a rejected command is acted on within that
 
+ROOM_LINK = "https://matrix.to/#/{}"
 POLL_CLOSED = N_("The poll is closed.")  # the poll end's text fallback; a result follows
 ENCRYPTION_NOTICE = N_(
     "This room is encrypted. I can't read encrypted messages yet, so I won't answer"
     " here. Please invite me to an unencrypted room."
+)
+UPGRADE_INVITE = N_(
+    "This room was replaced by a new one, but I could not follow it there. Please invite"
+    " me to the new room: {link} Until then the city group stays in this room."
 )
 
 
@@ -598,7 +604,7 @@ class MatrixAdapter:
             )
             if isinstance(core, CommandEvent) and mapping.mentions(content, self.user_id):
                 core = replace(core, addressed=True)
-            if core is not None:
+            if core is not None and not isinstance(core, TextEvent):  # plain text: nothing
                 await self._dispatch(event_id, core)
             return None
         if kind in mapping.BEACON_TYPES:
@@ -837,8 +843,13 @@ class MatrixAdapter:
                 log.warning("Matrix: declining the invite to %s failed: %s", room_id, error)
             return
         via = [server_of(inviter or ""), server_of(room_id)]
+        upgrade = await self.repo.platform_value(PLATFORM, "upgrade:" + room_id)
+        if upgrade:
+            self._quiet.add(room_id)  # the successor of a city's room: no greeting
         if not await self._join(room_id, via):
             return
+        if upgrade:
+            await self._complete_upgrade(room_id)
         if isinstance(content, dict) and content.get("is_direct") and inviter:
             await self._add_direct(inviter, room_id)
             if await self.repo.platform_value(PLATFORM, "dm_refused:" + inviter):
@@ -895,21 +906,71 @@ class MatrixAdapter:
         await self._dispatch(event_id, MemberLeft(origin, me, is_the_bot=True))
 
     async def _follow_tombstone(self, room: RoomState, event: Mapping[str, Any]) -> None:
-        """The room was upgraded: move the city group to the new room and join it."""
+        """The room was upgraded: the city group moves to the new room once the bot has
+        joined it and its m.room.create names this room as its predecessor. Until then
+        it stays here, and the bot asks here for an invite to the new room (an invite
+        later completes the move, see ``_invited``)."""
         content = event.get("content") or {}
         new = content.get("replacement_room")
-        if not isinstance(new, str) or not new:
+        if not isinstance(new, str) or not new or new == room.room_id:
             return
         old = room.room_id
         log.info("Matrix: %s was replaced by %s", old, new)
         self._quiet.add(new)
         async with self.repo.atomic():
+            await self.repo.set_platform_value(PLATFORM, "upgrade:" + new, old)
+        joined = new in self.rooms and self.rooms[new].memberships.get(self.user_id) == "join"
+        via = [server_of(str(event.get("sender", ""))), server_of(old)]
+        if joined or await self._join(new, via):
+            if await self._complete_upgrade(new):
+                return
+            if not joined:  # a room that does not continue this one: not the bot's place
+                await self._drop_room(new)
+        await self._ask_for_invite(old, new)
+
+    async def _complete_upgrade(self, new: str) -> bool:
+        """Move the city group into ``new`` if the bot awaits it as the successor of a
+        room and ``new``'s m.room.create names that room as predecessor."""
+        old = await self.repo.platform_value(PLATFORM, "upgrade:" + new)
+        if not old:
+            return False
+        try:
+            create = await self._retrying(lambda: self.api.state_event(new, "m.room.create"))
+        except (MatrixError, TransportError) as error:
+            log.warning("Matrix: could not read how %s was created: %s", new, error)
+            return False
+        predecessor = (create or {}).get("predecessor")
+        named = predecessor.get("room_id") if isinstance(predecessor, dict) else None
+        async with self.repo.atomic():
+            await self.repo.set_platform_value(PLATFORM, "upgrade:" + new, "")
+        if named != old:
+            log.warning("Matrix: %s does not continue %s; the city group stays there", new, old)
+            return False
+        log.info("Matrix: the city group moves from %s to %s", old, new)
+        async with self.repo.atomic():
             await self.repo.move_chat(ChatRef(PLATFORM, old), ChatRef(PLATFORM, new))
         await self._set_gone(old, "tombstone")
-        for user, rooms in self.direct.items():
+        for user, rooms in list(self.direct.items()):
             if old in rooms:
                 await self._add_direct(user, new)
-        await self._join(new, [server_of(str(event.get("sender", ""))), server_of(old)])
+        return True
+
+    async def _ask_for_invite(self, old: str, new: str) -> None:
+        """In the replaced room: the bot could not follow; please invite it."""
+        group = await self.repo.group_for_chat(ChatRef(PLATFORM, old))
+        language = group.settings.language if group else self.bot.default_language
+        text = Translator(language).gettext(UPGRADE_INVITE).format(link=ROOM_LINK.format(new))
+        await self.runtime.deliver([SendText(ChatRef(PLATFORM, old), text)])
+
+    async def _drop_room(self, room_id: str) -> None:
+        """Leave and forget a room the bot has no business in (nothing is told: the
+        core never knew it)."""
+        self.rooms.pop(room_id, None)
+        for step in (self.api.leave, self.api.forget):
+            try:
+                await step(room_id)
+            except (MatrixError, TransportError) as error:
+                log.warning("Matrix: could not leave %s: %s", room_id, error)
 
     async def _set_gone(self, room_id: str, reason: str | None) -> None:
         """Remember (persistently) that nothing is to be sent to a room any more, or that
@@ -971,7 +1032,9 @@ class MatrixAdapter:
             if isinstance(user, str) and isinstance(rooms, list)
         }
 
-    async def _add_direct(self, user_id: str, room_id: str) -> None:
+    async def _add_direct(self, user_id: str, room_id: str, *, strict: bool = False) -> None:
+        """Record a direct room in m.direct; ``strict``: a failure raises (and the room
+        is not recorded in memory either), otherwise it is logged."""
         rooms = self.direct.setdefault(user_id, [])
         if room_id in rooms:
             return
@@ -979,13 +1042,22 @@ class MatrixAdapter:
         try:
             await self.api.set_account_data("m.direct", self.direct)
         except (MatrixError, TransportError) as error:
+            if strict:
+                rooms.remove(room_id)
+                raise
             log.warning("Matrix: could not record the direct room %s: %s", room_id, error)
 
     async def _direct_room(self, user_id: str) -> str:
         """The bot's direct room with this person: an existing one, or a new one.
         Raises ``Unreachable`` when the person left or refused it (no new room is
-        pushed on them; they get one again by opening a direct chat with the bot)."""
+        pushed on them; they get one again by opening a direct chat with the bot), or
+        when the homeserver refuses the invite (the new room is left and forgotten).
+
+        A new room is created without invite, recorded in m.direct, and only then is
+        the person invited (with ``is_direct``, as Element's direct chats are): a
+        restart in between finds the recorded room and invites them into it."""
         refused = False
+        uninvited = None
         for room_id in reversed(self.direct.get(user_id, [])):
             room = self.rooms.get(room_id)
             if room is None or room_id in self._gone:
@@ -995,21 +1067,73 @@ class MatrixAdapter:
             membership = room.memberships.get(user_id)
             if membership in ("join", "invite"):
                 return room_id
+            if membership is None and uninvited is None:
+                uninvited = room_id  # recorded, but the invite never went out
             refused = refused or membership in ("leave", "ban")
         if refused:
             raise Unreachable(f"{user_id} left the direct room with the bot")
         if await self.repo.platform_value(PLATFORM, "dm_refused:" + user_id):
             raise Unreachable(f"{user_id} removed the bot from the direct room")
-        body = {"is_direct": True, "invite": [user_id], "preset": "trusted_private_chat"}
-        room_id = ""
+        room_id = uninvited or await self._new_direct_room(user_id)
+        await self._invite_direct(user_id, room_id)
+        self._room(room_id).memberships[user_id] = "invite"
+        log.info("Matrix: opened a direct room with %s", user_id)
+        return room_id
+
+    async def _new_direct_room(self, user_id: str) -> str:
+        """Create a direct room (no invite yet) and record it in m.direct."""
+        body = {
+            "is_direct": True,
+            "preset": "trusted_private_chat",
+            # room version 12: the person is a creator too, as in Element's direct chats
+            "creation_content": {"additional_creators": [user_id]},
+        }
+        try:
+            room_id: str = await self._attempts(lambda: self.api.create_room(body))
+        except MatrixError as error:
+            log.warning("Matrix: no direct room with %s: %s", user_id, error.errcode)
+            raise Unreachable(f"{user_id}: {error.errcode}") from None
+        self._quiet.add(room_id)
+        room = self._room(room_id)
+        room.memberships.setdefault(self.user_id, "join")
+        if self.crypto is not None:  # the homeserver may encrypt new rooms by default
+            try:
+                encryption = await self.api.state_event(room_id, "m.room.encryption")
+                room.encrypted = room.encrypted or bool(encryption and encryption.get("algorithm"))
+            except (MatrixError, TransportError) as error:
+                log.warning("Matrix: could not read the encryption of %s: %s", room_id, error)
+        try:
+            await self._add_direct(user_id, room_id, strict=True)
+        except (MatrixError, TransportError) as error:
+            log.warning("Matrix: could not record the direct room %s: %s", room_id, error)
+            await self._drop_direct_room(user_id, room_id)
+            if isinstance(error, MatrixError) and error.rate_limited:
+                raise RetryAfter((error.retry_after_ms or 1000) / 1000) from None
+            raise
+        return room_id
+
+    async def _invite_direct(self, user_id: str, room_id: str) -> None:
+        """Invite the person into their direct room. Refused for good (they block
+        invites, the account is gone): the room is left and forgotten, and the person
+        is ``Unreachable``. A rate limit or a passing failure keeps the recorded room
+        for the next try."""
+        try:
+            await self._attempts(lambda: self.api.invite(room_id, user_id, is_direct=True))
+        except MatrixError as error:
+            log.warning("Matrix: %s could not be invited: %s", user_id, error.errcode)
+            await self._drop_direct_room(user_id, room_id)
+            raise Unreachable(f"{user_id}: {error.errcode}") from None
+
+    async def _attempts(self, call: Any) -> Any:
+        """A write for a direct room, tried a few times over rate limits and passing
+        failures (then ``RetryAfter``, or the transport error, for the caller's retry
+        policy); a refusal for good raises its ``MatrixError``."""
         for attempt in range(1, ROOM_CREATE_ATTEMPTS + 1):
             try:
-                room_id = await self.api.create_room(body)
-                break
+                return await call()
             except MatrixError as error:
                 if not error.transient:
-                    log.warning("Matrix: no direct room with %s: %s", user_id, error.errcode)
-                    raise Unreachable(f"{user_id}: {error.errcode}") from None
+                    raise
                 wait = (error.retry_after_ms or 1000) / 1000 if error.rate_limited else attempt
                 if attempt == ROOM_CREATE_ATTEMPTS:
                     raise RetryAfter(wait) from None
@@ -1018,19 +1142,21 @@ class MatrixAdapter:
                 if attempt == ROOM_CREATE_ATTEMPTS:
                     raise
                 await asyncio.sleep(attempt)
-        self._quiet.add(room_id)
-        room = self._room(room_id)
-        room.memberships.setdefault(self.user_id, "join")
-        room.memberships.setdefault(user_id, "invite")
-        if self.crypto is not None:  # the homeserver may encrypt new rooms by default
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _drop_direct_room(self, user_id: str, room_id: str) -> None:
+        """Leave and forget a direct room nobody was invited to, and unrecord it."""
+        await self._set_gone(room_id, "leave")
+        await self._drop_room(room_id)
+        rooms = self.direct.get(user_id, [])
+        if room_id in rooms:
+            rooms.remove(room_id)
+            if not rooms:
+                del self.direct[user_id]
             try:
-                encryption = await self.api.state_event(room_id, "m.room.encryption")
-                room.encrypted = room.encrypted or bool(encryption and encryption.get("algorithm"))
+                await self.api.set_account_data("m.direct", self.direct)
             except (MatrixError, TransportError) as error:
-                log.warning("Matrix: could not read the encryption of %s: %s", room_id, error)
-        await self._add_direct(user_id, room_id)
-        log.info("Matrix: opened a direct room with %s", user_id)
-        return room_id
+                log.warning("Matrix: could not unrecord the direct room %s: %s", room_id, error)
 
     async def _direct_message(self, action: DirectMessage, txn_id: str) -> None:
         user_id = action.person.id

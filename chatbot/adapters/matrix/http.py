@@ -249,6 +249,26 @@ class MatrixApi:
     async def leave(self, room_id: str) -> None:
         await self.request("POST", ["rooms", room_id, "leave"], body={})
 
+    async def forget(self, room_id: str) -> None:
+        """Drop a left room from the account (it no longer shows in any sync)."""
+        await self.request("POST", ["rooms", room_id, "forget"], body={})
+
+    async def invite(self, room_id: str, user_id: str, *, is_direct: bool = False) -> None:
+        """Invite a person. A direct chat's invite carries ``is_direct`` in the member
+        event (what Element reads to show it as a direct chat), which the /invite
+        endpoint cannot set, so the invite is PUT as the member state event."""
+        content: dict[str, Any] = {"membership": "invite"}
+        if is_direct:
+            content["is_direct"] = True
+        await self.request(
+            "PUT", ["rooms", room_id, "state", "m.room.member", user_id], body=content
+        )
+
+    async def joined_rooms(self) -> list[str]:
+        reply = await self.request("GET", ["joined_rooms"])
+        rooms = reply.get("joined_rooms")
+        return [r for r in rooms if isinstance(r, str)] if isinstance(rooms, list) else []
+
     async def create_room(self, body: Mapping[str, Any]) -> str:
         reply = await self.request("POST", ["createRoom"], body=body)
         return str(reply["room_id"])
