@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # stored under (default: a fixed one; the folder is readable by the bot only)
     matrix_crypto_store: str | None = None
     matrix_crypto_key: SecretStr | None = None
+    # direct messages (pings, reminders) per second the outbox sends on Matrix; replies
+    # use what the homeserver allows beyond that (Synapse's default: 0.2/s, burst 10)
+    matrix_pace: float = 10.0
 
     # the city pages and calendar feeds (chatbot.web): served when web_port is set
     web_port: int | None = None

@@ -41,7 +41,11 @@ class OutboxSender:
         self.repo = bot.repo
         self.adapter = adapter
         self.platform = adapter.platform
-        self.rate = rate if rate is not None else PACE.get(adapter.platform)
+        # the adapter's own pace (a setting, e.g. CHATBOT_MATRIX_PACE), else the table's
+        pace = getattr(adapter, "pace", None)
+        if rate is None:
+            rate = pace if isinstance(pace, int | float) else PACE.get(adapter.platform)
+        self.rate = rate
         self.wake = asyncio.Event()
         self._next_slot = 0.0
 
@@ -77,19 +81,23 @@ class OutboxSender:
             for message in due:
                 if stop is not None and stop.is_set():
                     break
-                await self._deliver(message, stop)
+                if not await self._deliver(message, stop):
+                    break  # the platform made us wait: start again at the oldest due
                 handled += 1
         return handled
 
-    async def _deliver(self, message: OutboxMessage, stop: asyncio.Event | None) -> None:
+    async def _deliver(self, message: OutboxMessage, stop: asyncio.Event | None) -> bool:
+        """Deliver one message; False when the platform asked to wait ("retry after"):
+        the message keeps its place in line (a person's messages stay in order), the
+        sender waits, and the batch is read again."""
         now = self.now()
         if message.expires_at is not None and message.expires_at <= now:
             async with self.repo.atomic():
                 await self.repo.finish_message(message.id, "dropped", now)
-            return
+            return True
         async with self.repo.atomic():
             if not await self.repo.claim_message(message.id, now):
-                return
+                return True
         await self._pace()
         buttons = tuple(Button(*b) for b in message.buttons)
         action = (
@@ -101,17 +109,15 @@ class OutboxSender:
             await self.adapter.perform(action)
         except RetryAfter as wait:
             async with self.repo.atomic():
-                await self.repo.retry_message(
-                    message.id, self.now() + timedelta(seconds=wait.seconds)
-                )
+                await self.repo.retry_message(message.id, message.due_at)
             await self._pause(min(wait.seconds, 60.0), stop)
-            return
+            return False
         except Unreachable:
             async with self.repo.atomic():
                 await self.repo.finish_message(message.id, "dropped", self.now())
                 await self.repo.set_reachable(message.person, False)
             await self._tell_groups(message)
-            return
+            return True
         except Exception as error:  # the network, a 5xx: the adapter could not deliver it
             log.warning("sending outbox message %s failed: %r", message.id, error)
             async with self.repo.atomic():
@@ -120,9 +126,10 @@ class OutboxSender:
                 else:
                     backoff = timedelta(seconds=2 ** (message.attempts + 1))
                     await self.repo.retry_message(message.id, self.now() + backoff)
-            return
+            return True
         async with self.repo.atomic():
             await self.repo.finish_message(message.id, "sent", self.now())
+        return True
 
     async def _pause(self, seconds: float, stop: asyncio.Event | None) -> None:
         """Wait (the platform asked for it), but not past a stop."""

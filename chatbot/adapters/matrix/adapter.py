@@ -168,6 +168,7 @@ class MatrixAdapter:
         self.timeline_limit = TIMELINE_LIMIT
         self.shutdown_grace = SHUTDOWN_GRACE
         self.late_key_wait = LATE_KEY_WAIT
+        self.pace = settings.matrix_pace  # the outbox's direct messages per second
         # what is known while running
         self.rooms: dict[str, RoomState] = {}
         self.direct: dict[str, list[str]] = {}  # m.direct: user id -> room ids
