@@ -269,6 +269,7 @@ class Bot:
         open and close, sessions past their end are ended. Never raises."""
         actions: list[Action] = []
         now = self.clock.now()
+        self.memory.prune(now)  # shared positions and pending radii expire
         async with self.repo.atomic():
             await self.repo.end_sessions_before(now)
             await self.repo.forget_handled_before(now - HANDLED_KEPT)

@@ -1321,8 +1321,12 @@ class FakeTelegramServer:
 
     @staticmethod
     async def _wait_event(event: asyncio.Event, timeout: float) -> None:  # noqa: ASYNC109
+        # `asyncio.timeout`, not `wait_for`: wait_for runs event.wait() as a new task that
+        # starts one loop turn later, and a `_wake` (set, then clear) in that turn went
+        # unseen: a long poll slept its whole timeout with an update waiting
         try:
-            await asyncio.wait_for(event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await event.wait()
         except TimeoutError:
             pass
 

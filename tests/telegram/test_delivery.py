@@ -61,13 +61,6 @@ async def test_restart_neither_repeats_nor_drops_updates(tg: TelegramWorld) -> N
     assert names.count("neu") == 1 and names.count("einrichten") == 1
     served = [u["update_id"] for c in tg.server.calls_to("getUpdates") for u in c.result or []]
     assert all(served.count(u["update_id"]) == 2 for u in handled_before)  # came twice
-    newest = str(delivered_updates(tg)[-1]["update_id"])
-
-    async def position_saved() -> bool:
-        assert tg.repo is not None
-        return await tg.repo.platform_value("telegram", "offset") == newest
-
-    await eventually(position_saved)
 
     # a clean restart: the stored position is confirmed, nothing comes again
     await tg.stop()

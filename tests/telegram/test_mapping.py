@@ -77,4 +77,8 @@ async def test_locations_venues_and_live_locations(tg: TelegramWorld) -> None:
     assert static.origin.sender.name == "Ben" and static.origin.chat.id == str(GROUP)
     assert first_live.live and (first_live.latitude, first_live.longitude) == (51.43, 6.76)
     assert (shared_venue.title, shared_venue.address) == ("Café Museum", "Königstraße 1")
-    assert [e.text for e in tg.events if isinstance(e, TextEvent)] == ["nur Text"]
+    # plain text is not handed to the core at all (no lookup, no ledger row)
+    assert not any(isinstance(e, TextEvent) for e in tg.events)
+    assert tg.repo is not None
+    marked = await tg.repo.db.execute_fetchall("SELECT count(*) FROM handled_events")
+    assert list(marked)[0][0] == len(tg.events)

@@ -16,19 +16,19 @@ when the process dies are gone. So the adapter drives getUpdates itself and uses
    its replies and the mark `update:<id>` commit in one transaction, so an update is
    applied exactly once even across a crash; its replies wait in their chat's queue.
 3. When every update of the batch is handled (not sent: a chat over Telegram's flood
-   limits holds up only its own queue), the batch's highest update_id is stored
-   (`offset`, for the record) and the next getUpdates (offset = that + 1) confirms the
-   batch to Telegram. At stop, one more getUpdates confirms the last batch.
+   limits holds up only its own queue), the next getUpdates (offset = the batch's
+   highest update_id + 1) confirms the batch to Telegram. At stop, one more getUpdates
+   confirms the last batch.
 
 A new run starts getUpdates *without* an offset: Telegram then sends what is not
 confirmed yet, i.e. what came while the bot was down (kept for 24 hours), plus, after a
-crash, the last batch again, which step 2 skips. The stored position is not used to
-skip or to ask from: after a week without updates Telegram picks the next update_id at
-random, possibly below the stored one, and asking with the old offset would confirm
-(drop) those updates unseen.
+crash, the last batch again, which step 2 skips. No position is stored to ask from:
+after a week without updates Telegram picks the next update_id at random, possibly
+below an old one, and asking with an old offset would confirm (drop) those updates
+unseen.
 
-`run(stop)` ends the long poll when `stop` is set, finishes the batch in flight, stores
-the position, confirms it to Telegram, and returns.
+`run(stop)` ends the long poll when `stop` is set, finishes the batch in flight,
+confirms it to Telegram, and returns.
 
 Webhook mode (CHATBOT_TELEGRAM_WEBHOOK_URL) serves HTTP with aiohttp instead: every
 request must carry the secret (`X-Telegram-Bot-Api-Secret-Token`, else 403) and is
@@ -356,7 +356,6 @@ class TelegramAdapter:
         await self.runtime.deliver(self.core.late_notes())  # one note per chat, if any
         newest = max(u.update_id for u in updates)
         self._position = newest  # the next getUpdates confirms the batch
-        await self.state.save_position(newest)
 
     async def handle_update(self, update: Update) -> None:
         """One update, in its chat's lane, exactly once (see the module docstring)."""
@@ -392,11 +391,8 @@ class TelegramAdapter:
             await self.dispatch(command)
             await self._after_command(command)
             return
-        if message.text.startswith(mapping.PREFIX):
-            return  # a command for another bot
-        text = mapping.text_event(message)
-        if text is not None:
-            await self.dispatch(text)
+        # plain text, or a command for another bot: nothing for the core (no lookup, no
+        # ledger row per chat message)
 
     async def on_location(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.message is None:
@@ -554,4 +550,3 @@ class TelegramAdapter:
     async def _handle_pushed(self, update: Update) -> None:
         await self.handle_update(update)
         await self.runtime.deliver(self.core.late_notes())
-        await self.state.save_position(update.update_id)

@@ -34,7 +34,6 @@ from chatbot.core.events import (
     Origin,
     Person,
     PersonRef,
-    TextEvent,
     VoteEvent,
 )
 
@@ -120,13 +119,6 @@ def command_event(message: Message, bot_username: str) -> CommandEvent | None:
         and (replied.from_user.username or "").casefold() == bot_username.casefold()
     )
     return CommandEvent(origin_of(message, sender), parsed[0], parsed[1], addressed=addressed)
-
-
-def text_event(message: Message) -> TextEvent | None:
-    sender = sender_of(message)
-    if message.text is None or sender is None:
-        return None
-    return TextEvent(origin_of(message, sender), message.text)
 
 
 def location_event(message: Message) -> LocationEvent | None:

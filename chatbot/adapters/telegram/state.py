@@ -3,8 +3,7 @@
 
 | key | value |
 |---|---|
-| `offset` | the highest update_id whose batch is done (for the record, see adapter.py) |
-| (handled_events) `update:<update_id>` | an update the adapter started to handle |
+| (handled_events) `update:<update_id>` | an update that was handled (chatbot.runtime) |
 | `inactive:<chat_id>` | "1" while the bot is out of the chat (removed, blocked) |
 | `migrated:<old_chat_id>` | the supergroup's id after a group was upgraded |
 | `poll:<native_poll_id>` | {"key", "chat", "message"}: the core's poll key and where it is |
@@ -21,7 +20,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from chatbot.core.events import ChatRef
@@ -67,21 +65,6 @@ class TelegramState:
 
     async def put_json(self, key: str, value: Any) -> None:
         await self.put(key, json.dumps(value, ensure_ascii=False, separators=(",", ":")))
-
-    # --- delivery position ------------------------------------------------------------
-
-    async def position(self) -> int | None:
-        raw = await self.get("offset")
-        return int(raw) if raw and raw.lstrip("-").isdigit() else None
-
-    async def save_position(self, update_id: int) -> None:
-        current = await self.position()
-        if current is None or update_id > current:
-            await self.put("offset", str(update_id))
-
-    async def first_time(self, update_id: int, at: datetime) -> bool:
-        """Record that the update is being handled; False if it was before."""
-        return await self.repo.mark_handled(PLATFORM, f"update:{update_id}", at)
 
     # --- chats ------------------------------------------------------------------------
 

@@ -39,8 +39,6 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import certifi
-from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.ext import ExtBot
 from telegram.request import BaseRequest, RequestData
@@ -50,6 +48,16 @@ from chatbot.adapters.telegram.redact import redact
 log = logging.getLogger(__name__)
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+# PTB passes "no value given" as a DefaultValue; its class, reached through the public
+# BaseRequest.DEFAULT_NONE instead of PTB's private telegram._utils
+DEFAULT = type(BaseRequest.DEFAULT_NONE)
+Timeout = float | None | object  # a number of seconds, None (no limit) or a DefaultValue
+
+
+def _seconds(given: Timeout, default: float | None) -> float | None:
+    if isinstance(given, DEFAULT):
+        return default
+    return float(given) if isinstance(given, int | float) else None
 
 
 class AiohttpRequest(BaseRequest):
@@ -107,15 +115,15 @@ class AiohttpRequest(BaseRequest):
 
     def _timeout(
         self,
-        read: ODVInput[float],
-        write: ODVInput[float],
-        connect: ODVInput[float],
-        pool: ODVInput[float],
+        read: Timeout,
+        write: Timeout,
+        connect: Timeout,
+        pool: Timeout,
     ) -> aiohttp.ClientTimeout:
-        read_s = self._read_timeout if isinstance(read, DefaultValue) else read
-        write_s = self._write_timeout if isinstance(write, DefaultValue) else write
-        connect_s = self._connect_timeout if isinstance(connect, DefaultValue) else connect
-        pool_s = self._pool_timeout if isinstance(pool, DefaultValue) else pool
+        read_s = _seconds(read, self._read_timeout)
+        write_s = _seconds(write, self._write_timeout)
+        connect_s = _seconds(connect, self._connect_timeout)
+        pool_s = _seconds(pool, self._pool_timeout)
         waiting = None if pool_s is None or connect_s is None else pool_s + connect_s
         parts = (connect_s, write_s, read_s)
         total = None if any(p is None for p in parts) else sum(p for p in parts if p)
@@ -142,10 +150,10 @@ class AiohttpRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        read_timeout: Timeout = BaseRequest.DEFAULT_NONE,
+        write_timeout: Timeout = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Timeout = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Timeout = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         if self._session is None or self._session.closed:
             raise RuntimeError("AiohttpRequest is not initialized")
