@@ -52,6 +52,7 @@ class SendPoll:
 class ClosePoll:
     chat: ChatRef
     poll_key: str
+    text: str = ""  # what the poll's end says, where the platform shows one (Matrix)
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ from chatbot.core.memory import ShortMemory
 from chatbot.core.model import CityGroup
 from chatbot.core.ports import AdminCheck, Repository
 from chatbot.core.text import excerpt, normalize_input
-from chatbot.i18n import Translator, normalize_language
+from chatbot.i18n import N_, Translator, normalize_language
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,21 @@ HANDLED_KEPT = timedelta(days=7)
 # a command older than this when it arrives (the bot was down, a platform's backlog) is
 # not applied as if it were new
 LATE = timedelta(minutes=10)
+# what an adapter has to say itself, in the chat's language (`Bot.notice`)
+NOTICES = {
+    # the alert for a button press we do not know (a forged or outdated button)
+    "unknown_button": N_("This button is not valid (any more)."),
+    # a room the bot cannot read (Matrix without its e2e extra)
+    "encrypted_room": N_(
+        "This room is encrypted. I can't read encrypted messages yet, so I won't answer"
+        " here. Please invite me to an unencrypted room."
+    ),
+    # a Matrix room was upgraded and the bot could not follow ({link}: the new room)
+    "upgrade_invite": N_(
+        "This room was replaced by a new one, but I could not follow it there. Please invite"
+        " me to the new room: {link} Until then the city group stays in this room."
+    ),
+}
 SCHEDULE = Person(PersonRef("core", "schedule"), "schedule")
 
 
@@ -122,6 +137,16 @@ class Bot:
         many options a native poll takes, whether it can ask for a location)."""
         self.capabilities[platform] = capabilities
         self.prefixes[platform] = capabilities.prefix
+
+    async def notice(self, kind: str, chat: ChatRef | None, language: str | None = None) -> str:
+        """A text an adapter shows on its own (an alert, a notice), decided here: in the
+        chat's group's language, else the person's (`language`), else the default."""
+        group = await self.repo.group_for_chat(chat) if chat is not None else None
+        if group is not None:
+            chosen = group.settings.language
+        else:
+            chosen = normalize_language(language, self.default_language)
+        return Translator(chosen).gettext(NOTICES[kind])
 
     def language_for(self, origin: Origin, group: CityGroup | None) -> str:
         if group is not None:

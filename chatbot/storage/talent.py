@@ -104,9 +104,7 @@ def _ranked_sql() -> str:
     arms: list[str] = []
     for n, (level, source) in enumerate(levels):
         if levels[n - 1][0] != level:
-            arms.append(
-                f"SELECT * FROM (SELECT *, 1 FROM act WHERE quality = {level} ORDER BY id)"
-            )
+            arms.append(f"SELECT * FROM (SELECT *, 1 FROM act WHERE quality = {level} ORDER BY id)")
         arms.append(
             f"SELECT DISTINCT {_COLUMNS}, {level}, 0 {source}"
             f"{QUALITY} = {level} AND p.id NOT IN (SELECT id FROM act)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatbot.adapters.telegram.adapter import UNKNOWN_BUTTON
+from chatbot.core.bot import NOTICES
 from chatbot.core.events import ButtonPress, CommandEvent
 from chatbot.i18n import Translator
 from tests.telegram.conftest import (
@@ -92,7 +92,7 @@ async def test_forged_or_foreign_button_data_changes_nothing(tg: TelegramWorld) 
     alerts = await tg.server.wait_for(
         "answerCallbackQuery", lambda c: c.params.get("show_alert") is True, count=5
     )
-    assert all(a.params["text"] == DE.gettext(UNKNOWN_BUTTON) for a in alerts)
+    assert all(a.params["text"] == DE.gettext(NOTICES["unknown_button"]) for a in alerts)
     today = await tg.ask(GROUP, CARLA, "/heute", "Heute in Duisburg")
     assert "Dana" not in today.params["text"]
     assert not [e for e in tg.events if isinstance(e, ButtonPress)]

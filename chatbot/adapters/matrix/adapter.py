@@ -79,7 +79,6 @@ from chatbot.core.events import (
     VoteEvent,
 )
 from chatbot.core.model import CityGroup, PollState
-from chatbot.i18n import N_, Translator
 from chatbot.runtime import RetryPolicy, Runtime, sleep_or_stop
 from chatbot.storage.base import sqlite_path
 
@@ -95,15 +94,6 @@ LATE_KEY_WAIT = 300.0  # seconds an encrypted event waits for its room key, at m
 EDIT_WINDOW = 300.0  # seconds: an edit of a rejected command is acted on within that
 
 ROOM_LINK = "https://matrix.to/#/{}"
-POLL_CLOSED = N_("The poll is closed.")  # the poll end's text fallback; a result follows
-ENCRYPTION_NOTICE = N_(
-    "This room is encrypted. I can't read encrypted messages yet, so I won't answer"
-    " here. Please invite me to an unencrypted room."
-)
-UPGRADE_INVITE = N_(
-    "This room was replaced by a new one, but I could not follow it there. Please invite"
-    " me to the new room: {link} Until then the city group stays in this room."
-)
 
 
 class AdapterStore(Protocol):
@@ -818,14 +808,12 @@ class MatrixAdapter:
 
     async def _poll_end(self, action: ClosePoll) -> dict[str, Any] | None:
         """The poll end for the start event of this poll in this room (None: the bot has
-        not posted it here as a poll); its text is in the group's language."""
+        not posted it here as a poll); its text is the core's."""
         room_id = action.chat.id
         start = await self.repo.platform_value(PLATFORM, f"poll_event:{room_id}:{action.poll_key}")
         if not start:
             return None
-        group = await self.repo.group_for_chat(action.chat)
-        language = group.settings.language if group else self.bot.default_language
-        return mapping.poll_end_content(start, Translator(language).gettext(POLL_CLOSED))
+        return mapping.poll_end_content(start, action.text)
 
     # --- invites, leaving, upgrades ---------------------------------------------------
 
@@ -958,9 +946,8 @@ class MatrixAdapter:
 
     async def _ask_for_invite(self, old: str, new: str) -> None:
         """In the replaced room: the bot could not follow; please invite it."""
-        group = await self.repo.group_for_chat(ChatRef(PLATFORM, old))
-        language = group.settings.language if group else self.bot.default_language
-        text = Translator(language).gettext(UPGRADE_INVITE).format(link=ROOM_LINK.format(new))
+        text = await self.bot.notice("upgrade_invite", ChatRef(PLATFORM, old))
+        text = text.format(link=ROOM_LINK.format(new))
         await self.runtime.deliver([SendText(ChatRef(PLATFORM, old), text)])
 
     async def _drop_room(self, room_id: str) -> None:
@@ -1010,9 +997,7 @@ class MatrixAdapter:
             return
         async with self.repo.atomic():
             await self.repo.set_platform_value(PLATFORM, key, "1")
-        group = await self.repo.group_for_chat(ChatRef(PLATFORM, room_id))
-        language = group.settings.language if group else self.bot.default_language
-        text = Translator(language).gettext(ENCRYPTION_NOTICE)
+        text = await self.bot.notice("encrypted_room", ChatRef(PLATFORM, room_id))
         log.warning("Matrix: %s is encrypted; the bot cannot read it", room_id)
         await self.runtime.deliver([SendText(ChatRef(PLATFORM, room_id), text)])
 

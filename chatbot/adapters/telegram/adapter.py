@@ -70,7 +70,7 @@ from chatbot.adapters.telegram.menus import set_chat_menus, set_global_menus
 from chatbot.adapters.telegram.ratelimit import FloodLimiter, retry_seconds
 from chatbot.adapters.telegram.redact import protect
 from chatbot.adapters.telegram.sending import MAX_OPTIONS, Sender
-from chatbot.adapters.telegram.state import PLATFORM, TelegramState, chat_ref
+from chatbot.adapters.telegram.state import PLATFORM, TelegramState
 from chatbot.adapters.telegram.transport import AdapterBot, AiohttpRequest
 from chatbot.config import Settings
 from chatbot.core.actions import Action
@@ -78,7 +78,6 @@ from chatbot.core.bot import Bot as CoreBot
 from chatbot.core.commands import find_command
 from chatbot.core.context import Capabilities
 from chatbot.core.events import ButtonPress, CommandEvent, Event, MemberJoined
-from chatbot.i18n import N_, Translator, normalize_language
 from chatbot.runtime import Runtime
 from chatbot.storage.sqlite import SqliteRepository
 
@@ -95,8 +94,6 @@ ALLOWED_UPDATES = [
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MENU_COMMANDS = frozenset({"setup", "settings"})  # may change a group's language
 
-# the alert for a button press we do not know (a forged or foreign button)
-UNKNOWN_BUTTON = N_("This button is not valid (any more).")
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 
@@ -412,8 +409,10 @@ class TelegramAdapter:
             stored = await self.buttons.resolve(query.data, int(origin.chat.id))
         if origin is None or stored is None:
             log.info("unknown button data from user %s", query.from_user.id)
-            language = await self._language(origin.chat.id if origin else None, query)
-            await self._answer(query, Translator(language).gettext(UNKNOWN_BUTTON), alert=True)
+            text = await self.core.notice(
+                "unknown_button", origin.chat if origin else None, query.from_user.language_code
+            )
+            await self._answer(query, text, alert=True)
             return
         await self._answer(query)  # at once: the client stops its spinner
         await self.dispatch(ButtonPress(origin, stored.command, stored.args))
@@ -472,13 +471,6 @@ class TelegramAdapter:
             await query.answer(text=text, show_alert=alert)
         except TelegramError as error:
             log.info("could not answer a button press: %s", error)
-
-    async def _language(self, chat_id: str | None, query: Any) -> str:
-        if chat_id is not None:
-            group = await self.repo.group_for_chat(chat_ref(chat_id))
-            if group is not None:
-                return group.settings.language
-        return normalize_language(query.from_user.language_code, self.core.default_language)
 
     async def _private_contact(self, update: Update) -> None:
         """Someone wrote to the bot privately: it can message them (again)."""

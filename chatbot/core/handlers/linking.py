@@ -17,6 +17,7 @@ from chatbot.core.actions import ClosePoll
 from chatbot.core.commands import spec_for
 from chatbot.core.context import Context
 from chatbot.core.errors import UserError
+from chatbot.core.handlers.polls import POLL_CLOSED
 from chatbot.core.model import LinkedChat, PollState
 from chatbot.core.text import excerpt, one_line
 from chatbot.i18n import Translator
@@ -249,7 +250,7 @@ async def unlink(ctx: Context, args: str) -> None:
         await ctx.repo.unlink_chat(ctx.origin.chat)
     if poll is not None and poll.state == PollState.OPEN:
         # the poll goes on in the other chats; its copy here would take votes for nothing
-        ctx.actions.append(ClosePoll(ctx.origin.chat, str(poll.id)))
+        ctx.actions.append(ClosePoll(ctx.origin.chat, str(poll.id), ctx._(POLL_CLOSED)))
     for chat_ctx in await ctx.each_chat_of(group):
         chat_ctx.post(
             chat_ctx._("{chat} has left {city}; its news is no longer posted there.").format(

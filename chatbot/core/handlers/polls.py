@@ -32,7 +32,9 @@ from chatbot.core.model import (
 from chatbot.core.ports import Repository
 from chatbot.core.render import opened_by
 from chatbot.core.text import excerpt, fold, parse_number
+from chatbot.i18n import N_
 
+POLL_CLOSED = N_("The poll is closed.")  # a poll end's own text; the result follows
 MAX_OPTIONS = 10  # at most, whatever the platforms can show
 
 
@@ -236,7 +238,9 @@ async def finish_poll(ctx: Context, group: CityGroup, poll: VenuePoll) -> None:
             session = await ctx.repo.session(session.id)
         await ctx.repo.close_poll(poll.id, session.id if session else None)
     for chat_ctx in await ctx.each_chat_of(group):
-        chat_ctx.actions.append(ClosePoll(chat_ctx.origin.chat, str(poll.id)))
+        chat_ctx.actions.append(
+            ClosePoll(chat_ctx.origin.chat, str(poll.id), chat_ctx._(POLL_CLOSED))
+        )
         if best is None and not (_by_command(ctx) and chat_ctx.origin.chat == ctx.origin.chat):
             pass  # nobody voted: the poll just ends, no post (/today says it closed)
         elif late:
