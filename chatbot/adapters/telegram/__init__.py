@@ -2,11 +2,13 @@
 
     build(settings, bot, repo) -> TelegramAdapter   # a chatbot.adapters.base.PlatformAdapter
 
-Parts: `adapter.py` (Application wiring, receiving exactly once, run/perform, webhook),
-`mapping.py` (updates -> events), `sending.py` (actions -> Bot API, failures),
-`ratelimit.py` (flood limits), `buttons.py` (callback data), `admins.py` (who is an
-admin), `menus.py` (command menus), `state.py` (what is kept in the database),
-`redact.py` (no token in logs).
+Parts: `adapter.py` (Application wiring, start and stop, run/perform), `polling.py`
+(getUpdates, receiving exactly once), `webhook.py` (webhook mode), `handlers.py` (an
+update in its chat's lane, once, through the runtime; the PTB handlers), `mapping.py`
+(updates -> events), `sending.py` (actions -> Bot API, failures), `ratelimit.py` (flood
+limits), `buttons.py` (callback data), `admins.py` (who is an admin), `menus.py`
+(command menus), `state.py` (what is kept in the database), `redact.py` (no token in
+logs), `transport.py` (PTB's HTTP on aiohttp).
 """
 
 from __future__ import annotations
