@@ -247,3 +247,27 @@ async def _until(platform: Platform, condition: Callable[[], bool]) -> None:
     while not condition():
         platform.changed.clear()
         await platform.changed.wait()
+
+
+def test_every_kind_of_action_survives_being_recorded() -> None:
+    from chatbot.core.actions import (
+        Button,
+        ClosePoll,
+        DirectMessage,
+        EditText,
+        SendPoll,
+        SendVenue,
+    )
+    from chatbot.runtime import codec
+
+    actions: list[Action] = [
+        SendText(GROUP, "Heute „1“ ✓", (Button("Dabei", "join", "s1", "dabei"),), "7", "42"),
+        SendText(GROUP, "📍", ask_location=True, location_label="Standort teilen", rejected=True),
+        EditText(GROUP, "5", "neu", (Button("Wo?", "where", "s2", "wo"),)),
+        SendPoll(GROUP, "Wohin?", ("1. Café", "2. Kö"), "9", thread="3"),
+        ClosePoll(ROOM, "9", "Die Umfrage ist geschlossen."),
+        SendVenue(ROOM, "Café", 51.43, 6.76, "Königstraße 1"),
+        DirectMessage(PersonRef(M, "@anna:x"), "Ping", (Button("Dabei", "join", "s1"),), "o-1"),
+    ]
+    for action in actions:
+        assert codec.decode(codec.encode(action)) == action

@@ -24,8 +24,16 @@ KINDS: dict[str, type[Any]] = {
 
 
 def encode(action: Action) -> str:
-    data = dataclasses.asdict(action)
-    data["kind"] = type(action).__name__
+    # by hand, not dataclasses.asdict: that deep-copies every field (measured: 0.7 ms for
+    # a /today with 20 buttons, more than the rest of recording it)
+    data: dict[str, Any] = {"kind": type(action).__name__}
+    for f in dataclasses.fields(action):
+        value = getattr(action, f.name)
+        if isinstance(value, ChatRef | PersonRef):
+            value = {"platform": value.platform, "id": value.id}
+        elif f.name == "buttons":
+            value = [[b.label, b.command, b.args, b.command_name] for b in value]
+        data[f.name] = value
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -37,7 +45,7 @@ def decode(payload: str) -> Action:
     if "person" in data:
         data["person"] = PersonRef(**data["person"])
     if "buttons" in data:
-        data["buttons"] = tuple(Button(**b) for b in data["buttons"])
+        data["buttons"] = tuple(Button(*b) for b in data["buttons"])
     if "options" in data:
         data["options"] = tuple(data["options"])
     action: Action = cls(**data)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -45,6 +45,9 @@ from chatbot.storage.pending import PendingRow
 log = logging.getLogger(__name__)
 
 CONTACT_EVERY = timedelta(seconds=20)
+# sent actions' rows are deleted together, this long after the first of them was sent
+# (one write for many sends; a crash in that window sends those again: at least once)
+FINISH_EVERY = 0.05
 
 Work = Callable[[], Awaitable[list[Action]]]
 
@@ -58,7 +61,7 @@ class RuntimeStore(Protocol):
         self, items: Iterable[tuple[str, str, str]], at: datetime
     ) -> list[int]: ...
     async def pending_of(self, platform: str) -> list[PendingRow]: ...
-    async def finish_pending(self, pending_id: int) -> None: ...
+    async def finish_pending(self, pending_ids: Sequence[int]) -> None: ...
     async def set_platform_value(self, platform: str, key: str, value: str) -> None: ...
 
 
@@ -97,6 +100,8 @@ class Runtime:
         self._stop = asyncio.Event()
         self.failing: dict[str, int] = {}  # platform -> consecutive failed sends
         self._contact: dict[str, datetime] = {}
+        self._finished: list[int] = []
+        self._finishing: asyncio.Task[None] | None = None
 
     def now(self) -> datetime:
         return self.core.clock.now()
@@ -115,7 +120,7 @@ class Runtime:
                 action = codec.decode(row.payload)
             except Exception:
                 log.exception("pending action %s cannot be read; dropped", row.id)
-                await self.repo.finish_pending(row.id)
+                await self.repo.finish_pending([row.id])
                 continue
             self._enqueue(platform, Pending(row.id, action, row.created_at))
         if rows:
@@ -189,7 +194,7 @@ class Runtime:
                     return  # stopped: the row stays for the next start
                 queue.popleft()
                 self._queued.discard(item.id)
-                await self.repo.finish_pending(item.id)
+                self._finish(item.id)
         except Exception:
             log.exception("the queue %s failed", lane)
         finally:
@@ -198,6 +203,23 @@ class Runtime:
                 self._queues.pop(lane, None)
             elif not self._stop.is_set():  # e.g. the database was briefly locked
                 self._workers[lane] = asyncio.create_task(self._work(lane))
+
+    def _finish(self, pending_id: int) -> None:
+        self._finished.append(pending_id)
+        if self._finishing is None or self._finishing.done():
+            self._finishing = asyncio.create_task(self._delete_finished(FINISH_EVERY))
+
+    async def _delete_finished(self, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        while self._finished:
+            done, self._finished = self._finished, []
+            try:
+                await self.repo.finish_pending(done)
+            except Exception:  # e.g. the database is briefly locked: the next round
+                log.exception("could not delete %d sent action(s)", len(done))
+                self._finished[:0] = done
+                return
 
     async def _send(self, platform: str, item: Pending) -> bool:
         """Deliver one action, retrying by the policy; True when done with it (sent or
@@ -254,8 +276,15 @@ class Runtime:
         while True:
             workers = [t for lane, t in self._workers.items() if platform in (None, lane[0])]
             if not workers:
-                return
+                break
             await asyncio.gather(*workers, return_exceptions=True)
+        await self._flush()
+
+    async def _flush(self) -> None:
+        """Delete the rows of what was sent, now."""
+        if self._finishing is not None and not self._finishing.done():
+            await asyncio.gather(self._finishing, return_exceptions=True)  # 50 ms at most
+        await self._delete_finished(0)
 
     async def close(self, grace: float = 5.0) -> None:
         """Stop sending: what is in hand gets `grace` seconds, the rest stays recorded
@@ -267,3 +296,4 @@ class Runtime:
             for task in late:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+        await self._flush()

@@ -126,15 +126,22 @@ class SqliteBase:
     @asynccontextmanager
     async def _in_unit(self, unit: _Unit) -> AsyncIterator[None]:
         if not unit.open:
+            # the block that begins the transaction needs no savepoint: if it fails,
+            # nothing else was written yet, and the whole transaction is rolled back
             await self._lock.acquire()
             try:
                 await self.db.execute("BEGIN IMMEDIATE")
+                unit.open = True
+                _in_transaction.set(True)  # this task's later writes join the transaction
+                yield
             except BaseException:
                 await self.db.rollback()
+                if unit.open:
+                    unit.open = False
+                    _in_transaction.set(False)
                 self._lock.release()
                 raise
-            unit.open = True
-            _in_transaction.set(True)  # this task's later writes join the transaction
+            return
         unit.savepoints += 1
         name = f"unit{unit.savepoints}"
         await self.db.execute(f"SAVEPOINT {name}")
@@ -146,6 +153,12 @@ class SqliteBase:
             raise
         else:
             await self.db.execute(f"RELEASE {name}")
+
+    @staticmethod
+    def _require_transaction() -> None:
+        """For writes that must be part of their caller's transaction."""
+        if not _in_transaction.get():
+            raise RuntimeError("this write belongs in a transaction (repo.atomic/unit)")
 
     async def _change(self, sql: str, params: Iterable[Any] = ()) -> int:
         """One writing statement as its own transaction (autocommit: one trip to the

@@ -3,7 +3,7 @@ transaction that marks their update handled, deleted once the platform took them
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,17 +21,19 @@ class PendingRow:
 
 class PendingStore(SqliteBase):
     async def add_pending(self, items: Iterable[tuple[str, str, str]], at: datetime) -> list[int]:
-        """Record (platform, lane, payload) rows; their ids, in order."""
-        ids = []
-        async with self.atomic():
-            for platform, lane, payload in items:
-                cursor = await self.db.execute(
-                    "INSERT INTO pending_actions (platform, lane, payload, created_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    (platform, lane, payload, to_iso(at)),
-                )
-                ids.append(int(cursor.lastrowid or 0))
-        return ids
+        """Record (platform, lane, payload) rows, inside the caller's transaction (the
+        unit of work of the update that decided them); their ids, in order."""
+        rows = [(platform, lane, payload, to_iso(at)) for platform, lane, payload in items]
+        if not rows:
+            return []
+        self._require_transaction()
+        await self.db.executemany(
+            "INSERT INTO pending_actions (platform, lane, payload, created_at) VALUES (?, ?, ?, ?)",
+            rows,
+        )
+        # one writer, in one transaction, AUTOINCREMENT: the ids are the last len(rows)
+        [(last,)] = await self.db.execute_fetchall("SELECT last_insert_rowid()")
+        return list(range(int(last) - len(rows) + 1, int(last) + 1))
 
     async def pending_of(self, platform: str) -> list[PendingRow]:
         rows = await self._all(
@@ -44,5 +46,9 @@ class PendingStore(SqliteBase):
             for r in rows
         ]
 
-    async def finish_pending(self, pending_id: int) -> None:
-        await self._change("DELETE FROM pending_actions WHERE id = ?", (pending_id,))
+    async def finish_pending(self, pending_ids: Sequence[int]) -> None:
+        """Delete the rows of actions that are done (sent or given up)."""
+        for start in range(0, len(pending_ids), 500):
+            chunk = pending_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            await self._change(f"DELETE FROM pending_actions WHERE id IN ({marks})", chunk)
