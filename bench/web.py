@@ -61,12 +61,12 @@ async def build(path: Path) -> tuple[SqliteRepository, FakeClock]:
     repo = await SqliteRepository.open(f"sqlite:///{path}")
     now = datetime(2026, 11, 30, 7, 0, tzinfo=BERLIN)
     clock = FakeClock(now)
-    group = await repo.create_group(ChatRef("bench", "g"), "Duisburg", GroupSettings())
+    group = await repo.create_group(ChatRef("bench", "g"), "Duisburg", GroupSettings(), clock.now())
     venues = []
     async with repo.atomic():
         for n in range(20):
             venue = Venue(0, group.id, f"Café {n:02d}", 51.43 + n / 1000, 6.76, f"Straße {n}")
-            venues.append(await repo.add_venue(venue))
+            venues.append(await repo.add_venue(venue, clock.now()))
     today = now.date()
     async with repo.atomic():
         for n in range(SERIES):
@@ -96,7 +96,7 @@ async def build(path: Path) -> tuple[SqliteRepository, FakeClock]:
                     group.id, venue.name, venue.id, venue.latitude, venue.longitude, day,
                     start, end, starts_at, ends_at, opener,
                     topic="Steuern" if n % 3 == 0 else "", joiners=joiners, today=today,
-                    seats=6 if n % 5 == 0 else None,
+                    seats=6 if n % 5 == 0 else None, created_at=clock.now(),
                 )
             )  # fmt: skip
             assert session is not None

@@ -110,6 +110,7 @@ def new_session(group_id: int, place: str, lat: float, lon: float) -> NewSession
         starts_at=datetime(2026, 11, 30, 9, 0, tzinfo=UTC),
         ends_at=datetime(2026, 11, 30, 16, 0, tzinfo=UTC),
         opener=BEN,
+        created_at=NOW,
     )
 
 
@@ -157,7 +158,7 @@ async def test_nearest_first_with_exact_distances(
     indexed: tuple[SqliteRepository, geo.GeoIndex],
 ) -> None:
     repo, index = indexed
-    group = await repo.create_group(ChatRef("test", "g1"), "Duisburg", GroupSettings())
+    group = await repo.create_group(ChatRef("test", "g1"), "Duisburg", GroupSettings(), NOW)
     ids = {}
     async with repo.atomic():  # through the repository: the triggers index them
         for name, (lat, lon) in {

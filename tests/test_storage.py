@@ -64,12 +64,12 @@ async def test_wal_and_foreign_keys_are_on(repo: SqliteRepository) -> None:
     async with repo.db.execute("PRAGMA foreign_keys") as cursor:
         assert (await cursor.fetchone())[0] == 1  # type: ignore[index]
     with pytest.raises(aiosqlite.IntegrityError):
-        await repo.add_venue(Venue(0, 999, "Nowhere", 1.0, 1.0))
+        await repo.add_venue(Venue(0, 999, "Nowhere", 1.0, 1.0), NOW)
 
 
 async def test_data_survives_reopening_the_file(db_url: str) -> None:
     first = await SqliteRepository.open(db_url)
-    group = await first.create_group(CHAT, "Essen", GroupSettings(language="en"))
+    group = await first.create_group(CHAT, "Essen", GroupSettings(language="en"), NOW)
     await first.close()
     second = await SqliteRepository.open(db_url)
     found = await second.group_for_chat(CHAT)
@@ -78,16 +78,16 @@ async def test_data_survives_reopening_the_file(db_url: str) -> None:
 
 
 async def test_a_failed_transaction_leaves_nothing(repo: SqliteRepository) -> None:
-    group = await repo.create_group(CHAT, "Bochum", GroupSettings())
+    group = await repo.create_group(CHAT, "Bochum", GroupSettings(), NOW)
     with pytest.raises(RuntimeError):
         async with repo.atomic():
-            await repo.add_venue(Venue(0, group.id, "Tante Mia", 51.48, 7.21))
+            await repo.add_venue(Venue(0, group.id, "Tante Mia", 51.48, 7.21), NOW)
             raise RuntimeError("interrupted")
     assert await repo.venues(group.id) == []
 
 
 async def test_sessions_keep_joiners_in_order_and_end_by_time(repo: SqliteRepository) -> None:
-    group = await repo.create_group(CHAT, "Dortmund", GroupSettings())
+    group = await repo.create_group(CHAT, "Dortmund", GroupSettings(), NOW)
     session = await repo.add_session(
         NewSession(
             group_id=group.id,
@@ -101,6 +101,7 @@ async def test_sessions_keep_joiners_in_order_and_end_by_time(repo: SqliteReposi
             starts_at=datetime(2026, 11, 30, 8, 0, tzinfo=UTC),
             ends_at=datetime(2026, 11, 30, 11, 0, tzinfo=UTC),
             opener=BEN,
+            created_at=NOW,
         )
     )
     carla = Person(PersonRef("test", "carla"), "Carla")

@@ -150,6 +150,7 @@ class NewSession:
     here: bool = False  # at a shared (rounded) position instead of a venue
     today: date | None = None  # the city's today: sessions from then on hold their numbers
     seats: int | None = None
+    created_at: datetime = field(kw_only=True)  # when it was opened (the core's clock)
 
 
 @dataclass(frozen=True)

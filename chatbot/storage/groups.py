@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import aiosqlite
 
@@ -60,13 +60,15 @@ class GroupStore(SqliteBase):
         row = await self._one("SELECT * FROM city_groups WHERE id = ?", (group_id,))
         return self._group(row) if row else None
 
-    async def create_group(self, chat: ChatRef, name: str, settings: GroupSettings) -> CityGroup:
+    async def create_group(
+        self, chat: ChatRef, name: str, settings: GroupSettings, at: datetime
+    ) -> CityGroup:
         async with self.atomic():
             # the row with what it cannot be without; update_group below writes the settings
             cursor = await self.db.execute(
                 "INSERT INTO city_groups (name, language, timezone, created_at)"
                 " VALUES (?, ?, ?, ?)",
-                (name, settings.language, settings.timezone, to_iso(datetime.now(UTC))),
+                (name, settings.language, settings.timezone, to_iso(at)),
             )
             group_id = cursor.lastrowid
             assert group_id is not None
@@ -240,7 +242,7 @@ class GroupStore(SqliteBase):
         rows = await self._all("SELECT * FROM venues WHERE group_id = ?", (group_id,))
         return sorted((self._venue(r) for r in rows), key=lambda v: (fold(v.name), v.id))
 
-    async def add_venue(self, venue: Venue) -> Venue:
+    async def add_venue(self, venue: Venue, at: datetime) -> Venue:
         """Store a venue with the group's next venue number (never one given before)."""
         await self.db.execute(
             "UPDATE city_groups SET venue_seq = venue_seq + 1 WHERE id = ?", (venue.group_id,)
@@ -257,7 +259,7 @@ class GroupStore(SqliteBase):
                 venue.address,
                 ",".join(venue.tags),
                 venue.notes,
-                to_iso(datetime.now(UTC)),
+                to_iso(at),
                 venue.group_id,
             ),
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from functools import lru_cache
 from typing import Any
 
@@ -131,7 +131,7 @@ class SessionStore(GroupStore):
                 new.opener.ref.id,
                 new.opener.name,
                 new.topic,
-                to_iso(datetime.now(UTC)),
+                to_iso(new.created_at),
                 new.standing_id,
                 int(new.here),
                 new.seats,

@@ -147,7 +147,7 @@ class Site:
             ids = frozenset(by_weekday.get(day.weekday(), ()))
             if not ids or self._materialized.get((group.id, day)) == ids:
                 continue
-            await materialize_standing(self.repo, group, day, zone, today)
+            await materialize_standing(self.repo, group, day, zone, today, self.clock.now())
             self._materialized[(group.id, day)] = ids
         if len(self._materialized) > 10_000:
             self._materialized = {k: v for k, v in self._materialized.items() if k[1] >= today}

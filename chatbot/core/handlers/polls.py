@@ -226,6 +226,7 @@ async def finish_poll(ctx: Context, group: CityGroup, poll: VenuePoll) -> None:
                         ends_at=ctx.instant(poll.local_date, end),
                         opener=POLL,
                         today=ctx.today(),
+                        created_at=ctx.now(),
                     )
                 )
                 assert session is not None

@@ -63,12 +63,12 @@ async def standing_of(ctx: Context, group: CityGroup, day: date) -> None:
     """Materialize a day's standing sessions once per group and day (per process)."""
     key = (group.id, day)
     if key not in ctx.memory.materialized:
-        await materialize_standing(ctx.repo, group, day, ctx.zone, ctx.today())
+        await materialize_standing(ctx.repo, group, day, ctx.zone, ctx.today(), ctx.now())
         ctx.memory.materialized.add(key)
 
 
 async def materialize_standing(
-    repo: Repository, group: CityGroup, day: date, zone: ZoneInfo, today: date
+    repo: Repository, group: CityGroup, day: date, zone: ZoneInfo, today: date, now: datetime
 ) -> list[Session]:
     """Give each standing session of that weekday its row for the day (once: a day that
     has a row, open or skipped, keeps it). Returns the sessions created now."""
@@ -92,6 +92,7 @@ async def materialize_standing(
                     topic=standing.topic,
                     standing_id=standing.id,
                     today=today,
+                    created_at=now,
                 )
             )
         if session is not None:
@@ -238,6 +239,7 @@ async def open_session(ctx: Context, args: str) -> None:
                 here=venue.id == 0,
                 today=today,
                 seats=request.seats,
+                created_at=ctx.now(),
             )
         )
         assert session is not None

@@ -158,7 +158,7 @@ async def setup(ctx: Context, args: str) -> None:
     )
     async with ctx.repo.atomic():
         if ctx.group is None:
-            group = await ctx.repo.create_group(ctx.origin.chat, name, settings)
+            group = await ctx.repo.create_group(ctx.origin.chat, name, settings, ctx.now())
             if ctx.origin.chat_title:  # shown among the city's chats (/settings)
                 await ctx.repo.link_chat(ctx.origin.chat, group.id, linking.chat_title(ctx))
         else:

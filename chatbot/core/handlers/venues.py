@@ -187,7 +187,7 @@ async def add_shared_venue(ctx: Context, event: LocationEvent) -> None:
 async def _store_new_venue(ctx: Context, venue: Venue) -> None:
     """Store a checked venue and say which number /venues gives it."""
     async with ctx.repo.atomic():
-        added = await ctx.repo.add_venue(venue)
+        added = await ctx.repo.add_venue(venue, ctx.now())
     ctx.reply(ctx._("Added venue {number}: {name}.").format(number=added.number, name=added.name))
 
 
