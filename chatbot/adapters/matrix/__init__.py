@@ -3,10 +3,15 @@
 ``build(settings, bot, repo)`` gives the ``PlatformAdapter`` that ``chatbot run``
 starts when ``CHATBOT_MATRIX_HOMESERVER`` and ``CHATBOT_MATRIX_USER_ID`` are set.
 
-Modules: ``adapter`` (login, sync loop, delivery, invites, direct rooms), ``mapping``
-(Matrix JSON <-> core events and actions), ``admins`` (power levels -> admin),
-``sender`` (one send queue per room, rate limits), ``rooms`` (room state from sync),
-``http`` (the client-server endpoints used), ``redact`` (no secrets in logs).
+Modules: ``adapter`` (the ``MatrixAdapter``: login, delivery, admins, composing the
+parts), ``sync`` (the sync loop, back-fill, the saved sync token), ``timeline`` (a room's
+timeline events: encrypted ones and late keys, edits, origins), ``membership`` (members,
+the bot joining and leaving, invites, room upgrades, gone rooms), ``direct`` (m.direct,
+direct rooms and messages), ``polls`` (MSC3381 polls, the poll registry), ``login``,
+``mapping`` (Matrix JSON <-> core events and actions), ``crypto`` (end-to-end
+encryption), ``admins`` (power levels -> admin), ``rooms`` (room state from sync),
+``bridges`` (what a bridge relays is ignored), ``http`` (the client-server endpoints
+used), ``redact`` (no secrets in logs).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""What the adapter knows about each joined room, built from the sync's state events.
+"""What the adapter knows about each joined room, built from the sync's state events
+(and two readers of a sync's dicts: a section's events, a member event's change).
 
 The first sync after every start asks for the full state, so this is complete without
 being stored. Power levels are NOT kept here: admin checks read them fresh.
@@ -12,6 +13,24 @@ from typing import Any
 
 from chatbot.adapters.matrix.admins import RoomCreate
 from chatbot.adapters.matrix.bridges import BRIDGE_STATE_TYPES
+
+
+def section_events(section: Any) -> list[dict[str, Any]]:
+    """The event dicts of a sync section ({"events": [...]})."""
+    if not isinstance(section, dict):
+        return []
+    events = section.get("events")
+    return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
+
+
+def membership_change(event: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(membership now, membership before) of an m.room.member event."""
+    content = event.get("content") or {}
+    unsigned = event.get("unsigned") or {}
+    previous = unsigned.get("prev_content") or event.get("prev_content") or {}
+    now = content.get("membership") if isinstance(content, dict) else None
+    before = previous.get("membership") if isinstance(previous, dict) else None
+    return (now if isinstance(now, str) else None, before if isinstance(before, str) else None)
 
 
 def localpart(user_id: str) -> str:
