@@ -177,6 +177,26 @@ async def prepare_group(repo: SqliteRepository, clock: FakeClock, sessions: int)
         await say(200 + n, f"Gast {n + 1}", f"/dabei {n + 1}")
 
 
+def start_adapter(
+    tg: ThreadedFakeTelegramServer,
+    repo: SqliteRepository,
+    clock: FakeClock,
+    db_url: str,
+    stop: asyncio.Event,
+    *,
+    flood_limits: bool,
+) -> asyncio.Task[None]:
+    """The project's Telegram adapter against the fake server, running until `stop`."""
+    settings = Settings(
+        telegram_token=tg.token,  # type: ignore[arg-type]
+        telegram_api_url=tg.base_url,
+        database_url=db_url,
+        telegram_flood_limits=flood_limits,
+    )
+    adapter = build(settings, Bot(repo, clock), repo)
+    return asyncio.create_task(adapter.run(stop))
+
+
 async def adapter_round(
     tg: ThreadedFakeTelegramServer, n: int, sessions: int, folder: Path, number: int
 ) -> Result:
@@ -184,15 +204,8 @@ async def adapter_round(
     db_url = f"sqlite:///{folder / f'bench-{time.monotonic_ns()}-{number}.db'}"
     repo = await SqliteRepository.open(db_url)
     await prepare_group(repo, clock, sessions)
-    settings = Settings(
-        telegram_token=tg.token,  # type: ignore[arg-type]
-        telegram_api_url=tg.base_url,
-        database_url=db_url,
-        telegram_flood_limits=False,
-    )
-    adapter = build(settings, Bot(repo, clock), repo)
     stop = asyncio.Event()
-    task = asyncio.create_task(adapter.run(stop))
+    task = start_adapter(tg, repo, clock, db_url, stop, flood_limits=False)
     try:
         warm = await measure(tg, BOT_GROUP, "/heute", 20, "adapter warm-up")
         assert warm.updates == 20

@@ -10,9 +10,18 @@ goes through it:
 
 * proactively, only *sends* (messages, polls, venues, edits) are throttled, with sliding
   windows per chat (3 within 3 s: one per second with a burst of three), per group
-  (20 within 60 s) and overall (30 within 1 s). Reads such as getChatMember are not
+  (20 within 61 s) and overall (30 within 1.04 s); the margins because Telegram counts
+  arrivals and a request's time on the wire varies. Reads such as getChatMember are not
   (PTB's AIORateLimiter counts every request that names a chat against its group's
   20/min, so an admin check would use up a group's messages);
+* the overall budget is shared fairly: a send that its own chat's windows allow waits
+  for an overall slot in a queue ordered by when its chat last got one, so a chat that
+  sends rarely gets the next free slot, and busy chats take turns (round robin), instead
+  of a quiet group's answer waiting behind a hundred groups' floods. A chat not seen
+  lately queues as if it had just been served (else a fan-out, one message to each of
+  many new chats, would go before everyone else's replies). While sends queue,
+  the slots are handed out evenly spaced (one per 1.04 s / 30), so the next free slot
+  is never far off; with no queue a burst goes out at once;
 * reactively, a 429 on any request waits `retry_after` (+0.1 s) and retries, up to
   `max_retries` times; while it waits, other sends to that chat wait too (in-chat order
   is kept by the adapter anyway). Other chats go on.
@@ -25,10 +34,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dtm
+import heapq
+import itertools
 import logging
 import time
 import warnings
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -51,6 +62,7 @@ SEND_METHODS = frozenset(
 )
 
 Window = tuple[int, float]  # at most N requests within T seconds
+Rules = list[tuple[tuple[str, object], Window]]
 
 
 def retry_seconds(error: RetryAfter) -> float:
@@ -70,9 +82,9 @@ class SlidingWindows:
         self.clock = clock
         self._stamps: dict[tuple[str, object], deque[float]] = defaultdict(deque)
 
-    def wait_time(self, rules: list[tuple[tuple[str, object], Window]]) -> float:
-        """0 and record the request, or how long to wait before asking again."""
-        now = self.clock()
+    def peek(self, rules: Rules, now: float | None = None) -> float:
+        """How long until these rules allow a request (0: now); records nothing."""
+        now = self.clock() if now is None else now
         wait = 0.0
         for key, (limit, period) in rules:
             stamps = self._stamps[key]
@@ -80,11 +92,27 @@ class SlidingWindows:
                 stamps.popleft()
             if len(stamps) >= limit:
                 wait = max(wait, stamps[-limit] + period - now)
+        return wait
+
+    def wait_time(self, rules: Rules, now: float | None = None) -> float:
+        """0 and record the request, or how long to wait before asking again."""
+        now = self.clock() if now is None else now
+        wait = self.peek(rules, now)
         if wait > 0:
             return wait
         for key, _ in rules:
             self._stamps[key].append(now)
         return 0.0
+
+    def restamp(self, rules: Rules, stamp: float) -> None:
+        """A request recorded at `stamp` goes out only now: count it from now (Telegram
+        counts it when it arrives)."""
+        now = self.clock()
+        for key, _ in rules:
+            stamps = self._stamps[key]
+            if stamp in stamps:
+                stamps.remove(stamp)
+                stamps.append(now)  # every stamp is <= now: still in order
 
     def forget_idle(self) -> None:
         now = self.clock()
@@ -98,9 +126,9 @@ class FloodLimiter(BaseRateLimiter[int]):
         *,
         enabled: bool = True,
         per_chat: Window = (3, 3.0),
-        per_group: Window = (20, 60.0),
-        # 30 per second, measured over 1.04 s: a request's time on the wire varies, and
-        # Telegram counts arrivals, so a window of exactly 1 s can count 31 there
+        # a request's time on the wire varies, and Telegram counts arrivals, so a window
+        # of exactly 1 s (60 s) can count 31 (21) there: 30 per 1.04 s, 20 per 61 s
+        per_group: Window = (20, 61.0),
         overall: Window = (30, 1.04),
         max_retries: int = 3,
     ) -> None:
@@ -112,6 +140,13 @@ class FloodLimiter(BaseRateLimiter[int]):
         self.windows = SlidingWindows()
         self._paused_until: dict[object, float] = {}
         self._requests = 0
+        # the overall budget's queue: (its chat's last turn, arrival, grant, rules, chat)
+        self._waiting: list[tuple[int, int, asyncio.Future[float | None], Rules, object]] = []
+        self._arrivals = itertools.count()
+        self._turns = 0
+        self._last_turn: OrderedDict[object, int] = OrderedDict()  # chat -> its last turn
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._next_slot = 0.0  # while sends queue: when the next overall slot is due
 
     async def initialize(self) -> None:
         return None
@@ -119,8 +154,8 @@ class FloodLimiter(BaseRateLimiter[int]):
     async def shutdown(self) -> None:
         return None
 
-    def _rules(self, chat_id: object) -> list[tuple[tuple[str, object], Window]]:
-        rules: list[tuple[tuple[str, object], Window]] = [(("all", None), self.overall)]
+    def _rules(self, chat_id: object) -> Rules:
+        rules: Rules = [(("all", None), self.overall)]
         if chat_id is not None:
             rules.append((("chat", chat_id), self.per_chat))
             if isinstance(chat_id, str) or (isinstance(chat_id, int) and chat_id < 0):
@@ -129,12 +164,74 @@ class FloodLimiter(BaseRateLimiter[int]):
 
     async def _throttle(self, chat_id: object) -> None:
         rules = self._rules(chat_id)
-        # a window frees up by time alone, so sleeping is the right wait
-        while (wait := self.windows.wait_time(rules)) > 0:  # noqa: ASYNC110
-            await asyncio.sleep(wait)
+        own = rules[1:]
+        while True:
+            # the chat's own windows fill with its own sends only, and free up by time
+            # alone, so sleeping is the right wait for them
+            if (wait := self.windows.peek(own)) > 0:
+                await asyncio.sleep(wait)
+                continue
+            if not self._waiting and self.windows.wait_time(rules) == 0:
+                self._took_turn(chat_id)
+                break
+            stamp = await self._wait_for_turn(chat_id, rules)
+            if stamp is not None:
+                # the event loop may have been busy since the slot was handed out
+                self.windows.restamp(rules, stamp)
+                break
+            # another send to this chat took its window meanwhile: wait for that again
         self._requests += 1
         if self._requests % 1000 == 0:
             self.windows.forget_idle()
+
+    def _took_turn(self, chat_id: object) -> None:
+        self._turns += 1
+        self._last_turn[chat_id] = self._turns
+        self._last_turn.move_to_end(chat_id)
+        if len(self._last_turn) > 10_000:  # the longest idle counts as new again
+            self._last_turn.popitem(last=False)
+
+    async def _wait_for_turn(self, chat_id: object, rules: Rules) -> float | None:
+        """Queue for an overall slot, behind chats served less recently than this one;
+        when the slot was taken (every window recorded then), or None when the chat's
+        own windows were full by then."""
+        granted: asyncio.Future[float | None] = asyncio.get_running_loop().create_future()
+        # a chat not seen lately counts as served just now: many new chats at once (a
+        # fan-out, one message to each) queue behind the chats that waited longer
+        last = self._last_turn.get(chat_id, self._turns)
+        entry = (last, next(self._arrivals), granted, rules, chat_id)
+        heapq.heappush(self._waiting, entry)
+        if self._dispatcher is None:
+            self._dispatcher = asyncio.create_task(self._dispatch(), name="flood-limiter")
+        return await granted  # cancelled: the dispatcher skips it
+
+    async def _dispatch(self) -> None:
+        """Hand out the overall slots as they free up, to the head of the queue."""
+        overall = self._rules(None)
+        limit, period = self.overall
+        spacing = period / limit
+        try:
+            while self._waiting:
+                # evenly spaced, not 30 at once whenever the window frees up: a chat that
+                # comes between two bursts would wait for the next one (up to a second),
+                # and a burst reaches Telegram spread out, straddling its window
+                now = self.windows.clock()
+                if (wait := max(self._next_slot - now, self.windows.peek(overall))) > 0:
+                    await asyncio.sleep(wait)
+                    continue
+                _, _, granted, rules, chat_id = heapq.heappop(self._waiting)
+                if granted.done():
+                    continue
+                stamp = self.windows.clock()
+                if self.windows.wait_time(rules, stamp) == 0:
+                    self._took_turn(chat_id)
+                    # on a schedule: a sleep's overshoot is caught up, not added up
+                    self._next_slot = max(self._next_slot, now - spacing) + spacing
+                    granted.set_result(stamp)
+                else:
+                    granted.set_result(None)
+        finally:
+            self._dispatcher = None
 
     async def _wait_if_paused(self, chat_id: object) -> None:
         until = self._paused_until.get(chat_id)
