@@ -154,6 +154,20 @@ class SqliteBase:
         else:
             await self.db.execute(f"RELEASE {name}")
 
+    async def _write(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Cursor:
+        """Every writing statement goes through here, so none can land in a transaction
+        another task has open on the one shared connection: inside the caller's
+        transaction (`atomic()`, a unit of work, which it begins if it has not yet), or
+        else as its own transaction under the write lock (autocommit: one trip to the
+        database thread instead of three for BEGIN, the statement and COMMIT)."""
+        unit = _unit.get()
+        if unit is not None and not unit.open:
+            async with self.atomic():  # the unit's transaction begins here
+                return await self.db.execute(sql, tuple(params))
+        writing = contextlib.nullcontext() if _in_transaction.get() else self._lock
+        async with writing:
+            return await self.db.execute(sql, tuple(params))
+
     @staticmethod
     def _require_transaction() -> None:
         """For writes that must be part of their caller's transaction."""
@@ -161,18 +175,9 @@ class SqliteBase:
             raise RuntimeError("this write belongs in a transaction (repo.atomic/unit)")
 
     async def _change(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """One writing statement as its own transaction (autocommit: one trip to the
-        database thread instead of three for BEGIN, the statement and COMMIT), never
-        inside another task's atomic() block. Returns the number of rows changed."""
-        unit = _unit.get()
-        if unit is not None and not unit.open:
-            async with self.atomic():  # the unit's transaction begins here
-                cursor = await self.db.execute(sql, tuple(params))
-                return cursor.rowcount
-        writing = contextlib.nullcontext() if _in_transaction.get() else self._lock
-        async with writing:
-            cursor = await self.db.execute(sql, tuple(params))
-            return cursor.rowcount
+        """`_write`, returning the number of rows changed."""
+        cursor = await self._write(sql, params)
+        return cursor.rowcount
 
     # Reads fetch in the database thread in one trip (execute_fetchall), not three
     # (execute, fetch, close the cursor).

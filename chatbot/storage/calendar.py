@@ -25,7 +25,7 @@ class CalendarStore(PeopleStore):
 
     async def set_calendar_token(self, person: PersonRef, token: str, at: datetime) -> None:
         """The person's token (a new one replaces the old, which stops working)."""
-        await self.db.execute(
+        await self._write(
             "INSERT INTO calendar_tokens (platform, person_id, token, created_at)"
             " VALUES (?, ?, ?, ?) ON CONFLICT (platform, person_id) DO UPDATE SET"
             " token = excluded.token, created_at = excluded.created_at",
@@ -33,7 +33,7 @@ class CalendarStore(PeopleStore):
         )
 
     async def drop_calendar_token(self, person: PersonRef) -> bool:
-        cursor = await self.db.execute(
+        cursor = await self._write(
             "DELETE FROM calendar_tokens WHERE platform = ? AND person_id = ?",
             (person.platform, person.id),
         )

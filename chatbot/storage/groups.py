@@ -65,14 +65,14 @@ class GroupStore(SqliteBase):
     ) -> CityGroup:
         async with self.atomic():
             # the row with what it cannot be without; update_group below writes the settings
-            cursor = await self.db.execute(
+            cursor = await self._write(
                 "INSERT INTO city_groups (name, language, timezone, created_at)"
                 " VALUES (?, ?, ?, ?)",
                 (name, settings.language, settings.timezone, to_iso(at)),
             )
             group_id = cursor.lastrowid
             assert group_id is not None
-            await self.db.execute(
+            await self._write(
                 "INSERT INTO chats (platform, chat_id, group_id) VALUES (?, ?, ?)"
                 " ON CONFLICT (platform, chat_id) DO UPDATE SET group_id = excluded.group_id,"
                 " active = 1",
@@ -84,7 +84,7 @@ class GroupStore(SqliteBase):
 
     async def update_group(self, group: CityGroup) -> None:
         s = group.settings
-        await self.db.execute(
+        await self._write(
             "UPDATE city_groups SET name = ?, language = ?, timezone = ?, default_start = ?,"
             " default_end = ?, default_duration_minutes = ?, public = ?, poll_time = ?,"
             " poll_close = ?, poll_days = ?, poll_since = ?, radius_km = ?,"
@@ -123,7 +123,7 @@ class GroupStore(SqliteBase):
         """The bot was removed from the chat (or blocked), or is back: an inactive chat
         keeps its group but gets no posts (`chats_of_group` leaves it out)."""
         async with self.atomic():
-            await self.db.execute(
+            await self._write(
                 "UPDATE chats SET active = ? WHERE platform = ? AND chat_id = ?",
                 (int(active), chat.platform, chat.id),
             )
@@ -145,11 +145,11 @@ class GroupStore(SqliteBase):
     ) -> bool:
         """Store a new code's hash; False when that hash is stored already (a code
         drawn twice: draw another). Codes that expired a day ago are dropped."""
-        await self.db.execute(
+        await self._write(
             "DELETE FROM link_codes WHERE expires_at < ?",
             (to_iso(created_at - timedelta(days=1)),),
         )
-        cursor = await self.db.execute(
+        cursor = await self._write(
             "INSERT OR IGNORE INTO link_codes (code_hash, group_id, created_at, expires_at)"
             " VALUES (?, ?, ?, ?)",
             (code_hash, group_id, to_iso(created_at), to_iso(expires_at)),
@@ -168,7 +168,7 @@ class GroupStore(SqliteBase):
 
     async def use_link_code(self, code_hash: str, at: datetime) -> bool:
         """Mark the code used, once: False when it was used or has expired."""
-        cursor = await self.db.execute(
+        cursor = await self._write(
             "UPDATE link_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL"
             " AND expires_at > ?",
             (to_iso(at), code_hash, to_iso(at)),
@@ -183,14 +183,14 @@ class GroupStore(SqliteBase):
             "SELECT group_id FROM chats WHERE platform = ? AND chat_id = ?",
             (chat.platform, chat.id),
         )
-        await self.db.execute(
+        await self._write(
             "INSERT INTO chats (platform, chat_id, group_id, title) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (platform, chat_id) DO UPDATE SET group_id = excluded.group_id,"
             " active = 1, title = COALESCE(excluded.title, chats.title)",
             (chat.platform, chat.id, group_id, title),
         )
         if before is not None and before["group_id"] != group_id:
-            await self.db.execute(
+            await self._write(
                 "DELETE FROM city_groups WHERE id = ?"
                 " AND NOT EXISTS (SELECT 1 FROM chats WHERE group_id = city_groups.id)",
                 (before["group_id"],),
@@ -198,7 +198,7 @@ class GroupStore(SqliteBase):
 
     async def unlink_chat(self, chat: ChatRef) -> None:
         """The chat leaves its group; the group keeps everything else."""
-        await self.db.execute(
+        await self._write(
             "DELETE FROM chats WHERE platform = ? AND chat_id = ?", (chat.platform, chat.id)
         )
 
@@ -244,10 +244,10 @@ class GroupStore(SqliteBase):
 
     async def add_venue(self, venue: Venue, at: datetime) -> Venue:
         """Store a venue with the group's next venue number (never one given before)."""
-        await self.db.execute(
+        await self._write(
             "UPDATE city_groups SET venue_seq = venue_seq + 1 WHERE id = ?", (venue.group_id,)
         )
-        cursor = await self.db.execute(
+        cursor = await self._write(
             "INSERT INTO venues (group_id, name, latitude, longitude, address, tags, notes,"
             " created_at, number) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
             " (SELECT venue_seq FROM city_groups WHERE id = ?))",
@@ -269,7 +269,7 @@ class GroupStore(SqliteBase):
         return self._venue(row)
 
     async def update_venue(self, venue: Venue) -> None:
-        await self.db.execute(
+        await self._write(
             "UPDATE venues SET name = ?, latitude = ?, longitude = ?, address = ?, tags = ?,"
             " notes = ? WHERE id = ?",
             (
@@ -284,12 +284,12 @@ class GroupStore(SqliteBase):
         )
 
     async def remove_venue(self, venue_id: int) -> None:
-        await self.db.execute("DELETE FROM venues WHERE id = ?", (venue_id,))
+        await self._write("DELETE FROM venues WHERE id = ?", (venue_id,))
 
     # --- people and platform delivery state -----------------------------------------
 
     async def remember_person(self, person: Person, at: datetime) -> None:
-        await self.db.execute(
+        await self._write(
             "INSERT INTO people (platform, person_id, name, language, last_seen)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (platform, person_id) DO UPDATE SET"
             " name = excluded.name, language = COALESCE(excluded.language, people.language),"
@@ -304,7 +304,7 @@ class GroupStore(SqliteBase):
         return str(row["value"]) if row else None
 
     async def set_platform_value(self, platform: str, key: str, value: str) -> None:
-        await self.db.execute(
+        await self._write(
             "INSERT INTO platform_state (platform, key, value) VALUES (?, ?, ?)"
             " ON CONFLICT (platform, key) DO UPDATE SET value = excluded.value",
             (platform, key, value),
@@ -313,7 +313,7 @@ class GroupStore(SqliteBase):
     async def forget_handled_before(self, instant: datetime) -> int:
         """Handled-event ids older than this are no longer needed for deduplication
         (Telegram keeps unconfirmed updates 24 hours; Matrix sync tokens move on)."""
-        cursor = await self.db.execute(
+        cursor = await self._write(
             "DELETE FROM handled_events WHERE handled_at < ?", (to_iso(instant),)
         )
         return cursor.rowcount
@@ -344,12 +344,12 @@ class GroupStore(SqliteBase):
                 "SELECT 1 FROM chats WHERE platform = ? AND chat_id = ?", (new.platform, new.id)
             )
             if taken:
-                await self.db.execute(
+                await self._write(
                     "UPDATE chats SET active = 0 WHERE platform = ? AND chat_id = ?",
                     (old.platform, old.id),
                 )
             else:
-                await self.db.execute(
+                await self._write(
                     "UPDATE chats SET platform = ?, chat_id = ? WHERE platform = ? AND chat_id = ?",
                     (new.platform, new.id, old.platform, old.id),
                 )

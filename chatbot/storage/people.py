@@ -40,7 +40,7 @@ class PeopleStore(PollStore):
         )
 
     async def subscribe(self, sub: Subscription, at: datetime) -> None:
-        await self.db.execute(
+        await self._write(
             "INSERT INTO subscriptions (group_id, platform, person_id, name, language, radius_km,"
             " centre_lat, centre_lon, quiet_start, quiet_end, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -64,7 +64,7 @@ class PeopleStore(PollStore):
         )
 
     async def unsubscribe(self, group_id: int, person: PersonRef) -> bool:
-        cursor = await self.db.execute(
+        cursor = await self._write(
             "DELETE FROM subscriptions WHERE group_id = ? AND platform = ? AND person_id = ?",
             (group_id, person.platform, person.id),
         )
@@ -86,7 +86,7 @@ class PeopleStore(PollStore):
 
     async def set_told_unreachable(self, group_id: int, person: PersonRef) -> bool:
         """Mark that the group was told this person can't get pings; False if it was."""
-        cursor = await self.db.execute(
+        cursor = await self._write(
             "UPDATE subscriptions SET told_unreachable = 1 WHERE group_id = ? AND platform = ?"
             " AND person_id = ? AND told_unreachable = 0",
             (group_id, person.platform, person.id),
@@ -94,12 +94,12 @@ class PeopleStore(PollStore):
         return cursor.rowcount == 1
 
     async def set_reachable(self, person: PersonRef, reachable: bool) -> None:
-        await self.db.execute(
+        await self._write(
             "UPDATE people SET unreachable = ? WHERE platform = ? AND person_id = ?",
             (int(not reachable), person.platform, person.id),
         )
         if reachable:
-            await self.db.execute(
+            await self._write(
                 "UPDATE subscriptions SET told_unreachable = 0 WHERE platform = ?"
                 " AND person_id = ?",
                 (person.platform, person.id),
@@ -131,7 +131,7 @@ class PeopleStore(PollStore):
         and person already. One that was taken back (dropped: the person left, the
         session moved) is queued again, so leaving and joining again is as joining once.
         `again`: news that can come more than once (a second change) replaces the last."""
-        cursor = await self.db.execute(
+        cursor = await self._write(
             "INSERT INTO outbox (kind, platform, person_id, chat_id, session_id, text,"
             " buttons, due_at, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (kind, session_id, platform, person_id) WHERE session_id IS NOT NULL"
@@ -182,7 +182,7 @@ class PeopleStore(PollStore):
         return [self._outbox(r) for r in rows]
 
     async def claim_message(self, message_id: int, now: datetime) -> bool:
-        cursor = await self.db.execute(
+        cursor = await self._write(
             "UPDATE outbox SET state = 'sending', claimed_at = ?, attempts = attempts + 1"
             " WHERE id = ? AND state IN ('pending', 'sending')",
             (to_iso(now), message_id),
@@ -191,13 +191,13 @@ class PeopleStore(PollStore):
 
     async def finish_message(self, message_id: int, state: str, now: datetime) -> None:
         """state: 'sent', 'dropped' (expired, quiet hours over, unreachable) or 'failed'."""
-        await self.db.execute(
+        await self._write(
             "UPDATE outbox SET state = ?, sent_at = ? WHERE id = ?",
             (state, to_iso(now), message_id),
         )
 
     async def retry_message(self, message_id: int, due_at: datetime) -> None:
-        await self.db.execute(
+        await self._write(
             "UPDATE outbox SET state = 'pending', due_at = ?, claimed_at = NULL WHERE id = ?",
             (to_iso(due_at), message_id),
         )
@@ -214,12 +214,12 @@ class PeopleStore(PollStore):
         if person is not None:
             sql += " AND platform = ? AND person_id = ?"
             params += [person.platform, person.id]
-        await self.db.execute(sql, params)
+        await self._write(sql, params)
 
     async def move_messages(
         self, session_id: int, kind: str, *, due_at: datetime, expires_at: datetime
     ) -> None:
-        await self.db.execute(
+        await self._write(
             "UPDATE outbox SET due_at = ?, expires_at = ? WHERE session_id = ? AND kind = ?"
             " AND state = 'pending'",
             (to_iso(due_at), to_iso(expires_at), session_id, kind),
@@ -279,30 +279,30 @@ class PeopleStore(PollStore):
             ("projects", "lead_platform", "lead_id"),  # their members go with them
             ("calendar_tokens", "platform", "person_id"),
         ):
-            await self.db.execute(
+            await self._write(
                 f"DELETE FROM {table} WHERE {platform_col} = ? AND {id_col} = ?", who
             )
-        await self.db.execute(
+        await self._write(
             "UPDATE sessions SET state = 'cancelled' WHERE opener_platform = ? AND opener_id = ?"
             " AND state = 'open'",
             who,
         )
         # a session at the person's shared location is named after them
-        await self.db.execute(
+        await self._write(
             "UPDATE sessions SET place = '-' WHERE here = 1 AND opener_platform = ?"
             " AND opener_id = ?",
             who,
         )
         for table in ("sessions", "standing_sessions"):
-            await self.db.execute(
+            await self._write(
                 f"UPDATE {table} SET opener_platform = '', opener_id = '', opener_name = ''"
                 " WHERE opener_platform = ? AND opener_id = ?",
                 who,
             )
-        await self.db.execute(
+        await self._write(
             "UPDATE standing_sessions SET active = 0 WHERE opener_platform = '' AND active = 1"
         )
-        await self.db.execute(
+        await self._write(
             "UPDATE venue_polls SET starter_platform = NULL, starter_id = NULL"
             " WHERE starter_platform = ? AND starter_id = ?",
             who,
@@ -372,7 +372,7 @@ class PeopleStore(PollStore):
                 (day.isoformat(),),
             ),
         ):
-            cursor = await self.db.execute(sql, params)
+            cursor = await self._write(sql, params)
             gone += cursor.rowcount
         if gone:
             forget_read_sessions()

@@ -76,7 +76,7 @@ class PollStore(SessionStore):
         at: datetime,
     ) -> VenuePoll | None:
         """The day's poll, or None when the group has one for that date already."""
-        cursor = await self.db.execute(
+        cursor = await self._write(
             "INSERT OR IGNORE INTO venue_polls (group_id, local_date, starter_platform,"
             " starter_id, closes_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
             (
@@ -123,7 +123,7 @@ class PollStore(SessionStore):
         return await self._polls("state = 'open'", ())
 
     async def set_vote(self, poll_id: int, person: Person, position: int, at: datetime) -> None:
-        await self.db.execute(
+        await self._write(
             "INSERT INTO poll_votes (poll_id, platform, person_id, name, position, voted_at)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (poll_id, platform, person_id) DO UPDATE"
             " SET position = excluded.position, name = excluded.name,"
@@ -132,7 +132,7 @@ class PollStore(SessionStore):
         )
 
     async def remove_vote(self, poll_id: int, person: Person) -> None:
-        await self.db.execute(
+        await self._write(
             "DELETE FROM poll_votes WHERE poll_id = ? AND platform = ? AND person_id = ?",
             (poll_id, person.ref.platform, person.ref.id),
         )
@@ -140,14 +140,14 @@ class PollStore(SessionStore):
     async def drop_venue_from_open_polls(self, venue_id: int) -> int:
         """A removed venue leaves every open poll, with the votes for it; returns how
         many votes went."""
-        cursor = await self.db.execute(
+        cursor = await self._write(
             "DELETE FROM poll_votes WHERE EXISTS (SELECT 1 FROM poll_options o JOIN venue_polls"
             " p ON p.id = o.poll_id WHERE p.state = 'open' AND o.poll_id = poll_votes.poll_id"
             " AND o.position = poll_votes.position AND o.venue_id = ?)",
             (venue_id,),
         )
         votes = cursor.rowcount
-        await self.db.execute(
+        await self._write(
             "DELETE FROM poll_options WHERE venue_id = ? AND poll_id IN"
             " (SELECT id FROM venue_polls WHERE state = 'open')",
             (venue_id,),
@@ -156,7 +156,7 @@ class PollStore(SessionStore):
 
     async def close_poll(self, poll_id: int, winner_session_id: int | None) -> bool:
         """Close an open poll; False when it was closed already (nothing is done twice)."""
-        cursor = await self.db.execute(
+        cursor = await self._write(
             "UPDATE venue_polls SET state = 'closed', winner_session_id = ?"
             " WHERE id = ? AND state = 'open'",
             (winner_session_id, poll_id),

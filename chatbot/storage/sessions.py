@@ -107,7 +107,7 @@ class SessionStore(GroupStore):
         its number until its day is over (cancelled ones too, so that a number shown
         today never names another session today)."""
         held_from = min(new.today or new.local_date, new.local_date).isoformat()
-        cursor = await self.db.execute(
+        cursor = await self._write(
             "INSERT OR IGNORE INTO sessions (group_id, venue_id, place, latitude, longitude,"
             " local_date, start_local, end_local, starts_at, ends_at, opener_platform,"
             " opener_id, opener_name, topic, state, created_at, standing_id, here, seats, number)"
@@ -185,7 +185,7 @@ class SessionStore(GroupStore):
 
     async def set_session_opener(self, session_id: int, person: Person) -> None:
         """Hand a session to someone else (who then is no longer a joiner)."""
-        await self.db.execute(
+        await self._write(
             "UPDATE sessions SET opener_platform = ?, opener_id = ?, opener_name = ? WHERE id = ?",
             (person.ref.platform, person.ref.id, person.name, session_id),
         )
@@ -194,7 +194,7 @@ class SessionStore(GroupStore):
     async def update_session(self, session: Session) -> None:
         """Write a changed session's place, day, times, topic and seats (its number,
         opener and joiners stay)."""
-        await self.db.execute(
+        await self._write(
             "UPDATE sessions SET place = ?, venue_id = ?, latitude = ?, longitude = ?,"
             " local_date = ?, start_local = ?, end_local = ?, starts_at = ?, ends_at = ?,"
             " topic = ?, seats = ? WHERE id = ?",
@@ -217,32 +217,32 @@ class SessionStore(GroupStore):
     async def set_session_times(
         self, session_id: int, starts_at: datetime, ends_at: datetime
     ) -> None:
-        await self.db.execute(
+        await self._write(
             "UPDATE sessions SET starts_at = ?, ends_at = ? WHERE id = ?",
             (to_iso(starts_at), to_iso(ends_at), session_id),
         )
 
     async def add_joiner(self, session_id: int, person: Person, at: datetime) -> None:
-        await self.db.execute(
+        await self._write(
             "INSERT OR IGNORE INTO session_joiners (session_id, platform, person_id, name,"
             " joined_at) VALUES (?, ?, ?, ?, ?)",
             (session_id, person.ref.platform, person.ref.id, person.name, to_iso(at)),
         )
 
     async def remove_joiner(self, session_id: int, person: Person) -> None:
-        await self.db.execute(
+        await self._write(
             "DELETE FROM session_joiners WHERE session_id = ? AND platform = ? AND person_id = ?",
             (session_id, person.ref.platform, person.ref.id),
         )
 
     async def set_session_state(self, session_id: int, state: SessionState) -> None:
-        await self.db.execute(
+        await self._write(
             "UPDATE sessions SET state = ? WHERE id = ?", (state.value, session_id)
         )
         await self._wipe_here_points()
 
     async def end_sessions_before(self, instant: datetime) -> int:
-        cursor = await self.db.execute(
+        cursor = await self._write(
             "UPDATE sessions SET state = 'ended' WHERE state = 'open' AND ends_at <= ?",
             (to_iso(instant),),
         )
@@ -252,7 +252,7 @@ class SessionStore(GroupStore):
 
     async def _wipe_here_points(self) -> None:
         """A session opened "here" keeps its (rounded) point only while it is open."""
-        await self.db.execute(
+        await self._write(
             "UPDATE sessions SET latitude = 0, longitude = 0"
             " WHERE here = 1 AND state != 'open' AND (latitude != 0 OR longitude != 0)"
         )
@@ -332,11 +332,11 @@ class SessionStore(GroupStore):
 
     async def add_standing(self, standing: StandingSession, at: datetime) -> StandingSession:
         """Store a series with the group's next series number."""
-        await self.db.execute(
+        await self._write(
             "UPDATE city_groups SET series_seq = series_seq + 1 WHERE id = ?",
             (standing.group_id,),
         )
-        cursor = await self.db.execute(
+        cursor = await self._write(
             "INSERT INTO standing_sessions (group_id, weekday, venue_id, place, latitude,"
             " longitude, start_local, end_local, opener_platform, opener_id, opener_name,"
             " topic, created_at, number) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
@@ -379,6 +379,6 @@ class SessionStore(GroupStore):
         return [self._standing(r) for r in rows]
 
     async def end_standing(self, standing_id: int) -> None:
-        await self.db.execute(
+        await self._write(
             "UPDATE standing_sessions SET active = 0 WHERE id = ?", (standing_id,)
         )

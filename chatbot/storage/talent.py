@@ -170,7 +170,7 @@ class TalentStore(SqliteBase):
     async def save_profile(self, profile: Profile, search: str, at: datetime) -> None:
         """Store or replace a person's profile in a group; muting stays as it was."""
         p = profile
-        await self.db.execute(
+        await self._write(
             "INSERT INTO profiles (group_id, platform, person_id, name, language, skills,"
             " search, about, area, centre_lat, centre_lon, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -199,7 +199,7 @@ class TalentStore(SqliteBase):
             (p.group_id, p.person.ref.platform, p.person.ref.id),
         )
         assert row is not None
-        await self.db.execute("DELETE FROM profile_terms WHERE profile_id = ?", (row["id"],))
+        await self._write("DELETE FROM profile_terms WHERE profile_id = ?", (row["id"],))
         await self.db.executemany(
             "INSERT INTO profile_terms (profile_id, group_id, kind, term) VALUES (?, ?, ?, ?)",
             [(row["id"], p.group_id, kind, term) for kind, term in skill_terms(p.skills)],
@@ -212,7 +212,7 @@ class TalentStore(SqliteBase):
         if group_id is not None:
             sql += " AND group_id = ?"
             params.append(group_id)
-        cursor = await self.db.execute(sql, params)
+        cursor = await self._write(sql, params)
         return cursor.rowcount
 
     async def set_profile_muted(self, group_id: int | None, person: PersonRef, muted: bool) -> int:
@@ -221,7 +221,7 @@ class TalentStore(SqliteBase):
         if group_id is not None:
             sql += " AND group_id = ?"
             params.append(group_id)
-        cursor = await self.db.execute(sql, params)
+        cursor = await self._write(sql, params)
         return cursor.rowcount
 
     async def member_groups(self, person: PersonRef) -> Sequence[int]:
@@ -323,10 +323,10 @@ class TalentStore(SqliteBase):
         at: datetime,
     ) -> Project:
         """Store a project with the group's next project number (never one given before)."""
-        await self.db.execute(
+        await self._write(
             "UPDATE city_groups SET project_seq = project_seq + 1 WHERE id = ?", (group_id,)
         )
-        cursor = await self.db.execute(
+        cursor = await self._write(
             "INSERT INTO projects (group_id, number, name, skills, text, lead_platform,"
             " lead_id, lead_name, lead_language, created_at) VALUES (?,"
             " (SELECT project_seq FROM city_groups WHERE id = ?), ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -378,7 +378,7 @@ class TalentStore(SqliteBase):
         self, project_id: int, person: Person, role: str, at: datetime
     ) -> None:
         """role: 'offer' (offered help) or 'team' (the lead took them)."""
-        await self.db.execute(
+        await self._write(
             "INSERT INTO project_members (project_id, platform, person_id, name, role, at)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, platform, person_id)"
             " DO UPDATE SET role = excluded.role, name = excluded.name",
@@ -387,7 +387,7 @@ class TalentStore(SqliteBase):
 
     async def end_project(self, project_id: int, state: ProjectState, at: datetime) -> bool:
         """False when the project had ended already."""
-        cursor = await self.db.execute(
+        cursor = await self._write(
             "UPDATE projects SET state = ?, ended_at = ? WHERE id = ? AND state = 'open'",
             (state.value, to_iso(at), project_id),
         )
