@@ -279,9 +279,7 @@ class PeopleStore(PollStore):
             ("projects", "lead_platform", "lead_id"),  # their members go with them
             ("calendar_tokens", "platform", "person_id"),
         ):
-            await self._write(
-                f"DELETE FROM {table} WHERE {platform_col} = ? AND {id_col} = ?", who
-            )
+            await self._write(f"DELETE FROM {table} WHERE {platform_col} = ? AND {id_col} = ?", who)
         await self._write(
             "UPDATE sessions SET state = 'cancelled' WHERE opener_platform = ? AND opener_id = ?"
             " AND state = 'open'",

@@ -236,9 +236,7 @@ class SessionStore(GroupStore):
         )
 
     async def set_session_state(self, session_id: int, state: SessionState) -> None:
-        await self._write(
-            "UPDATE sessions SET state = ? WHERE id = ?", (state.value, session_id)
-        )
+        await self._write("UPDATE sessions SET state = ? WHERE id = ?", (state.value, session_id))
         await self._wipe_here_points()
 
     async def end_sessions_before(self, instant: datetime) -> int:
@@ -379,6 +377,4 @@ class SessionStore(GroupStore):
         return [self._standing(r) for r in rows]
 
     async def end_standing(self, standing_id: int) -> None:
-        await self._write(
-            "UPDATE standing_sessions SET active = 0 WHERE id = ?", (standing_id,)
-        )
+        await self._write("UPDATE standing_sessions SET active = 0 WHERE id = ?", (standing_id,))
