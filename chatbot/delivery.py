@@ -15,7 +15,6 @@ honoured exactly (`RetryAfter`), and the message is tried again after that time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time as _time
 from datetime import datetime, timedelta
@@ -25,6 +24,7 @@ from chatbot.core.actions import Button, DirectMessage, SendText
 from chatbot.core.bot import Bot
 from chatbot.core.handlers import pings
 from chatbot.core.model import OutboxMessage
+from chatbot.runtime import OUTBOX_RETRY, sleep_or_stop
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class OutboxSender:
         except RetryAfter as wait:
             async with self.repo.atomic():
                 await self.repo.retry_message(message.id, message.due_at)
-            await self._pause(min(wait.seconds, 60.0), stop)
+            await sleep_or_stop(min(wait.seconds, 60.0), stop)
             return False
         except Unreachable:
             async with self.repo.atomic():
@@ -124,20 +124,14 @@ class OutboxSender:
                 if message.attempts + 1 >= MAX_ATTEMPTS:
                     await self.repo.finish_message(message.id, "failed", self.now())
                 else:
-                    backoff = timedelta(seconds=2 ** (message.attempts + 1))
-                    await self.repo.retry_message(message.id, self.now() + backoff)
+                    backoff = OUTBOX_RETRY.delay(message.attempts + 1)
+                    await self.repo.retry_message(
+                        message.id, self.now() + timedelta(seconds=backoff)
+                    )
             return True
         async with self.repo.atomic():
             await self.repo.finish_message(message.id, "sent", self.now())
         return True
-
-    async def _pause(self, seconds: float, stop: asyncio.Event | None) -> None:
-        """Wait (the platform asked for it), but not past a stop."""
-        if stop is None:
-            await asyncio.sleep(seconds)
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), seconds)
 
     async def _pace(self) -> None:
         if not self.rate:

@@ -23,7 +23,7 @@ from chatbot.config import Settings
 from chatbot.core.bot import Bot
 from chatbot.core.clock import SystemClock
 from chatbot.delivery import OutboxSender
-from chatbot.runtime import Runtime
+from chatbot.runtime import Runtime, sleep_or_stop
 from chatbot.storage.sqlite import SqliteRepository
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,4 @@ async def tick_until(
                 sender.wake.set()
         except Exception:
             log.exception("tick failed")
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=every)
-        except TimeoutError:
-            pass
+        await sleep_or_stop(every, stop)

@@ -23,6 +23,13 @@ class RetryPolicy:
         return float(min(self.cap, self.first * 2 ** max(0, failures - 1)))
 
 
+# how a loop that fetches from a platform (getUpdates, /sync, a login, getMe at the
+# start) waits after a failure: 1, 2, 4 ... 30 s
+RECONNECT = RetryPolicy(cap=30.0)
+# an outbox message that failed: tried again after 2, 4, 8, 16 s
+OUTBOX_RETRY = RetryPolicy(first=2.0)
+
+
 async def sleep_or_stop(seconds: float, stop: asyncio.Event | None) -> bool:
     """Wait `seconds`, or less if `stop` is set meanwhile; True when stopped."""
     if stop is None:

@@ -12,12 +12,11 @@ from chatbot.adapters.matrix import redact
 from chatbot.adapters.matrix.http import MatrixApi, MatrixError, TransportError
 from chatbot.adapters.matrix.mapping import PLATFORM
 from chatbot.config import Settings
-from chatbot.runtime.retry import RetryPolicy, sleep_or_stop
+from chatbot.runtime.retry import RECONNECT, sleep_or_stop
 
 log = logging.getLogger(__name__)
 
 DEVICE_NAME = "chatbot"
-LOGIN_RETRY = RetryPolicy(cap=30.0)  # 1, 2, 4 ... 30 s between tries
 
 
 class LoginStore(Protocol):
@@ -50,14 +49,14 @@ class Login:
                 return await self._login_once()
             except TransportError as error:
                 failures += 1
-                wait = LOGIN_RETRY.delay(failures)
+                wait = RECONNECT.delay(failures)
                 log.warning("Matrix login: %s; retrying in %.0f s", error, wait)
             except MatrixError as error:
                 if not error.transient:
                     log.error("Matrix login failed: %s %s", error.status, error.errcode)
                     return False
                 failures += 1
-                wait = LOGIN_RETRY.delay(failures)
+                wait = RECONNECT.delay(failures)
                 if error.rate_limited and error.retry_after_ms:
                     wait = min(error.retry_after_ms / 1000, 60.0)
                 log.warning("Matrix login: %s; retrying in %.0f s", error.errcode, wait)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from chatbot.adapters.matrix.http import MatrixError, TransportError
 from chatbot.adapters.matrix.mapping import PLATFORM
 from chatbot.adapters.matrix.rooms import membership_change, section_events
-from chatbot.runtime import RetryPolicy, sleep_or_stop
+from chatbot.runtime import RECONNECT, sleep_or_stop
 
 if TYPE_CHECKING:
     from chatbot.adapters.matrix.adapter import MatrixAdapter
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BACKFILL_MAX_EVENTS = 1_000
-SYNC_RETRY = RetryPolicy(cap=30.0)  # a failed sync is tried again after 1, 2, 4 ... 30 s
 
 
 class Sync:
@@ -81,7 +80,7 @@ class Sync:
                         continue
                     return
                 failures += 1
-                wait = SYNC_RETRY.delay(failures)
+                wait = RECONNECT.delay(failures)
                 if error.rate_limited and error.retry_after_ms:
                     wait = min(error.retry_after_ms / 1000, 60.0)
                 log.warning(
@@ -95,7 +94,7 @@ class Sync:
                 continue
             except TransportError as error:
                 failures += 1
-                wait = SYNC_RETRY.delay(failures)
+                wait = RECONNECT.delay(failures)
                 log.warning("Matrix sync failed: %s; retrying in %.0f s", error, wait)
                 if await sleep_or_stop(wait, stop):
                     break
@@ -103,7 +102,7 @@ class Sync:
             except Exception:
                 # a bug or an answer of a shape never seen: keep serving, try again later
                 failures += 1
-                wait = SYNC_RETRY.delay(failures)
+                wait = RECONNECT.delay(failures)
                 log.exception("Matrix sync could not be handled; retrying in %.0f s", wait)
                 if await sleep_or_stop(wait, stop):
                     break

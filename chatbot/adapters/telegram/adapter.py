@@ -45,7 +45,7 @@ from chatbot.config import Settings
 from chatbot.core.actions import Action
 from chatbot.core.bot import Bot as CoreBot
 from chatbot.core.context import Capabilities
-from chatbot.runtime import Runtime
+from chatbot.runtime import RECONNECT, Runtime, sleep_or_stop
 from chatbot.storage.sqlite import SqliteRepository
 
 log = logging.getLogger(__name__)
@@ -158,10 +158,9 @@ class TelegramAdapter:
                 return True
             except TelegramError as error:  # the network, or Telegram, is down
                 failures += 1
-                delay = min(0.5 * 2**failures, 30.0)
+                delay = RECONNECT.delay(failures)
                 log.warning("Telegram unreachable at start (%s); retrying in %.0f s", error, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                await sleep_or_stop(delay, stop)
         return False
 
     async def _initialize(self) -> None:

@@ -38,6 +38,7 @@ from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 from chatbot.adapters.telegram.handlers import ALLOWED_UPDATES
 from chatbot.adapters.telegram.ratelimit import retry_seconds
 from chatbot.adapters.telegram.state import PLATFORM
+from chatbot.runtime import RECONNECT, sleep_or_stop
 
 if TYPE_CHECKING:
     from chatbot.adapters.telegram.adapter import TelegramAdapter
@@ -97,10 +98,9 @@ class Polling:
                 log.warning("getUpdates: %s (is another instance running?)", error)
             delay = 0.5 if failures <= 2 else 5.0
         else:
-            delay = min(0.5 * 2 ** min(failures, 6), 30.0)
+            delay = RECONNECT.delay(failures)
             log.warning("getUpdates failed (%s); retrying in %.1f s", error, delay)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
+        await sleep_or_stop(delay, stop)
 
     async def _no_webhook(self) -> None:
         """getUpdates does not work while a webhook is set; remove it, keeping what is
