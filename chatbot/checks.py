@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 
 from chatbot.config import Settings
+from chatbot.runtime.runtime import CONTACT
 from chatbot.storage.sqlite import SqliteRepository
 
 HEARTBEAT = ("core", "heartbeat")  # written by `chatbot run` on every tick
-CONTACT = "contact"  # platform_state key: when the platform last answered a fetch/sync
 HEALTHY_WITHIN = timedelta(minutes=2)
 
 
@@ -25,7 +25,8 @@ async def check_config(settings: Settings, out: list[str]) -> bool:
     except Exception as error:  # noqa: BLE001 - any failure is the verdict
         out.append(f"FAIL  database {settings.database_url}: {error}")
         ok = False
-    if not settings.telegram_token and not (settings.matrix_homeserver and settings.matrix_user_id):
+    configured = settings.platforms()
+    if not configured:
         out.append(
             "FAIL  no platform configured: set CHATBOT_TELEGRAM_TOKEN, or"
             " CHATBOT_MATRIX_HOMESERVER, CHATBOT_MATRIX_USER_ID and a password or access token"
@@ -33,9 +34,9 @@ async def check_config(settings: Settings, out: list[str]) -> bool:
         return False
     timeout = aiohttp.ClientTimeout(total=15)
     async with aiohttp.ClientSession(timeout=timeout) as http:
-        if settings.telegram_token:
+        if "telegram" in configured:
             ok = await _check_telegram(settings, http, out) and ok
-        if settings.matrix_homeserver and settings.matrix_user_id:
+        if "matrix" in configured:
             ok = await _check_matrix(settings, http, out) and ok
     return ok
 
@@ -108,7 +109,7 @@ async def healthy(settings: Settings, out: list[str] | None = None) -> bool:
     lines = out if out is not None else []
     try:
         beat = await repo.platform_value(*HEARTBEAT)
-        for platform in _configured(settings):
+        for platform in settings.platforms():
             contact = await repo.platform_value(platform, CONTACT)
             if contact is None:
                 lines.append(f"{platform}: no contact yet")
@@ -125,15 +126,6 @@ async def healthy(settings: Settings, out: list[str] | None = None) -> bool:
     ok = ago <= HEALTHY_WITHIN
     lines.insert(0, f"core: {'ok' if ok else 'STALE'}, ticked {int(ago.total_seconds())} s ago")
     return ok
-
-
-def _configured(settings: Settings) -> list[str]:
-    platforms = []
-    if settings.telegram_token:
-        platforms.append("telegram")
-    if settings.matrix_homeserver and settings.matrix_user_id:
-        platforms.append("matrix")
-    return platforms
 
 
 def run_check(settings: Settings) -> int:

@@ -77,6 +77,15 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown IANA timezone {value!r}, e.g. Europe/Berlin") from None
         return value
 
+    def platforms(self) -> list[str]:
+        """The platforms whose settings are present (`chatbot run` serves them)."""
+        names = []
+        if self.telegram_token:
+            names.append("telegram")
+        if self.matrix_homeserver and self.matrix_user_id:
+            names.append("matrix")
+        return names
+
     def secrets(self) -> list[str]:
         """Every secret value set, for the log filter that keeps them out of logs."""
         values = [

@@ -33,14 +33,15 @@ Build = Callable[[Settings, Bot, SqliteRepository, Runtime], PlatformAdapter]
 
 def configured_platforms(settings: Settings) -> dict[str, Build]:
     platforms: dict[str, Build] = {}
-    if settings.telegram_token:
-        from chatbot.adapters.telegram import build as build_telegram
+    for name in settings.platforms():
+        if name == "telegram":
+            from chatbot.adapters.telegram import build as build_telegram
 
-        platforms["telegram"] = build_telegram
-    if settings.matrix_homeserver and settings.matrix_user_id:
-        from chatbot.adapters.matrix import build as build_matrix
+            platforms[name] = build_telegram
+        else:
+            from chatbot.adapters.matrix import build as build_matrix
 
-        platforms["matrix"] = build_matrix
+            platforms[name] = build_matrix
     return platforms
 
 

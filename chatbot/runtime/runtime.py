@@ -44,6 +44,7 @@ from chatbot.storage.pending import PendingRow
 
 log = logging.getLogger(__name__)
 
+CONTACT = "contact"  # platform_state key: when the platform last answered (chatbot health)
 CONTACT_EVERY = timedelta(seconds=20)
 # sent actions' rows are deleted together, this long after the first of them was sent
 # (one write for many sends; a crash in that window sends those again: at least once)
@@ -98,7 +99,6 @@ class Runtime:
         self._queued: set[int] = set()
         self._inflight: set[tuple[str, str]] = set()
         self._stop = asyncio.Event()
-        self.failing: dict[str, int] = {}  # platform -> consecutive failed sends
         self._contact: dict[str, datetime] = {}
         self._finished: list[int] = []
         self._finishing: asyncio.Task[None] | None = None
@@ -229,7 +229,6 @@ class Runtime:
         while True:
             try:
                 await performer.perform(item.action, key=f"a{item.id}")
-                self.failing[platform] = 0
                 return True
             except Unreachable as error:
                 log.info("%s not delivered: %s", type(item.action).__name__, error)
@@ -240,7 +239,6 @@ class Runtime:
                 raise
             except Exception as error:
                 failures += 1
-                self.failing[platform] = self.failing.get(platform, 0) + 1
                 wait = self.policy.delay(failures)
                 log.warning(
                     "%s to %s failed (%s); retrying in %.0f s",
@@ -264,12 +262,9 @@ class Runtime:
             return
         self._contact[platform] = now
         async with self.repo.atomic():
-            await self.repo.set_platform_value(platform, "contact", now.isoformat())
+            await self.repo.set_platform_value(platform, CONTACT, now.isoformat())
 
     # --- tests and shutdown -----------------------------------------------------------
-
-    def busy(self, platform: str | None = None) -> bool:
-        return any(platform in (None, lane[0]) for lane in self._workers)
 
     async def drain(self, platform: str | None = None) -> None:
         """Wait until every queue (of this platform) is empty."""

@@ -73,8 +73,9 @@ class SqliteBase:
     async def unit(self) -> AsyncIterator[None]:
         """Everything written inside (by any number of `atomic()` blocks, in this task)
         commits together when the block ends, or not at all. The transaction begins at
-        the first write, so reads and admin checks before it hold no lock; each
-        `atomic()` inside is a savepoint (a handler's failed block rolls back alone).
+        the first write, so reads and admin checks before it hold no lock; each later
+        `atomic()` inside is a savepoint (a handler's failed block rolls back alone; the
+        block that begins the transaction rolls it back whole, nothing was before it).
         The runtime wraps the handling of one update in a unit, so its effects, its
         replies and the mark "handled" are one transaction."""
         if _unit.get() is not None or _in_transaction.get():
