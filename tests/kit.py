@@ -65,7 +65,7 @@ class GroupChat:
             chat=chat,
             sender=self.person(name),
             is_private=private,
-            command_prefix=self.bot.prefixes.get(self.platform, "/"),
+            command_prefix=self.bot.prefix(self.platform),
             chat_title=None if private else self.title,
         )
 

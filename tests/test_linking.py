@@ -12,6 +12,7 @@ import pytest
 from chatbot.core.actions import Action, ClosePoll, SendPoll, SendText
 from chatbot.core.bot import Bot
 from chatbot.core.clock import FakeClock
+from chatbot.core.context import Capabilities
 from chatbot.core.events import ChatRef
 from chatbot.core.handlers.linking import CODE_ALPHABET, normalize_code
 from chatbot.storage.sqlite import SqliteRepository
@@ -29,14 +30,16 @@ def texts_to(actions: list[Action], chat: ChatRef) -> list[str]:
 @pytest.fixture
 def tg(bot: Bot, clock: FakeClock) -> GroupChat:
     """The Telegram group; Anna is its admin."""
-    bot.prefixes.update({"telegram": "/", "matrix": "!"})
+    bot.register("telegram", Capabilities("/"))
+    bot.register("matrix", Capabilities("!"))
     return GroupChat(bot, clock, FakeAdmins({"Anna"}), TELEGRAM, title="Coworking Duisburg")
 
 
 @pytest.fixture
 def mx(bot: Bot, clock: FakeClock) -> GroupChat:
     """The Matrix room; Mia is its admin (Anna is not)."""
-    bot.prefixes.update({"telegram": "/", "matrix": "!"})
+    bot.register("telegram", Capabilities("/"))
+    bot.register("matrix", Capabilities("!"))
     return GroupChat(bot, clock, FakeAdmins({"Mia"}), MATRIX, title="Coworking Ruhr")
 
 

@@ -126,7 +126,6 @@ class Bot:
         self.clock = clock
         self.default_language = normalize_language(default_language)
         self.default_timezone = default_timezone
-        self.prefixes: dict[str, str] = {}  # by platform: its command prefix ("/", "!")
         self.capabilities: dict[str, Capabilities] = {}  # by platform, see `register`
         self.memory = ShortMemory()
         # late commands not applied, per chat, until `late_notes` says so (once per batch)
@@ -136,7 +135,10 @@ class Bot:
         """An adapter tells the core what its platform can do (its command prefix, how
         many options a native poll takes, whether it can ask for a location)."""
         self.capabilities[platform] = capabilities
-        self.prefixes[platform] = capabilities.prefix
+
+    def prefix(self, platform: str) -> str:
+        """What people on this platform type before a command ("/", "!")."""
+        return self.capabilities.get(platform, Capabilities()).prefix
 
     async def notice(self, kind: str, chat: ChatRef | None, language: str | None = None) -> str:
         """A text an adapter shows on its own (an alert, a notice), decided here: in the
@@ -168,7 +170,6 @@ class Bot:
             group=group,
             t=Translator(self.language_for(origin, group)),
             default_timezone=self.default_timezone,
-            prefixes=self.prefixes,
             capabilities=self.capabilities,
             memory=self.memory,
             public_url=self.public_url,
@@ -336,7 +337,7 @@ class Bot:
             chat=chats[0],
             sender=SCHEDULE,
             is_private=False,
-            command_prefix=self.prefixes.get(chats[0].platform, "/"),
+            command_prefix=self.prefix(chats[0].platform),
         )
         return self._context(origin, group, _nobody_is_admin)
 

@@ -41,7 +41,6 @@ class Context:
     t: Translator
     default_timezone: str
     actions: list[Action] = field(default_factory=list)
-    prefixes: dict[str, str] = field(default_factory=dict)  # platform -> command prefix
     capabilities: dict[str, Capabilities] = field(default_factory=dict)  # by platform
     memory: ShortMemory = field(default_factory=ShortMemory)
     # the base URL of the city pages and calendar feeds (`chatbot.web`); None: not served
@@ -54,6 +53,10 @@ class Context:
 
     def ngettext(self, singular: str, plural: str, n: float) -> str:
         return self.t.ngettext(singular, plural, n)
+
+    def prefix(self, platform: str) -> str:
+        """What people on that platform type before a command ("/", "!")."""
+        return self.capabilities.get(platform, Capabilities()).prefix
 
     def cmd(self, key: str) -> str:
         """A command as the person types it here: "/neu", "!open"."""
@@ -123,7 +126,7 @@ class Context:
                     chat=chat,
                     sender=self.origin.sender,
                     is_private=False,
-                    command_prefix=self.prefixes.get(chat.platform, "/"),
+                    command_prefix=self.prefix(chat.platform),
                 )
             contexts.append(
                 replace(

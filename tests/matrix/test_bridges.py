@@ -15,6 +15,7 @@ from chatbot.adapters.matrix.rooms import RoomState
 from chatbot.config import Settings
 from chatbot.core.bot import Bot
 from chatbot.core.clock import FakeClock
+from chatbot.core.context import Capabilities
 from chatbot.core.events import ChatRef
 from chatbot.storage.sqlite import SqliteRepository
 from tests.kit import FakeAdmins, GroupChat
@@ -61,7 +62,8 @@ def bridged_room() -> RoomState:
 
 async def linked_city(bot: Bot, clock: FakeClock, *, with_telegram: bool = True) -> None:
     """A city set up in the Matrix room, with the Telegram group linked (or not)."""
-    bot.prefixes.update({"telegram": "/", "matrix": "!"})
+    bot.register("telegram", Capabilities("/"))
+    bot.register("matrix", Capabilities("!"))
     mx = GroupChat(bot, clock, FakeAdmins({"Mia"}), ChatRef("matrix", ROOM))
     await mx.say("Mia", "/einrichten Duisburg")
     if with_telegram:

@@ -224,7 +224,7 @@ async def _use_code(ctx: Context, args: str) -> None:
 
 def _unlink_there(ctx: Context, chat: LinkedChat) -> str:
     """The unlink command as it is typed in that chat."""
-    prefix = ctx.prefixes.get(chat.chat.platform, "/")
+    prefix = ctx.prefix(chat.chat.platform)
     return prefix + spec_for("unlink").name(ctx.t.language)
 
 
