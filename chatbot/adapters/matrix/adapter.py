@@ -58,6 +58,7 @@ from chatbot.core.context import Capabilities
 from chatbot.core.events import ChatRef, Event, Person
 from chatbot.core.model import CityGroup
 from chatbot.runtime import Runtime
+from chatbot.runtime.runtime import RuntimeStore
 from chatbot.storage.base import sqlite_path
 
 log = logging.getLogger(__name__)
@@ -70,15 +71,12 @@ SHUTDOWN_GRACE = 10.0  # seconds to finish deliveries in flight when stopping
 LATE_KEY_WAIT = 300.0  # seconds an encrypted event waits for its room key, at most
 
 
-class AdapterStore(Protocol):
-    """What the adapter needs of the repository (``SqliteRepository`` has it all)."""
+class AdapterStore(RuntimeStore, Protocol):
+    """What the adapter needs of the repository, beyond what its runtime needs
+    (``SqliteRepository`` has it all)."""
 
-    def atomic(self) -> Any: ...
     async def group_for_chat(self, chat: ChatRef) -> CityGroup | None: ...
     async def platform_value(self, platform: str, key: str) -> str | None: ...
-    async def set_platform_value(self, platform: str, key: str, value: str) -> None: ...
-    async def mark_handled(self, platform: str, event_id: str, at: datetime) -> bool: ...
-    async def is_handled(self, platform: str, event_id: str) -> bool: ...
     async def set_chat_active(self, chat: ChatRef, active: bool) -> None: ...
     async def move_chat(self, old: ChatRef, new: ChatRef) -> None: ...
 
@@ -125,7 +123,7 @@ class MatrixAdapter:
         # MSC3381 polls have no fixed limit; Element shows 20 options well
         bot.register(PLATFORM, Capabilities(PREFIX, max_poll_options=20))
         self._own_runtime = runtime is None  # then it is closed with this adapter
-        self.runtime = runtime if runtime is not None else Runtime(bot, repo)  # type: ignore[arg-type]
+        self.runtime = runtime if runtime is not None else Runtime(bot, repo)
         self.runtime.register(self)
         redact.install()
         redact.remember_secret(secret(settings.matrix_password))
