@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from chatbot.adapters.console import DM_PREFIX, GROUP, PLATFORM, ConsoleAdapter, ConsoleClock
+from chatbot.core.actions import Action, DirectMessage, SendText
+from chatbot.core.bot import Bot
+from chatbot.core.events import ChatRef, PersonRef
+from chatbot.runtime import RetryPolicy, Runtime
+from chatbot.storage.sqlite import SqliteRepository
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -225,3 +234,111 @@ def test_pings_and_reminders_are_printed_as_direct_messages(tmp_path: Path) -> N
         "  [Dabei] → /dabei s1",
     ]
     assert blocks[-1] == "[dm Carla]\nErinnerung: Kö Lounge, 10:00–14:00 beginnt in 15 Minuten."
+
+
+# --- through the runtime, in process -----------------------------------------------------
+
+
+class Console:
+    """One run of the console over a database file, as `chatbot console` wires it."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.out = io.StringIO()
+
+    async def __aenter__(self) -> Console:
+        self.repo = await SqliteRepository.open(f"sqlite:///{self.db}")
+        clock = ConsoleClock()
+        self.bot = Bot(self.repo, clock)
+        self.runtime = Runtime(self.bot, self.repo, policy=RetryPolicy(first=0.01, cap=0.05))
+        self.adapter = ConsoleAdapter(self.bot, clock, self.runtime, admins=["Anna"])
+        self.adapter.out = self.out
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.runtime.close(grace=0.1)
+        await self.repo.close()
+
+    async def rows(self, sql: str) -> list[tuple[object, ...]]:
+        return [tuple(row) for row in await self.repo.db.execute_fetchall(sql)]
+
+
+SETUP = ["@ 2026-11-30 08:00", "Anna: /einrichten Duisburg"]
+
+
+async def test_each_line_is_an_update_of_the_runtime(tmp_path: Path) -> None:
+    async with Console(tmp_path / "c.db") as c:
+        await c.adapter.run([*SETUP, "Ben: /hilfe", "@ 09:00"])
+        handled = await c.rows("SELECT platform, event_id FROM handled_events")
+        assert [platform for platform, _ in handled] == ["console", "console"]
+        assert all(str(key).startswith("line:") for _, key in handled)
+        assert "Stadtgruppe Duisburg" in c.out.getvalue()
+    async with Console(tmp_path / "c.db") as c:
+        assert await c.rows("SELECT * FROM pending_actions") == []  # all delivered
+
+
+async def test_a_failed_print_is_tried_again(tmp_path: Path) -> None:
+    async with Console(tmp_path / "c.db") as c:
+        render = c.adapter.render
+        failures: list[Action] = []
+
+        def fails_once(action: Action) -> str:
+            if not failures:
+                failures.append(action)
+                raise OSError("the terminal is gone")
+            return render(action)
+
+        c.adapter.render = fails_once  # type: ignore[method-assign]
+        await c.adapter.run(SETUP)
+        assert failures and c.out.getvalue().count("Stadtgruppe Duisburg") == 1
+
+
+async def test_what_was_decided_before_a_crash_is_printed_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    async with Console(tmp_path / "c.db") as c:
+        tried = asyncio.Event()
+
+        def broken(action: Action) -> str:
+            tried.set()
+            raise OSError("the terminal is gone")
+
+        c.adapter.render = broken  # type: ignore[method-assign]
+        line = asyncio.create_task(c.adapter.run(SETUP))
+        await tried.wait()  # the line is recorded, its reply not delivered: the process dies
+        line.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await line
+    async with Console(tmp_path / "c.db") as c:
+        await c.adapter.run(["Ben: /hilfe"])
+        blocks = c.out.getvalue().strip().split("\n\n")
+        assert "Stadtgruppe Duisburg" in blocks[0]  # printed first, at the start
+        assert len(await c.rows("SELECT * FROM handled_events")) == 2  # applied once
+        assert len(await c.rows("SELECT * FROM city_groups")) == 1
+
+
+async def test_actions_for_several_chats_are_printed_in_the_order_decided(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with Console(tmp_path / "c.db") as c:
+        await c.adapter.run(SETUP)
+        decided: list[Action] = [
+            SendText(GROUP, "one"),
+            DirectMessage(PersonRef(PLATFORM, "Ben"), "two"),
+            SendText(GROUP, "three"),
+            SendText(ChatRef(PLATFORM, DM_PREFIX + "Carla"), "four"),
+        ]
+        tick = c.bot.tick
+
+        async def brings(*args: object, **kwargs: object) -> list[Action]:
+            return [*decided, *await tick()]
+
+        monkeypatch.setattr(c.bot, "tick", brings)
+        start = len(c.out.getvalue())
+        await c.adapter.run(["@ 08:01"])
+        assert c.out.getvalue()[start:].split("\n\n")[:4] == [
+            "[group]\none",
+            "[dm Ben]\ntwo",
+            "[group]\nthree",
+            "[dm Carla]\nfour",
+        ]

@@ -8,12 +8,20 @@ Script lines (also typed interactively):
   # comment, blank   ignored
 Every bot message is printed as a block: `[group]` or `[dm NAME]`, then the text,
 buttons as `  [LABEL] → /COMMAND ARGS`, poll options as numbered lines.
+
+The console goes through the shared runtime (`chatbot.runtime`) as Telegram and Matrix
+do: each line is one update, recorded once with its effects and its actions; the actions
+(and the clock's, `Bot.tick`) come back through the router and the chat's queue to
+`perform`. After each line the console waits until that line's actions are delivered,
+and prints them in the order the core decided them, so a transcript reads as the
+conversation went.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+import uuid
 from collections.abc import Iterable
 from datetime import date, datetime, time
 from typing import TextIO
@@ -42,6 +50,7 @@ from chatbot.core.events import (
     TextEvent,
 )
 from chatbot.delivery import OutboxSender
+from chatbot.runtime import Runtime
 
 PLATFORM = "console"
 GROUP = ChatRef(PLATFORM, "group")
@@ -53,6 +62,9 @@ _GEO_RE = re.compile(
     re.IGNORECASE,
 )
 _CLOCK_RE = re.compile(r"^@\s*(?:(?P<date>\d{4}-\d{2}-\d{2})\s+)?(?P<time>\d{1,2}:\d{2})\s*$")
+# the key the runtime gives an action it delivers: its row in pending_actions, "a<id>";
+# the ids rise in the order the core decided the actions
+_ROW_KEY_RE = re.compile(r"^a(?P<id>\d+)$")
 
 
 class ConsoleClock:
@@ -77,6 +89,7 @@ class ConsoleAdapter:
         self,
         bot: Bot,
         clock: ConsoleClock,
+        runtime: Runtime,
         *,
         admins: Iterable[str] = (),
         out: TextIO = sys.stdout,
@@ -90,14 +103,42 @@ class ConsoleAdapter:
         self.echo = echo
         self.default_sender = default_sender
         self.platform = PLATFORM
+        self.runtime = runtime
+        runtime.register(self)
         self.sender = OutboxSender(bot, self, rate=0)
         self._stamp: str | None = None  # the time of scheduled output, in --echo mode
+        self._run = uuid.uuid4().hex[:12]  # a line's update key: this run's, and its number
+        self._lines = 0
+        self._held: list[tuple[int, str]] = []  # delivered, not printed yet: (row id, block)
+        self._started = False
 
     async def perform(self, action: Action, *, key: str | None = None) -> None:
-        """Carry out an action (the outbox sender delivers pings through this). The
-        console prints every action at once, in the order the core gave them; it has no
-        delivery to fail, so it needs no queue (chatbot.runtime)."""
-        self.emit([action])
+        """Carry out an action. The runtime's queues deliver the core's actions here (one
+        queue per chat, so not in the order the core decided them across chats): each is
+        held until the line's actions are all delivered, then printed in that order
+        (`_show`). The outbox sender's pings and reminders are printed at once."""
+        block = self.render(action)
+        row = _ROW_KEY_RE.match(key or "")
+        if row is None:
+            self._print(block)
+        else:
+            self._held.append((int(row.group("id")), block))
+
+    async def start(self) -> None:
+        """Print what an earlier run decided and did not deliver (it stopped first). Once:
+        a sent action's row is deleted a moment later, and must not be queued again."""
+        if self._started:
+            return
+        self._started = True
+        await self.runtime.resume(PLATFORM)
+        await self._show()
+
+    async def _show(self) -> None:
+        """Wait until the actions queued so far are delivered; print them in order."""
+        await self.runtime.delivered(PLATFORM)
+        held, self._held = sorted(self._held), []
+        for _, block in held:
+            self._print(block)
 
     async def is_admin(self, chat: ChatRef, person: Person) -> bool:
         if chat != GROUP:
@@ -105,6 +146,7 @@ class ConsoleAdapter:
         return person.name.casefold() in self.admins
 
     async def run(self, lines: Iterable[str]) -> None:
+        await self.start()
         for line in lines:
             await self.handle_line(line)
 
@@ -136,7 +178,10 @@ class ConsoleAdapter:
         await self._tick()
         event = self._event(name, private, text.strip())
         if event is not None:
-            self.emit(await self.bot.handle(event, self.is_admin))
+            self._lines += 1
+            key = f"line:{self._run}:{self._lines}"
+            await self.runtime.handle(PLATFORM, key, event, self.is_admin)
+            await self._show()
         await self.sender.drain()
 
     def _event(self, name: str, private: bool, text: str) -> Event | None:
@@ -183,7 +228,8 @@ class ConsoleAdapter:
         if self.echo:
             # printed before the first block this tick brings, if it brings any
             self._stamp = f"# {self.clock.now().astimezone(await self._zone()):%Y-%m-%d %H:%M}"
-        self.emit(await self.bot.tick())
+        await self.runtime.deliver(await self.bot.tick())
+        await self._show()
         await self.sender.drain()
         self._stamp = None
 
@@ -193,10 +239,6 @@ class ConsoleAdapter:
         return ZoneInfo(group.settings.timezone if group else self.bot.default_timezone)
 
     # --- output ---------------------------------------------------------------------------
-
-    def emit(self, actions: Iterable[Action]) -> None:
-        for action in actions:
-            self._print(self.render(action))
 
     def _print(self, block: str) -> None:
         if self._stamp is not None:

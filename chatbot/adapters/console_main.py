@@ -1,4 +1,5 @@
-"""Wiring for `chatbot console`: the database, the core and the console adapter."""
+"""Wiring for `chatbot console`: the database, the core, the runtime and the console
+adapter."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from chatbot.adapters.console import ConsoleAdapter, ConsoleClock
 from chatbot.config import Settings
 from chatbot.core.bot import Bot
 from chatbot.runner import start_web_server
+from chatbot.runtime import Runtime
 from chatbot.storage.sqlite import SqliteRepository
 
 INTERACTIVE_NAME = "me"
@@ -36,15 +38,17 @@ async def run_console(
         default_timezone=settings.default_timezone,
         public_url=public_url,
     )
+    runtime = Runtime(bot, repo)
     web_runner = await start_web_server(settings, bot, repo, web) if web else None
     try:
         if script is None and sys.stdin.isatty():
-            await _interactive(bot, clock, admins)
+            await _interactive(bot, clock, runtime, admins)
         else:
             text = await asyncio.to_thread(_read_script, script)
-            adapter = ConsoleAdapter(bot, clock, admins=admins, echo=echo)
+            adapter = ConsoleAdapter(bot, clock, runtime, admins=admins, echo=echo)
             await adapter.run(text.splitlines())
     finally:
+        await runtime.close()
         if web_runner is not None:
             await web_runner.cleanup()
         await repo.close()
@@ -55,15 +59,16 @@ def _read_script(script: str | None) -> str:
     return Path(script).read_text(encoding="utf-8") if script else sys.stdin.read()
 
 
-async def _interactive(bot: Bot, clock: ConsoleClock, admins: list[str]) -> None:
+async def _interactive(bot: Bot, clock: ConsoleClock, runtime: Runtime, admins: list[str]) -> None:
     admins = admins or [INTERACTIVE_NAME]
-    adapter = ConsoleAdapter(bot, clock, admins=admins, default_sender=INTERACTIVE_NAME)
+    adapter = ConsoleAdapter(bot, clock, runtime, admins=admins, default_sender=INTERACTIVE_NAME)
     print(
         "A local group chat with the coworking bot. Type a command such as /hilfe or /help.\n"
         f"You write as '{INTERACTIVE_NAME}'; `NAME: TEXT` writes as someone else,"
         " `NAME (dm): TEXT` privately.\n"
         f"Admins: {', '.join(admins)}. Ctrl-D quits.\n"
     )
+    await adapter.start()
     loop = asyncio.get_running_loop()
     while True:
         try:

@@ -292,3 +292,10 @@ class Runtime:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
         await self._flush()
+
+    async def delivered(self, platform: str) -> None:
+        """Wait until every queue of this platform is empty: what was queued so far is sent
+        or given up (the console shows a line's replies before it reads the next line).
+        Unlike `drain` it deletes no rows now, and a cancelled wait leaves the queues be."""
+        while workers := [t for lane, t in self._workers.items() if lane[0] == platform]:
+            await asyncio.wait(workers)
