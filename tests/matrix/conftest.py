@@ -11,6 +11,8 @@
   limit, for provoking M_LIMIT_EXCEEDED; started only by tests that use it.
 - ``default_limits_synapse``: one with Synapse's default ``rc_message`` and
   ``rc_room_creation``; started only by tests that use it.
+- ``homeserver``, ``mx``: no Synapse: the fake homeserver (``FakeMatrixApi``) and a
+  ``MatrixWorld`` (the real adapter, core and SQLite against it), per test.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import Any
 import pytest
 from nio import AsyncClient
 
+from tests.fakes.matrix_api import FakeMatrixApi
+from tests.matrix.world import MatrixWorld
 from tests.support.synapse import MatrixUser, SynapseServer
 
 USER_PASSWORD = "correct horse battery staple"
@@ -109,3 +113,22 @@ async def matrix_client(
     yield make
     for client in clients:
         await client.close()
+
+
+# --- adapter tests without Synapse: the fake homeserver (tests/fakes/matrix_api.py) ---
+
+
+@pytest.fixture
+async def homeserver() -> AsyncIterator[FakeMatrixApi]:
+    async with FakeMatrixApi() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def mx(homeserver: FakeMatrixApi, tmp_path: Path) -> AsyncIterator[MatrixWorld]:
+    """A ``MatrixWorld`` (tests/matrix/world.py), stopped after the test."""
+    world = MatrixWorld(homeserver, tmp_path)
+    try:
+        yield world
+    finally:
+        await world.stop()
