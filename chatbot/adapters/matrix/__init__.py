@@ -9,9 +9,10 @@ timeline events: encrypted ones and late keys, edits, origins), ``membership`` (
 the bot joining and leaving, invites, room upgrades, gone rooms), ``direct`` (m.direct,
 direct rooms and messages), ``polls`` (MSC3381 polls, the poll registry), ``login``,
 ``mapping`` (Matrix JSON <-> core events and actions), ``crypto`` (end-to-end
-encryption), ``admins`` (power levels -> admin), ``rooms`` (room state from sync),
-``bridges`` (what a bridge relays is ignored), ``http`` (the client-server endpoints
-used), ``redact`` (no secrets in logs).
+encryption: decrypting and encrypting room events), ``keys`` (the device's keys: its
+store, key upload, query and claim, to-device events), ``admins`` (power levels ->
+admin), ``rooms`` (room state from sync), ``bridges`` (what a bridge relays is
+ignored), ``http`` (the client-server endpoints used), ``redact`` (no secrets in logs).
 """
 
 from __future__ import annotations

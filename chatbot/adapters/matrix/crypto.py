@@ -1,21 +1,12 @@
 """End-to-end encryption for the Matrix adapter, on matrix-nio's Olm machine (vodozemac).
 
 The adapter keeps its raw sync loop and its own HTTP calls (see ``http``); this module
-owns nio's ``Olm`` machine and does every crypto step through it, speaking the key
-endpoints itself with the adapter's ``MatrixApi``:
+does every crypto step of room events through nio's ``Olm`` machine, which ``keys``
+holds: the device's account and store, the keys traded with the homeserver (uploaded,
+queried, claimed, speaking the key endpoints with the adapter's ``MatrixApi``) and the
+to-device events of each sync (``receive_sync``: before its timeline is looked at, so a
+key and the message it opens may come in the same sync).
 
-- **The bot's device keys persist**: the Olm account, the Olm sessions with other
-  devices and the room keys (inbound group sessions) live in nio's SQLite store in a
-  folder next to the bot's database (``<db>.matrix-crypto/``), one file per
-  user+device. The adapter reuses its device at every start and never logs out, so
-  the keys people's clients know stay valid.
-- **Keys** are uploaded at the start and whenever the homeserver's one-time key count
-  runs low (``device_one_time_keys_count`` in each sync), queried for the members of
-  encrypted rooms (and again when ``device_lists.changed`` names them), and claimed
-  for devices without an Olm session before a room key is shared with them.
-- **Sync**: ``receive_sync`` takes the sync's to-device events (Olm-encrypted room
-  keys, key requests) before its timeline is looked at, so a key and the message it
-  opens may come in the same sync.
 - **Decrypting**: ``decrypt`` turns an ``m.room.encrypted`` timeline event into the
   plain event (same event id, sender and time), or None when its room key has not
   arrived; ``wait_for_key`` lets the adapter handle such an event when the key comes,
@@ -34,45 +25,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
-import uuid
-from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from chatbot.adapters.matrix.http import MatrixApi, MatrixError, TransportError
+from chatbot.adapters.matrix.http import MatrixApi
+from chatbot.adapters.matrix.keys import AVAILABLE, DeviceKeys, fingerprint, store_dir
 from chatbot.adapters.matrix.rooms import RoomState
+
+if AVAILABLE:
+    from nio.events import MegolmEvent
+
+__all__ = ["AVAILABLE", "ENCRYPTED", "Crypto", "fingerprint", "store_dir"]
 
 log = logging.getLogger(__name__)
 
-try:  # the e2e extra of matrix-nio (vodozemac); without it the adapter cannot encrypt
-    from nio.crypto import Olm
-    from nio.events import (
-        ForwardedRoomKeyEvent,
-        MegolmEvent,
-        RoomKeyEvent,
-        ToDeviceEvent,
-    )
-    from nio.responses import KeysClaimResponse, KeysQueryResponse, KeysUploadResponse
-    from nio.store import DefaultStore, SqliteMemoryStore
-
-    AVAILABLE = True
-except ImportError:  # pragma: no cover - depends on the installation
-    AVAILABLE = False
-
 ENCRYPTED = "m.room.encrypted"
 MEGOLM = "m.megolm.v1.aes-sha2"
-KEY_RETRY_ATTEMPTS = 3
-STORE_SUFFIX = ".matrix-crypto"
-
-
-def store_dir(database_path: str) -> str | None:
-    """Where the crypto store lives: a folder next to the database file; None for an
-    in-memory database (then the keys live as long as the process)."""
-    if not database_path or database_path == ":memory:":
-        return None
-    return str(Path(database_path).with_name(Path(database_path).name + STORE_SUFFIX))
 
 
 class Crypto:
@@ -86,16 +55,16 @@ class Crypto:
         *,
         pickle_key: str = "",
     ) -> None:
-        self.api = api
-        self.path = path
+        self.keys = DeviceKeys(api, path, self._devices_changed, pickle_key=pickle_key)
         self.room_of = room_of
-        self.pickle_key = pickle_key or "chatbot"
-        self.olm: Any = None  # nio.crypto.Olm once started
         self._room_locks: dict[str, asyncio.Lock] = {}
-        self._keys_lock = asyncio.Lock()
         self._shared_members: dict[str, frozenset[str]] = {}  # room -> who got the key
         self._key_arrived = asyncio.Condition()
-        self._uploaded_at_start = False
+
+    @property
+    def olm(self) -> Any:
+        """nio.crypto.Olm once started, else None."""
+        return self.keys.olm
 
     @property
     def ready(self) -> bool:
@@ -105,193 +74,31 @@ class Crypto:
 
     def open(self) -> None:
         """Load (or create) the Olm account of the logged-in device."""
-        user_id, device_id = self.api.user_id, self.api.device_id
-        if not device_id:
-            raise RuntimeError("the Matrix device id is not known")
-        if self.olm is not None and self.olm.device_id == device_id:
-            return
-        store: Any
-        if self.path is None:
-            store = SqliteMemoryStore(user_id, device_id, self.pickle_key)
-            log.warning(
-                "Matrix: the crypto store is in memory (in-memory database): encrypted rooms"
-                " need new keys after every restart"
-            )
-        else:
-            os.makedirs(self.path, mode=0o700, exist_ok=True)
-            store = DefaultStore(user_id, device_id, self.path, self.pickle_key)
-        self.olm = Olm(user_id, device_id, store)
-        self._shared_members.clear()
-        keys = self.olm.account.identity_keys
-        log.info(
-            "Matrix: end-to-end encryption on for device %s (ed25519 fingerprint %s)",
-            device_id,
-            fingerprint(keys["ed25519"]),
-        )
+        if self.keys.open():
+            self._shared_members.clear()
 
     async def start(self) -> None:
         """After the login: load the account and upload its keys if they are new."""
         self.open()
-        await self.maintain()
+        await self.keys.maintain()
 
     # --- sync -------------------------------------------------------------------------
 
     async def receive_sync(self, data: Mapping[str, Any]) -> None:
         """The crypto parts of one sync: key counts, device list changes, to-device
         events; then whatever they call for (uploads, queries, claims, replies)."""
-        olm = self.olm
-        if olm is None:
+        if self.olm is None:
             return
-        counts = data.get("device_one_time_keys_count")
-        if isinstance(counts, dict):
-            count = counts.get("signed_curve25519", 0)
-            olm.uploaded_key_count = count if isinstance(count, int) else 0
-        devices = data.get("device_lists") or {}
-        if isinstance(devices, dict):
-            changed = {
-                user
-                for key in ("changed", "left")
-                for user in devices.get(key) or []
-                if isinstance(user, str) and user in olm.tracked_users
-            }
-            if changed:
-                olm.add_changed_users(changed)
-        to_device = data.get("to_device") or {}
-        events = to_device.get("events") if isinstance(to_device, dict) else None
-        keys_arrived = False
-        for raw in events if isinstance(events, list) else []:
-            if isinstance(raw, dict):
-                keys_arrived = self._to_device(raw) or keys_arrived
-        try:
-            olm.collect_key_requests()  # requests of our own other devices only (none)
-        except Exception:
-            log.exception("Matrix: handling key requests failed")
-        if keys_arrived:
+        if self.keys.receive(data):
             async with self._key_arrived:
                 self._key_arrived.notify_all()
-        await self.maintain()
+        await self.keys.maintain()
 
-    def _to_device(self, raw: dict[str, Any]) -> bool:
-        """One to-device event; True if it brought a room key."""
-        try:
-            event = ToDeviceEvent.parse_event(raw)
-            if event is None or not isinstance(event, ToDeviceEvent):
-                return False
-            result = self.olm.handle_to_device_event(event)
-        except Exception:
-            log.exception("Matrix: a to-device event of type %s failed", raw.get("type"))
-            return False
-        if isinstance(result, (RoomKeyEvent, ForwardedRoomKeyEvent)):
-            log.debug("Matrix: a room key for %s from %s", result.room_id, result.sender)
-            return True
-        return False
-
-    async def maintain(self) -> None:
-        """Upload, query and claim keys as the Olm machine asks for; send its to-device
-        messages (e.g. to unwedge a broken Olm session). Failures are logged: the next
-        sync tries again."""
-        olm = self.olm
-        if olm is None:
-            return
-        try:
-            if olm.should_upload_keys:
-                await self._upload_keys()
-            if olm.should_query_keys:
-                await self._query_keys()
-            if olm.wedged_devices or olm.key_request_devices_no_session:
-                await self._claim_keys(olm.get_users_for_key_claiming())
-            for message in list(olm.outgoing_to_device_messages):
-                await self._send_to_device(message.type, message.as_dict())
-                olm.outgoing_to_device_messages.remove(message)
-        except (MatrixError, TransportError) as error:
-            log.warning("Matrix: key maintenance failed: %s", error)
-
-    # --- keys on the homeserver -------------------------------------------------------
-
-    async def _call(self, method: str, path: list[str], body: Mapping[str, Any]) -> Any:
-        """A key endpoint call, retried on rate limits and short outages."""
-        for attempt in range(1, KEY_RETRY_ATTEMPTS + 1):
-            try:
-                return await self.api.request(method, path, body=body)
-            except MatrixError as error:
-                if not error.transient or attempt == KEY_RETRY_ATTEMPTS:
-                    raise
-                wait = (error.retry_after_ms or 1000) / 1000 if error.rate_limited else attempt
-                await asyncio.sleep(min(wait, 10.0))
-            except TransportError:
-                if attempt == KEY_RETRY_ATTEMPTS:
-                    raise
-                await asyncio.sleep(attempt)
-        raise AssertionError("unreachable")
-
-    async def _upload_keys(self) -> None:
-        olm = self.olm
-        async with self._keys_lock:
-            if not olm.should_upload_keys:
-                return
-            keys = olm.share_keys()
-            try:
-                reply = await self._call("POST", ["keys", "upload"], keys)
-            except MatrixError as error:
-                if error.status == 400 and not olm.account.shared:
-                    log.error(
-                        "Matrix: the homeserver refused this device's keys (%s): the device"
-                        " has other keys there (a lost crypto store?). Delete the device"
-                        " (or log in with a new one) and restart.",
-                        error.errcode,
-                    )
-                raise
-            response = KeysUploadResponse.from_dict(reply)
-            if isinstance(response, KeysUploadResponse):
-                olm.handle_response(response)
-                log.info(
-                    "Matrix: uploaded keys (%d one-time keys on the homeserver)",
-                    response.signed_curve25519_count,
-                )
-
-    async def _query_keys(self, users: Iterable[str] = ()) -> None:
-        olm = self.olm
-        async with self._keys_lock:
-            wanted = set(olm.users_for_key_query) | set(users)
-            if not wanted:
-                return
-            body = {"device_keys": {user: [] for user in sorted(wanted)}, "timeout": 10_000}
-            reply = await self._call("POST", ["keys", "query"], body)
-            response = KeysQueryResponse.from_dict(reply)
-            if not isinstance(response, KeysQueryResponse):
-                log.warning("Matrix: an odd answer to a key query")
-                return
-            olm.handle_response(response)
-            for user in wanted - set(response.device_keys):
-                olm.users_for_key_query.discard(user)  # unknown to the homeserver
-            # a member's devices changed: the next message in their rooms gets a new key
-            changed = set(response.changed)
-            if changed:
-                for room_id in list(self._shared_members):
-                    if changed & self._shared_members[room_id]:
-                        self._rotate(room_id)
-
-    async def _claim_keys(self, devices: Mapping[str, Iterable[str]]) -> None:
-        olm = self.olm
-        wanted = {user: list(ids) for user, ids in devices.items() if ids}
-        if not wanted:
-            return
-        async with self._keys_lock:
-            body = {
-                "one_time_keys": {
-                    user: {device: "signed_curve25519" for device in ids}
-                    for user, ids in wanted.items()
-                },
-                "timeout": 10_000,
-            }
-            reply = await self._call("POST", ["keys", "claim"], body)
-            response = KeysClaimResponse.from_dict(reply)
-            if isinstance(response, KeysClaimResponse):
-                olm.handle_response(response)
-
-    async def _send_to_device(self, event_type: str, body: Mapping[str, Any]) -> None:
-        txn_id = uuid.uuid4().hex
-        await self._call("PUT", ["sendToDevice", event_type, txn_id], body)
+    def _devices_changed(self, users: set[str]) -> None:
+        """A member's devices changed: the next message in their rooms gets a new key."""
+        for room_id in list(self._shared_members):
+            if users & self._shared_members[room_id]:
+                self._rotate(room_id)
 
     # --- decrypting -------------------------------------------------------------------
 
@@ -403,15 +210,15 @@ class Crypto:
             return
         untracked = members - olm.tracked_users
         if untracked or olm.users_for_key_query:
-            await self._query_keys(untracked)
+            await self.keys.query(untracked)
         missing = olm.get_missing_sessions(sorted(members))
         if missing:
-            await self._claim_keys(missing)
+            await self.keys.claim(missing)
         shared: set[tuple[str, str]] = set()
         for sharing_with, to_device in olm.share_group_session_parallel(
             room_id, sorted(members), ignore_unverified_devices=True
         ):
-            await self._send_to_device(ENCRYPTED, to_device)
+            await self.keys.send_to_device(ENCRYPTED, to_device)
             shared |= sharing_with
         session = olm.outbound_group_sessions[room_id]
         session.users_shared_with.update(shared)
@@ -426,8 +233,3 @@ class Crypto:
         if self.olm is None:
             return None
         return fingerprint(self.olm.account.identity_keys["ed25519"])
-
-
-def fingerprint(key: str) -> str:
-    """ "abcdefgh..." -> "abcd efgh ..." (Element's way to show a session key)."""
-    return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
