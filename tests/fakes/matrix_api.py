@@ -146,6 +146,13 @@ class Fault:
     failure: MatrixFailure | None
     times: int | None  # None: until cleared
     delay: float
+    lose_answer: bool = False  # carried out first, then the delay and the failure
+
+    async def strike(self, server: FakeMatrixApi) -> None:
+        if self.delay:
+            await server._sleep(self.delay)
+        if self.failure is not None:
+            raise self.failure
 
 
 @dataclass
@@ -432,9 +439,12 @@ class FakeMatrixApi:
         retry_after_ms: int | None = None,
         times: int | None = 1,
         delay: float = 0.0,
+        lose_answer: bool = False,
     ) -> Fault:
         """The next ``times`` requests to ``endpoint`` (in ``room_id``, if given) fail so
-        (``times=None``: until ``clear``); ``status=0``: no failure, only the ``delay``.
+        (``times=None``: until ``clear``); ``status=0``: no failure, only the ``delay``
+        before the request is carried out. ``lose_answer``: the request is carried out
+        first, then the delay and the failure come (an answer lost on the way).
 
         Endpoints: login, whoami, account_data, sync, messages, send, join, leave,
         forget, state (reads and writes), invite (an m.room.member invite),
@@ -444,7 +454,7 @@ class FakeMatrixApi:
                 status, "M_UNKNOWN"
             )
         failure = MatrixFailure(status, errcode or "", error, retry_after_ms) if status else None
-        fault = Fault(endpoint, room_id, failure, times, delay)
+        fault = Fault(endpoint, room_id, failure, times, delay, lose_answer)
         self._faults.append(fault)
         return fault
 
@@ -620,12 +630,12 @@ class FakeMatrixApi:
         try:
             device = self._authorize(request, endpoint)
             fault = self._fault_for(endpoint, room_id)
-            if fault is not None and fault.delay:
-                await self._sleep(fault.delay)
-            if fault is not None and fault.failure is not None:
-                raise fault.failure
+            if fault is not None and not fault.lose_answer:
+                await fault.strike(self)
             handler = getattr(self, "_on_" + pattern.split("/")[0])
             answer = await handler(request.method, pattern, params, query, body, device)
+            if fault is not None and fault.lose_answer:
+                await fault.strike(self)
         except MatrixFailure as failure:
             status, answer = failure.status, failure.body()
         call = Call(

@@ -4,6 +4,9 @@ a burst larger than the timeline (back-filled), history before the bot's join.""
 
 from __future__ import annotations
 
+import pytest
+
+from chatbot.adapters.matrix import timeline
 from chatbot.core.events import CommandEvent, TextEvent
 from tests.matrix.world import ANNA, BEN, MatrixWorld
 
@@ -85,14 +88,28 @@ async def test_an_edit_fixes_a_rejected_command_once(mx: MatrixWorld) -> None:
 
     # a second edit of it, an edit by someone else, an edit of a command that worked
     mx.hs.edit(room, BEN, wrong, "!neu 15-17 Kö Lounge")
-    worked = await mx.ask(room, ANNA, "!heute")
-    mx.hs.edit(room, ANNA, worked.reply_to or "", "!orte")
+    worked = mx.say(room, ANNA, "!heute")
+    await mx.reply(room, worked)
+    mx.hs.edit(room, ANNA, worked, "!orte")
     other = mx.say(room, ANNA, "!neu 25-26 Kö Lounge")
     await mx.reply(room, other, "Beispiel")
     mx.hs.edit(room, BEN, other, "!neu 10-12 Kö Lounge")
     await mx.settle()
     assert sum("Neue Session" in text for text in mx.texts(room)) == 1, mx.texts(room)
-    assert len(mx.hs.replies_to(worked.reply_to)) == 1
+    assert len(mx.hs.replies_to(worked)) == 1
+
+
+async def test_an_edit_after_the_edit_window_is_not_acted_on(
+    mx: MatrixWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(timeline, "EDIT_WINDOW", 0.0)  # every edit comes too late
+    await mx.start()
+    room = await mx.city(venues=True)
+    wrong = mx.say(room, BEN, "!neu 25-26 Café Museum")
+    await mx.reply(room, wrong, "Beispiel")
+    mx.hs.edit(room, BEN, wrong, "!neu 10-14 Café Museum")
+    await mx.settle()
+    assert not any("Neue Session" in text for text in mx.texts(room))
 
 
 async def test_a_command_in_a_thread_is_answered_in_the_thread(mx: MatrixWorld) -> None:

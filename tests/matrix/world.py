@@ -68,12 +68,16 @@ class MatrixWorld:
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
+    async def open_repo(self) -> SqliteRepository:
+        """The database, as a process opens it."""
+        return await SqliteRepository.open(self.db_url)
+
     async def start(self, **overrides: Any) -> MatrixAdapter:
         """A fresh "process": database, core, adapter; returns once the first sync is
         handled. ``overrides`` are settings."""
         assert self._task is None, "already running"
         settings = self.settings(**overrides)
-        self.repo = await SqliteRepository.open(self.db_url)
+        self.repo = await self.open_repo()
         self.core = Bot(
             self.repo,
             self.clock,
@@ -135,9 +139,25 @@ class MatrixWorld:
             await asyncio.sleep(0)
 
     async def pending(self) -> int:
-        """How many actions wait in pending_actions."""
+        """How many actions wait in pending_actions (a sent one's row goes a moment
+        after it was sent: ``settle`` first)."""
         assert self.repo is not None
         return len(await self.repo.ledger.pending_of("matrix"))
+
+    async def platform_value(self, key: str) -> str | None:
+        """What the adapter keeps in platform_state (``next_batch``: the sync token)."""
+        assert self.repo is not None
+        return await self.repo.ledger.platform_value("matrix", key)
+
+    async def set_platform_value(self, key: str, value: str) -> None:
+        """Change what the adapter keeps, between two runs (as a crash would leave it)."""
+        assert self.repo is None, "only while stopped"
+        repo = await self.open_repo()
+        try:
+            async with repo.atomic():
+                await repo.ledger.set_platform_value("matrix", key, value)
+        finally:
+            await repo.close()
 
     # --- people ------------------------------------------------------------------------
 
