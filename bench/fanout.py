@@ -71,12 +71,12 @@ async def run_size(n: int, workdir: Path) -> dict[str, float]:
         )
         server.push_update(server.message_update(GROUP, ADMIN, "/ort add Café | 51.43, 6.76"))
         await wait_for(lambda: any("Ort 1" in t for t in server.sent_texts(GROUP)), 30)
-        group = await repo.group_for_chat(ChatRef("telegram", str(GROUP)))
+        group = await repo.cities.group_for_chat(ChatRef("telegram", str(GROUP)))
         assert group is not None
         async with repo.atomic():
             for i in range(n):
                 person = Person(PersonRef("telegram", str(FIRST_SUBSCRIBER + i)), f"S{i}")
-                await repo.subscribe(Subscription(group.id, person), bot.clock.now())
+                await repo.people.subscribe(Subscription(group.id, person), bot.clock.now())
         sender = OutboxSender(bot, adapter)
         sending = asyncio.create_task(sender.run(stop))
         before_429 = server.too_many_requests

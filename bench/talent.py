@@ -171,7 +171,7 @@ async def main(profiles: int, cities: int, rounds: int) -> int:
             query = QUERIES[r % len(QUERIES)]
             folded = search_form(query)
             t0 = time.perf_counter()
-            found = await repo.find_profiles(
+            found = await repo.talent.find_profiles(
                 [groups[0]], folded, synonyms_of(folded), active_since=since, limit=11
             )
             t1 = time.perf_counter()

@@ -61,19 +61,21 @@ async def build(path: Path) -> tuple[SqliteRepository, FakeClock]:
     repo = await SqliteRepository.open(f"sqlite:///{path}")
     now = datetime(2026, 11, 30, 7, 0, tzinfo=BERLIN)
     clock = FakeClock(now)
-    group = await repo.create_group(ChatRef("bench", "g"), "Duisburg", GroupSettings(), clock.now())
+    group = await repo.cities.create_group(
+        ChatRef("bench", "g"), "Duisburg", GroupSettings(), clock.now()
+    )
     venues = []
     async with repo.atomic():
         for n in range(20):
             venue = Venue(0, group.id, f"Café {n:02d}", 51.43 + n / 1000, 6.76, f"Straße {n}")
-            venues.append(await repo.add_venue(venue, clock.now()))
+            venues.append(await repo.venues.add_venue(venue, clock.now()))
     today = now.date()
     async with repo.atomic():
         for n in range(SERIES):
             venue = venues[n % 20]
             opener = Person(PersonRef("bench", f"s{n}"), f"Series {n}")
             start = clock_time(7 + n % 10)
-            await repo.add_standing(
+            await repo.sessions.add_standing(
                 StandingSession(
                     0, group.id, n % 7, venue.name, venue.id, venue.latitude,
                     venue.longitude, start, clock_time(start.hour + 3), opener,
@@ -91,7 +93,7 @@ async def build(path: Path) -> tuple[SqliteRepository, FakeClock]:
             joiners = tuple(
                 Person(PersonRef("bench", f"j{n}-{j}"), f"Joiner {j}") for j in range(n % 4)
             )
-            session = await repo.add_session(
+            session = await repo.sessions.add_session(
                 NewSession(
                     group.id, venue.name, venue.id, venue.latitude, venue.longitude, day,
                     start, end, starts_at, ends_at, opener,
@@ -101,7 +103,7 @@ async def build(path: Path) -> tuple[SqliteRepository, FakeClock]:
             )  # fmt: skip
             assert session is not None
             if n % 25 == 0:
-                await repo.set_session_state(session.id, SessionState.CANCELLED)
+                await repo.sessions.set_session_state(session.id, SessionState.CANCELLED)
     return repo, clock
 
 

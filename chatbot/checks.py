@@ -108,9 +108,9 @@ async def healthy(settings: Settings, out: list[str] | None = None) -> bool:
     now = datetime.now(UTC)
     lines = out if out is not None else []
     try:
-        beat = await repo.platform_value(*HEARTBEAT)
+        beat = await repo.ledger.platform_value(*HEARTBEAT)
         for platform in settings.platforms():
-            contact = await repo.platform_value(platform, CONTACT)
+            contact = await repo.ledger.platform_value(platform, CONTACT)
             if contact is None:
                 lines.append(f"{platform}: no contact yet")
                 continue

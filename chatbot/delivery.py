@@ -73,7 +73,7 @@ class OutboxSender:
         handled = 0
         while stop is None or not stop.is_set():
             now = self.now()
-            due = await self.repo.due_messages(
+            due = await self.repo.outbox.due_messages(
                 self.platform, now, BATCH, stale_claim=now - STALE_CLAIM
             )
             if not due:
@@ -93,10 +93,10 @@ class OutboxSender:
         now = self.now()
         if message.expires_at is not None and message.expires_at <= now:
             async with self.repo.atomic():
-                await self.repo.finish_message(message.id, "dropped", now)
+                await self.repo.outbox.finish_message(message.id, "dropped", now)
             return True
         async with self.repo.atomic():
-            if not await self.repo.claim_message(message.id, now):
+            if not await self.repo.outbox.claim_message(message.id, now):
                 return True
         await self._pace()
         buttons = tuple(Button(*b) for b in message.buttons)
@@ -109,28 +109,28 @@ class OutboxSender:
             await self.adapter.perform(action)
         except RetryAfter as wait:
             async with self.repo.atomic():
-                await self.repo.retry_message(message.id, message.due_at)
+                await self.repo.outbox.retry_message(message.id, message.due_at)
             await sleep_or_stop(min(wait.seconds, 60.0), stop)
             return False
         except Unreachable:
             async with self.repo.atomic():
-                await self.repo.finish_message(message.id, "dropped", self.now())
-                await self.repo.set_reachable(message.person, False)
+                await self.repo.outbox.finish_message(message.id, "dropped", self.now())
+                await self.repo.people.set_reachable(message.person, False)
             await self._tell_groups(message)
             return True
         except Exception as error:  # the network, a 5xx: the adapter could not deliver it
             log.warning("sending outbox message %s failed: %r", message.id, error)
             async with self.repo.atomic():
                 if message.attempts + 1 >= MAX_ATTEMPTS:
-                    await self.repo.finish_message(message.id, "failed", self.now())
+                    await self.repo.outbox.finish_message(message.id, "failed", self.now())
                 else:
                     backoff = OUTBOX_RETRY.delay(message.attempts + 1)
-                    await self.repo.retry_message(
+                    await self.repo.outbox.retry_message(
                         message.id, self.now() + timedelta(seconds=backoff)
                     )
             return True
         async with self.repo.atomic():
-            await self.repo.finish_message(message.id, "sent", self.now())
+            await self.repo.outbox.finish_message(message.id, "sent", self.now())
         return True
 
     async def _pace(self) -> None:

@@ -133,7 +133,7 @@ async def tick_until(
     while not stop.is_set():
         try:
             async with bot.repo.atomic():
-                await bot.repo.set_platform_value(*HEARTBEAT, bot.clock.now().isoformat())
+                await bot.repo.ledger.set_platform_value(*HEARTBEAT, bot.clock.now().isoformat())
             await runtime.deliver(await bot.tick())
             for sender in senders:
                 sender.wake.set()

@@ -127,7 +127,7 @@ class GroupChat:
     async def pending(self, kind: str | None = None) -> list[OutboxMessage]:
         """Direct messages waiting in the outbox (pings, reminders, notices), by kind."""
         far = self.clock.now() + timedelta(days=400)
-        due = await self.bot.repo.due_messages(
+        due = await self.bot.repo.outbox.due_messages(
             self.platform, far, 100_000, stale_claim=self.clock.now() - timedelta(days=400)
         )
         return [m for m in due if kind is None or m.kind == kind]

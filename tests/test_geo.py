@@ -158,7 +158,7 @@ async def test_nearest_first_with_exact_distances(
     indexed: tuple[SqliteRepository, geo.GeoIndex],
 ) -> None:
     repo, index = indexed
-    group = await repo.create_group(ChatRef("test", "g1"), "Duisburg", GroupSettings(), NOW)
+    group = await repo.cities.create_group(ChatRef("test", "g1"), "Duisburg", GroupSettings(), NOW)
     ids = {}
     async with repo.atomic():  # through the repository: the triggers index them
         for name, (lat, lon) in {
@@ -167,7 +167,7 @@ async def test_nearest_first_with_exact_distances(
             "Kö Lounge": KOE_LOUNGE,
             "Essen": ESSEN,
         }.items():
-            session = await repo.add_session(new_session(group.id, name, lat, lon))
+            session = await repo.sessions.add_session(new_session(group.id, name, lat, lon))
             assert session is not None
             ids[name] = session.id
     found = await index.nearest(
@@ -216,8 +216,8 @@ async def test_ended_cancelled_and_expired_sessions_are_not_found(
         cancelled = await add_session(db, 1, *CAFE_MUSEUM)
         expired = await add_session(db, 1, 51.43, 6.77, ends_at=NOW_ISO)  # ends right now
         never = await add_session(db, 1, 51.431, 6.771, state="ended")
-        await repo.set_session_state(ended, SessionState.ENDED)
-        await repo.set_session_state(cancelled, SessionState.CANCELLED)
+        await repo.sessions.set_session_state(ended, SessionState.ENDED)
+        await repo.sessions.set_session_state(cancelled, SessionState.CANCELLED)
     # ending and cancelling drop the entries (triggers); an ended one was never added
     assert await index_ids(db, index) == {live, expired}
     assert never not in await index_ids(db, index)
@@ -235,7 +235,7 @@ async def test_ended_cancelled_and_expired_sessions_are_not_found(
     assert await index_ids(db, index) == {live}
     # the tick ends it later: no harm; the live one ends at its time
     async with repo.atomic():
-        await repo.end_sessions_before(datetime(2026, 11, 30, 16, 0, tzinfo=UTC))
+        await repo.sessions.end_sessions_before(datetime(2026, 11, 30, 16, 0, tzinfo=UTC))
     assert await index_ids(db, index) == set()
 
 
@@ -259,9 +259,9 @@ async def test_the_index_follows_every_write_to_sessions(
     assert found == [(moved, 0.0)]
     # re-opened (or extended) sessions come back
     async with repo.atomic():
-        await repo.set_session_state(moved, SessionState.CANCELLED)
+        await repo.sessions.set_session_state(moved, SessionState.CANCELLED)
         assert await index_ids(db, index) == set()
-        await repo.set_session_state(moved, SessionState.OPEN)
+        await repo.sessions.set_session_state(moved, SessionState.OPEN)
     assert await index_ids(db, index) == {moved}
     # add and remove by hand are idempotent
     async with repo.atomic():

@@ -126,7 +126,7 @@ async def test_the_examples_are_accepted(group: GroupChat, language: str, spec: 
 
 
 async def subscription(repo: SqliteRepository, group: GroupChat, name: str) -> object:
-    [sub] = await repo.subscriptions_of(group.person(name).ref)
+    [sub] = await repo.people.subscriptions_of(group.person(name).ref)
     return sub
 
 

@@ -207,7 +207,7 @@ async def _add_and_open(names: list[str]) -> None:
             await group.say("Anna", "/ort add Café Museum | 51.4344, 6.7623")
             for name in names:
                 await group.say("Anna", f"/ort add {name} | 51.43, 6.76")
-            stored = {v.name for v in await repo.venues(1)}
+            stored = {v.name for v in await repo.venues.of_group(1)}
             opened: set[str] = set()
             for name in names:
                 if name_problem(name) is not None or clean_name(name) not in stored:

@@ -212,9 +212,9 @@ async def test_wrong_expired_reused_codes_and_non_admins_are_refused(
     duisburg_tg: GroupChat, mx: GroupChat, repo: SqliteRepository
 ) -> None:
     async def chats_of_duisburg() -> int:
-        group = await repo.group_for_chat(TELEGRAM)
+        group = await repo.cities.group_for_chat(TELEGRAM)
         assert group is not None
-        return len(await repo.chats_of_group(group.id))
+        return len(await repo.cities.chats_of_group(group.id))
 
     # only an admin gets a code
     assert "nur die Admins" in await duisburg_tg.reply_text("Ben", "/verbinden")
@@ -266,7 +266,7 @@ async def test_a_chat_with_its_own_sessions_cannot_join_another_city(
     refused = await mx.reply_text("Mia", f"/verbinden {code}")
     assert refused.startswith("Dieser Chat ist schon die Stadtgruppe Ruhr")
     assert "nicht zusammenlegen" in refused
-    ruhr = await repo.group_for_chat(MATRIX)
+    ruhr = await repo.cities.group_for_chat(MATRIX)
     assert ruhr is not None and ruhr.name == "Ruhr"
     assert "Bahnhof" in await mx.reply_text("Nils", "/heute")
 
@@ -276,12 +276,12 @@ async def test_a_city_group_without_sessions_joins_and_its_empty_group_goes(
 ) -> None:
     await mx.say("Mia", "/einrichten Ruhr")
     await mx.say("Mia", "/ort add Bahnhof | 51.43, 6.77")
-    ruhr = await repo.group_for_chat(MATRIX)
+    ruhr = await repo.cities.group_for_chat(MATRIX)
     assert ruhr is not None
     code = await code_from(duisburg_tg)
     joined = await mx.reply_text("Mia", f"/verbinden {code}")
     assert "gehört nicht mehr zu Ruhr" in joined
-    assert await repo.group(ruhr.id) is None
+    assert await repo.cities.group(ruhr.id) is None
     venues = await mx.reply_text("Nils", "/orte")
     assert "Café Museum" in venues and "Bahnhof" not in venues
 
@@ -294,7 +294,7 @@ async def test_unlinking_stops_the_announcements_and_the_city_keeps_its_data(
     assert "nur die Admins" in await mx.reply_text("Nils", "/trennen")
     # another bot's syntax is not an unlink: the usage, and nothing changes
     assert "!trennen" in await mx.reply_text("Mia", "/trennen alles")
-    assert await repo.group_for_chat(MATRIX) is not None
+    assert await repo.cities.group_for_chat(MATRIX) is not None
     actions = await mx.say("Mia", "/trennen")
     [here] = texts_to(actions, MATRIX)
     assert here.startswith("Dieser Chat hat die Stadt Duisburg verlassen.")
@@ -304,7 +304,7 @@ async def test_unlinking_stops_the_announcements_and_the_city_keeps_its_data(
         "Matrix: Coworking Ruhr hat Duisburg verlassen; ihre Neuigkeiten werden dort nicht"
         " mehr gepostet."
     )
-    assert await repo.group_for_chat(MATRIX) is None
+    assert await repo.cities.group_for_chat(MATRIX) is None
 
     actions = await tg.say("Ben", "/neu 15-18 Kö Lounge")
     assert texts_to(actions, MATRIX) == []
@@ -316,7 +316,7 @@ async def test_unlinking_stops_the_announcements_and_the_city_keeps_its_data(
     # the last chat of a city cannot leave it
     last = await tg.reply_text("Anna", "/trennen")
     assert last.startswith("Das ist der einzige Chat von Duisburg")
-    assert await repo.group_for_chat(TELEGRAM) is not None
+    assert await repo.cities.group_for_chat(TELEGRAM) is not None
 
 
 async def test_unlinking_closes_the_native_poll_in_that_chat(

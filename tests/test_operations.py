@@ -148,7 +148,7 @@ def test_health_follows_the_heartbeat(tmp_path: Path) -> None:
 
     async def beat() -> None:
         repo = await SqliteRepository.open(f"sqlite:///{tmp_path / 'chatbot.db'}")
-        await repo.set_platform_value(*HEARTBEAT, datetime.now(UTC).isoformat())
+        await repo.ledger.set_platform_value(*HEARTBEAT, datetime.now(UTC).isoformat())
         await repo.close()
 
     asyncio.run(beat())
@@ -166,9 +166,11 @@ def test_health_reports_each_platform(tmp_path: Path) -> None:
     async def state() -> None:
         repo = await SqliteRepository.open(f"sqlite:///{tmp_path / 'chatbot.db'}")
         now = datetime.now(UTC)
-        await repo.set_platform_value(*HEARTBEAT, now.isoformat())
-        await repo.set_platform_value("telegram", CONTACT, now.isoformat())
-        await repo.set_platform_value("matrix", CONTACT, (now - timedelta(minutes=9)).isoformat())
+        await repo.ledger.set_platform_value(*HEARTBEAT, now.isoformat())
+        await repo.ledger.set_platform_value("telegram", CONTACT, now.isoformat())
+        await repo.ledger.set_platform_value(
+            "matrix", CONTACT, (now - timedelta(minutes=9)).isoformat()
+        )
         await repo.close()
 
     asyncio.run(state())

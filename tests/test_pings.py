@@ -95,8 +95,8 @@ async def test_no_ping_for_your_own_session_and_none_twice(
     await sender.drain()
     await sender.drain()
     assert [d.person.id for d in postbox.directs()] == ["carla"]
-    session = (await repo.sessions_on(1, berlin("2026-11-30 00:00").date()))[0]
-    assert not await repo.enqueue(
+    session = (await repo.sessions.sessions_on(1, berlin("2026-11-30 00:00").date()))[0]
+    assert not await repo.outbox.enqueue(
         "ping",
         postbox.directs()[0].person,
         "again",
@@ -290,10 +290,10 @@ async def test_retention_deletes_old_joiners_and_votes(
     await duisburg.say("Carla", "/stimme 1")
     duisburg.clock.set(berlin("2027-02-27 12:00"))  # 89 days later
     await duisburg.bot.tick()
-    assert (await repo.personal_data(duisburg.person("Carla").ref))["joins"] == 1
+    assert (await repo.people.personal_data(duisburg.person("Carla").ref))["joins"] == 1
     duisburg.clock.set(berlin("2027-03-01 12:00"))  # more than 90 days later
     await duisburg.bot.tick()
-    data = await repo.personal_data(duisburg.person("Carla").ref)
+    data = await repo.people.personal_data(duisburg.person("Carla").ref)
     assert (data["joins"], data["votes"]) == (0, 0)
     assert not _held_in_memory("Carla")
 
@@ -316,7 +316,7 @@ async def test_a_stop_during_a_platforms_wait_stops_the_sender_at_once(
     stop.set()
     await asyncio.wait_for(running, 2)  # not 30 s later
     assert postbox.directs() == []
-    messages = await duisburg.bot.repo.due_messages(
+    messages = await duisburg.bot.repo.outbox.due_messages(
         PLATFORM, duisburg.clock.now() + timedelta(seconds=31), 10, stale_claim=duisburg.clock.now()
     )
     assert len(messages) == 1  # still in the outbox, due after the wait

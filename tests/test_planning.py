@@ -28,7 +28,7 @@ def texts(actions: list[object]) -> list[str]:
 
 
 async def day_of(repo: SqliteRepository, number: int) -> date:
-    [session] = await repo.sessions_numbered(1, number, MONDAY)
+    [session] = await repo.sessions.sessions_numbered(1, number, MONDAY)
     return session.local_date
 
 
@@ -124,7 +124,7 @@ async def test_change_keeps_number_and_people_and_moves_the_reminders(
     await duisburg.say("Carla", "/dabei 1")
     changed = await duisburg.reply_text("Ben", "/aendern 1 mi 11-15 Kö Lounge")
     assert "Session 1" in changed and "Carla" in changed
-    [session] = await repo.sessions_numbered(1, 1, MONDAY)
+    [session] = await repo.sessions.sessions_numbered(1, 1, MONDAY)
     assert (session.local_date, session.start, session.place) == (
         date(2026, 12, 2),
         time(11),
@@ -150,12 +150,12 @@ async def test_a_session_planned_across_the_spring_change_keeps_its_wall_clock_t
 ) -> None:
     duisburg.clock.set(berlin("2026-10-20 12:00"))  # summer time; winter time from the 25th
     await duisburg.say("Ben", "/neu 26.10. 9-13 Café Museum")
-    autumn = await repo.session(1)
+    autumn = await repo.sessions.session(1)
     assert autumn is not None
     assert autumn.starts_at.isoformat() == "2026-10-26T08:00:00+00:00"  # 09:00 winter time
     duisburg.clock.set(berlin("2027-03-20 12:00"))  # winter time; summer time from the 28th
     await duisburg.say("Ben", "/neu 29.3. 9-13 Café Museum")
-    spring = await repo.session(2)
+    spring = await repo.sessions.session(2)
     assert spring is not None
     assert spring.starts_at.isoformat() == "2027-03-29T07:00:00+00:00"  # 09:00 summer time
 

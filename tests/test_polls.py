@@ -228,7 +228,7 @@ async def test_a_missed_poll_is_posted_at_start_if_its_close_has_not_come(
     # down from Sunday evening until Monday 09:15; the 08:00 poll is posted at start
     duisburg.clock.set(berlin("2026-11-30 09:15"))
     assert len(polls_in(await duisburg.bot.tick())) == 1
-    [monday] = await duisburg.bot.repo.open_polls()
+    [monday] = await duisburg.bot.repo.polls.open_polls()
     await duisburg.vote("Carla", str(monday.id), 0)
     # down past both poll and close on Tuesday: no poll that day, and Monday's poll,
     # whose close was missed, is closed now without a session for a day that is over
@@ -244,8 +244,8 @@ async def test_a_missed_poll_is_posted_at_start_if_its_close_has_not_come(
     ]
     group_id = monday.group_id
     for day in (monday.local_date, duisburg.clock.now().date()):
-        assert await duisburg.bot.repo.sessions_on(group_id, day) == []
-    assert await duisburg.bot.repo.open_polls() == []
+        assert await duisburg.bot.repo.sessions.sessions_on(group_id, day) == []
+    assert await duisburg.bot.repo.polls.open_polls() == []
     assert texts_in(await duisburg.bot.tick()) == []  # closed once
 
 
@@ -313,7 +313,7 @@ async def test_a_group_too_small_for_a_poll_still_gets_its_other_scheduled_work(
     group.clock.set(berlin("2026-11-30 08:30"))
     actions = await group.bot.tick()
     assert polls_in(actions) == []
-    assert (await repo.personal_data(group.person("Carla").ref))["joins"] == 0
+    assert (await repo.people.personal_data(group.person("Carla").ref))["joins"] == 0
 
 
 async def test_a_poll_has_no_more_options_than_the_platform_shows(duisburg: GroupChat) -> None:

@@ -124,7 +124,7 @@ async def test_the_travel_margin_is_a_setting(duisburg: GroupChat, repo: SqliteR
         saved
         == "Gespeichert: die Session aus der Umfrage beginnt frühestens 45 Minuten nach dem Schluss."
     )
-    [group] = await repo.groups()
+    [group] = await repo.cities.groups()
     assert group.settings.travel_minutes == 45  # stored
     assert "Café Museum, 10:45–14:45." in await vote_and_close(duisburg)
 

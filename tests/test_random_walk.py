@@ -73,7 +73,7 @@ async def test_a_random_walk_logs_no_error(
                 private = walk.random() < 0.3
                 await group.share(walk.choice(PEOPLE), latitude, longitude, private=private)
             elif roll < 0.35:
-                polls = await repo.open_polls()
+                polls = await repo.polls.open_polls()
                 if polls:
                     await group.vote(walk.choice(PEOPLE), str(polls[0].id), walk.randint(0, 2))
             else:

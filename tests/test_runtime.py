@@ -126,11 +126,11 @@ async def test_a_crash_while_handling_leaves_no_trace_and_the_update_is_applied_
         async def dies(*args: object, **kwargs: object) -> bool:
             raise Killed
 
-        monkeypatch.setattr(p.repo, "mark_handled", dies)
+        monkeypatch.setattr(p.repo.ledger, "mark_handled", dies)
         with pytest.raises(Killed):
             await p.handle("u3", command(GROUP, BEN, "/open 10-14 Café Museum"))
         monkeypatch.undo()
-        assert await p.repo.is_handled(T, "u3") is False
+        assert await p.repo.ledger.is_handled(T, "u3") is False
     async with Process(db, clock) as p:
         assert await p.sessions() == 0  # rolled back with the rest
         # the platform brings the update again: applied now, once

@@ -255,13 +255,13 @@ async def test_another_bots_command_in_the_group_gets_no_answer(duisburg: GroupC
     assert await duisburg.say("Ben", "/tanzen") == []
 
 
-@pytest.mark.parametrize("command", ["/umfrage new \"Wohin?\"", "/poll new x", "/orte alle"])
+@pytest.mark.parametrize("command", ['/umfrage new "Wohin?"', "/poll new x", "/orte alle"])
 async def test_a_command_without_arguments_refuses_some_with_its_usage(
     duisburg: GroupChat, command: str
 ) -> None:
     text = await duisburg.reply_text("Anna", command)
     assert "kommt nichts weiter" in text and " – " in text  # the usage follows
-    assert await duisburg.bot.repo.open_polls() == []  # no poll was opened
+    assert await duisburg.bot.repo.polls.open_polls() == []  # no poll was opened
 
 
 async def test_a_crash_in_a_handler_is_an_apology_and_the_next_command_works(
@@ -294,7 +294,7 @@ async def test_a_database_failure_while_loading_the_chat_is_an_apology(
     async def broken(chat: object) -> None:
         raise OSError("disk gone")
 
-    monkeypatch.setattr(duisburg.bot.repo, "group_for_chat", broken)
+    monkeypatch.setattr(duisburg.bot.repo.cities, "group_for_chat", broken)
     text = await duisburg.reply_text("Ben", "/heute")
     assert "etwas schiefgegangen" in text
     monkeypatch.undo()

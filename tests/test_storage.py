@@ -37,7 +37,7 @@ async def test_a_database_from_the_first_migration_upgrades_itself(db_url: str) 
         async with old.db.execute("PRAGMA user_version") as cursor:
             assert (await cursor.fetchone())[0] == 1  # type: ignore[index]
         with pytest.raises(aiosqlite.OperationalError):
-            await old.remember_person(BEN, NOW)  # the table comes with migration 2
+            await old.people.remember_person(BEN, NOW)  # the table comes with migration 2
     finally:
         await old.close()
 
@@ -45,15 +45,15 @@ async def test_a_database_from_the_first_migration_upgrades_itself(db_url: str) 
     try:
         async with upgraded.db.execute("PRAGMA user_version") as cursor:
             assert (await cursor.fetchone())[0] == len(MIGRATIONS)  # type: ignore[index]
-        found = await upgraded.group_for_chat(CHAT)
+        found = await upgraded.cities.group_for_chat(CHAT)
         assert found is not None and found.name == "Duisburg"
         # columns added later get their defaults: the daily poll at 08:00 on weekdays
         assert found.settings.poll_time == time(8, 0)
         assert found.settings.poll_days == (0, 1, 2, 3, 4)
-        assert [v.name for v in await upgraded.venues(found.id)] == ["Café Museum"]
-        await upgraded.remember_person(BEN, NOW)
-        assert await upgraded.mark_handled("test", "update-1", NOW) is True
-        assert await upgraded.mark_handled("test", "update-1", NOW) is False
+        assert [v.name for v in await upgraded.venues.of_group(found.id)] == ["Café Museum"]
+        await upgraded.people.remember_person(BEN, NOW)
+        assert await upgraded.ledger.mark_handled("test", "update-1", NOW) is True
+        assert await upgraded.ledger.mark_handled("test", "update-1", NOW) is False
     finally:
         await upgraded.close()
 
@@ -64,31 +64,31 @@ async def test_wal_and_foreign_keys_are_on(repo: SqliteRepository) -> None:
     async with repo.db.execute("PRAGMA foreign_keys") as cursor:
         assert (await cursor.fetchone())[0] == 1  # type: ignore[index]
     with pytest.raises(aiosqlite.IntegrityError):
-        await repo.add_venue(Venue(0, 999, "Nowhere", 1.0, 1.0), NOW)
+        await repo.venues.add_venue(Venue(0, 999, "Nowhere", 1.0, 1.0), NOW)
 
 
 async def test_data_survives_reopening_the_file(db_url: str) -> None:
     first = await SqliteRepository.open(db_url)
-    group = await first.create_group(CHAT, "Essen", GroupSettings(language="en"), NOW)
+    group = await first.cities.create_group(CHAT, "Essen", GroupSettings(language="en"), NOW)
     await first.close()
     second = await SqliteRepository.open(db_url)
-    found = await second.group_for_chat(CHAT)
+    found = await second.cities.group_for_chat(CHAT)
     assert found == group
     await second.close()
 
 
 async def test_a_failed_transaction_leaves_nothing(repo: SqliteRepository) -> None:
-    group = await repo.create_group(CHAT, "Bochum", GroupSettings(), NOW)
+    group = await repo.cities.create_group(CHAT, "Bochum", GroupSettings(), NOW)
     with pytest.raises(RuntimeError):
         async with repo.atomic():
-            await repo.add_venue(Venue(0, group.id, "Tante Mia", 51.48, 7.21), NOW)
+            await repo.venues.add_venue(Venue(0, group.id, "Tante Mia", 51.48, 7.21), NOW)
             raise RuntimeError("interrupted")
-    assert await repo.venues(group.id) == []
+    assert await repo.venues.of_group(group.id) == []
 
 
 async def test_sessions_keep_joiners_in_order_and_end_by_time(repo: SqliteRepository) -> None:
-    group = await repo.create_group(CHAT, "Dortmund", GroupSettings(), NOW)
-    session = await repo.add_session(
+    group = await repo.cities.create_group(CHAT, "Dortmund", GroupSettings(), NOW)
+    session = await repo.sessions.add_session(
         NewSession(
             group_id=group.id,
             place="Café Durchbruch",
@@ -106,14 +106,14 @@ async def test_sessions_keep_joiners_in_order_and_end_by_time(repo: SqliteReposi
     )
     carla = Person(PersonRef("test", "carla"), "Carla")
     dana = Person(PersonRef("test", "dana"), "Dana")
-    await repo.add_joiner(session.id, carla, NOW)
-    await repo.add_joiner(session.id, dana, NOW)
-    await repo.add_joiner(session.id, carla, NOW)  # twice is once
-    loaded = await repo.session(session.id)
+    await repo.sessions.add_joiner(session.id, carla, NOW)
+    await repo.sessions.add_joiner(session.id, dana, NOW)
+    await repo.sessions.add_joiner(session.id, carla, NOW)  # twice is once
+    loaded = await repo.sessions.session(session.id)
     assert loaded is not None and [j.name for j in loaded.joiners] == ["Carla", "Dana"]
-    assert await repo.end_sessions_before(datetime(2026, 11, 30, 10, 59, tzinfo=UTC)) == 0
-    assert await repo.end_sessions_before(datetime(2026, 11, 30, 11, 0, tzinfo=UTC)) == 1
-    assert await repo.sessions_on(group.id, date(2026, 11, 30)) == []
+    assert await repo.sessions.end_sessions_before(datetime(2026, 11, 30, 10, 59, tzinfo=UTC)) == 0
+    assert await repo.sessions.end_sessions_before(datetime(2026, 11, 30, 11, 0, tzinfo=UTC)) == 1
+    assert await repo.sessions.sessions_on(group.id, date(2026, 11, 30)) == []
 
 
 def test_database_urls() -> None:

@@ -144,7 +144,7 @@ async def test_privacy_counts_and_forget_leaves_no_row_about_the_person(
     await duisburg.say("Carla", "/projekt mit 2")
     await duisburg.say("Ben", "/projekt nimm 2 Carla")
     await duisburg.say("Ben", "/projekt mit 1")
-    data = await repo.personal_data(duisburg.person("Carla").ref)
+    data = await repo.people.personal_data(duisburg.person("Carla").ref)
     assert (data["profiles"], data["projects"]) == (1, 2)
     privacy = await duisburg.reply_text("Carla", "/datenschutz")
     assert "Profil" in privacy and "Projekt" in privacy, privacy
@@ -242,10 +242,14 @@ async def test_the_index_and_the_scan_rank_alike(city: GroupChat, repo: SqliteRe
         ("video", ("videoschnitt", "video editing"), 30),
         ("kochen", (), 3),
     ):
-        found = await repo.find_profiles([1], query, synonyms, active_since=since, limit=limit)
-        repo._has_trigram = False
-        scanned = await repo.find_profiles([1], query, synonyms, active_since=since, limit=limit)
-        repo._has_trigram = None
+        found = await repo.talent.find_profiles(
+            [1], query, synonyms, active_since=since, limit=limit
+        )
+        repo.talent._has_trigram = False
+        scanned = await repo.talent.find_profiles(
+            [1], query, synonyms, active_since=since, limit=limit
+        )
+        repo.talent._has_trigram = None
 
         def ranks(items: Sequence[Found]) -> list[tuple[int, bool]]:
             return [(f.quality, f.active) for f in items]
@@ -256,7 +260,7 @@ async def test_the_index_and_the_scan_rank_alike(city: GroupChat, repo: SqliteRe
                 f.profile.person.name for f in scanned
             }, query
         assert len({f.profile.person.name for f in found}) == len(found)  # each once
-    top = await repo.find_profiles([1], "grafik", (), active_since=since, limit=3)
+    top = await repo.talent.find_profiles([1], "grafik", (), active_since=since, limit=3)
     assert [(f.profile.person.name, f.quality, f.active) for f in top] == [
         ("P14", 4, True),
         ("P0", 4, False),

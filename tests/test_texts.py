@@ -241,13 +241,13 @@ async def test_retention_covers_openers_messages_and_names(
     ben = duisburg.person("Ben").ref
     dana = duisburg.person("Dana").ref
     carla = duisburg.person("Carla").ref
-    assert (await repo.personal_data(ben))["sessions_opened"] == 1
-    assert (await repo.personal_data(carla))["messages"] == 1
+    assert (await repo.people.personal_data(ben))["sessions_opened"] == 1
+    assert (await repo.people.personal_data(carla))["messages"] == 1
     duisburg.clock.set(berlin("2027-03-01 12:00"))  # more than 90 days later
     await duisburg.bot.tick()
-    assert not any((await repo.personal_data(ben)).values())
-    assert not any((await repo.personal_data(dana)).values())
-    carla_data = await repo.personal_data(carla)
+    assert not any((await repo.people.personal_data(ben)).values())
+    assert not any((await repo.people.personal_data(dana)).values())
+    carla_data = await repo.people.personal_data(carla)
     # Carla still gets pings: her subscription (and name) stay, the old message went
     assert (carla_data["subscriptions"], carla_data["messages"]) == (1, 0)
     rows = await (await repo.db.execute("SELECT opener_name FROM sessions")).fetchall()

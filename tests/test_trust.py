@@ -232,7 +232,7 @@ async def test_a_timezone_change_keeps_the_wall_clock_times(
     await duisburg.say("Ben", "/neu 10-14 Café Museum")
     await duisburg.say("Carla", "/dabei 1")
     await duisburg.say("Anna", "/einstellungen zeitzone Europe/London")
-    [session] = await repo.sessions_on(1, berlin("2026-11-30 00:00").date())
+    [session] = await repo.sessions.sessions_on(1, berlin("2026-11-30 00:00").date())
     assert session.starts_at.isoformat() == "2026-11-30T10:00:00+00:00"  # 10:00 in London
     assert "10:00–14:00" in await duisburg.reply_text("Ben", "/heute")
     [reminder] = await duisburg.pending("reminder")

@@ -175,7 +175,7 @@ class Walk:
         return [tuple(row) for row in await self.repo.db.execute_fetchall(sql, params)]
 
     async def today(self) -> date:
-        group = await self.repo.group(self.group_id)
+        group = await self.repo.cities.group(self.group_id)
         assert group is not None
         return self.clock.now().astimezone(ZoneInfo(group.settings.timezone)).date()
 
@@ -203,7 +203,7 @@ class Walk:
         kind, value = ref
         if kind == "unknown":
             return str(value)
-        venues = await self.repo.venues(self.group_id)
+        venues = await self.repo.venues.of_group(self.group_id)
         if not venues:
             return "Café Museum"
         venue = venues[value % len(venues)]
@@ -251,7 +251,7 @@ class Walk:
             name, k, listed = args
             if listed:
                 await self.say(name, "/serien")
-            series = await self.repo.standing_sessions(self.group_id)
+            series = await self.repo.sessions.standing_sessions(self.group_id)
             number = series[k % len(series)].number if series and k < 40 else k
             await self.say(name, f"/streichen serie {number}")
         elif kind == "venue add":
@@ -259,7 +259,7 @@ class Walk:
             await self.say(name, f"/ort add {venue} | 51.4321, 6.7711")
         elif kind in ("venue edit", "venue remove"):
             name, k, *rest = args
-            venues = await self.repo.venues(self.group_id)
+            venues = await self.repo.venues.of_group(self.group_id)
             number = venues[k % len(venues)].number if venues and k < 40 else k
             if kind == "venue edit":
                 await self.say(name, f"/ort edit {number} {rest[0]} {rest[1]}")
@@ -269,13 +269,13 @@ class Walk:
             await self.say(args[0], "/umfrage")
         elif kind == "vote":
             name, k = args
-            poll = await self.repo.poll_on(self.group_id, await self.today())
+            poll = await self.repo.polls.poll_on(self.group_id, await self.today())
             options = poll.options if poll else ()
             number = options[k % len(options)].number if options and k >= 0 else abs(k)
             await self.say(name, f"/stimme {number}")
         elif kind == "native vote":
             name, index = args
-            polls = [p for p in await self.repo.open_polls() if p.group_id == self.group_id]
+            polls = [p for p in await self.repo.polls.open_polls() if p.group_id == self.group_id]
             if polls:
                 indexes = () if index < 0 else (index,)
                 self.log.append(f"{name} votes {indexes} in poll {polls[0].id}")
@@ -328,7 +328,7 @@ class Walk:
                 blocks = re.findall(r"^(\d+)\. ", action.text, re.M)
                 assert [int(b) for b in blocks] == [n for n, _ in pairs], action.text
             for number, session_id in pairs:
-                session = await self.repo.session(session_id)
+                session = await self.repo.sessions.session(session_id)
                 assert session is not None, f"a button names session s{session_id}, not stored"
                 assert session.number == number, (number, session)
                 self.shown.append((number, session_id, session.local_date))
@@ -343,11 +343,11 @@ class Walk:
         await self.note_shown(actions)
         today = await self.today()
         for number, session_id, day in self.shown:
-            session = await self.repo.session(session_id)
+            session = await self.repo.sessions.session(session_id)
             if day < today or session is None or session.local_date < today:
                 continue  # its day is over: the number may name another session now
             # as /dabei N reads it (a session moved by /aendern keeps its number)
-            found = await self.repo.sessions_numbered(self.group_id, number, today)
+            found = await self.repo.sessions.sessions_numbered(self.group_id, number, today)
             assert found and found[-1].id == session_id, (
                 f"number {number} on {day} was shown for s{session_id}, now names"
                 f" {[s.id for s in found]}"
@@ -371,7 +371,7 @@ class Walk:
             " standing_id FROM sessions WHERE group_id = ? AND state = 'open'",
             self.group_id,
         )
-        group = await self.repo.group(self.group_id)
+        group = await self.repo.cities.group(self.group_id)
         assert group is not None
         zone = ZoneInfo(group.settings.timezone)
         for session_id, _, day, start, end, starts_at, ends_at, standing_id in rows:
@@ -412,7 +412,7 @@ class Walk:
         for person_id, session_id in await self.rows(
             "SELECT person_id, session_id FROM outbox WHERE kind = 'reminder' AND state = 'pending'"
         ):
-            session = await self.repo.session(session_id)
+            session = await self.repo.sessions.session(session_id)
             assert session is not None
             assert any(p.ref.id == person_id for p in (session.opener, *session.joiners)), (
                 f"{person_id} has a reminder for s{session_id} without taking part"
@@ -476,7 +476,7 @@ async def walk(start: datetime, steps: list[tuple[Any, ...]]) -> None:
                 await group.say("Anna", "/einrichten Duisburg | Europe/Berlin | de")
                 for venue in VENUES:
                     await group.say("Anna", f"/ort add {venue}")
-                found = await repo.group_for_chat(group.chat)
+                found = await repo.cities.group_for_chat(group.chat)
                 assert found is not None
                 run.group_id = found.id
                 await run.check()
@@ -575,7 +575,7 @@ async def test_a_session_in_the_dst_gap_ends_after_it_starts(duisburg: GroupChat
     answer = await duisburg.reply_text("Ben", "/neu 2:30-3:15 Café Museum")
     await duisburg.say("Carla", "/dabei 1")
     # refused, saying why: that time does not exist that night
-    assert await duisburg.bot.repo.session(1) is None
+    assert await duisburg.bot.repo.sessions.session(1) is None
     assert "02:30–03:15" in answer and "28. März" in answer
     assert await duisburg.pending("reminder") == []
 
@@ -590,7 +590,7 @@ async def test_removing_the_venue_of_a_polls_session_tells_only_its_people(
     await duisburg.say("Ben", "/umfrage")
     await duisburg.say("Carla", "/stimme 3")
     await duisburg.say("Anna", "/schliessen")
-    session = await duisburg.bot.repo.session(1)
+    session = await duisburg.bot.repo.sessions.session(1)
     assert session is not None and session.from_poll and session.starts_at > duisburg.clock.now()
     await duisburg.say("Anna", "/ort remove 3")
     told = await duisburg.bot.repo.db.execute_fetchall(
@@ -613,10 +613,10 @@ async def test_a_series_on_the_dst_night_ends_after_it_starts(group: GroupChat) 
     await group.say("Dana", "/heute")
     await group.say("Carla", "/dabei 1")
     repo = group.bot.repo
-    found = await repo.group_for_chat(group.chat)
+    found = await repo.cities.group_for_chat(group.chat)
     assert found is not None
-    for session in await repo.sessions_on(found.id, date(2027, 3, 28)):
+    for session in await repo.sessions.sessions_on(found.id, date(2027, 3, 28)):
         assert session.starts_at < session.ends_at, (session.starts_at, session.ends_at)
     for reminder in await group.pending("reminder"):
-        session = await repo.session(reminder.session_id or 0)
+        session = await repo.sessions.session(reminder.session_id or 0)
         assert session is not None and reminder.due_at < session.starts_at

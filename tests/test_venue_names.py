@@ -23,7 +23,7 @@ async def city(group: GroupChat) -> GroupChat:
 
 
 async def venues(repo: SqliteRepository) -> list[Venue]:
-    return list(await repo.venues(1))  # the city group is the first one
+    return list(await repo.venues.of_group(1))  # the city group is the first one
 
 
 async def names(repo: SqliteRepository) -> list[str]:

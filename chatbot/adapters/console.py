@@ -235,7 +235,7 @@ class ConsoleAdapter:
 
     async def _zone(self) -> ZoneInfo:
         """The console group's timezone (the default until /setup)."""
-        group = await self.bot.repo.group_for_chat(GROUP)
+        group = await self.bot.repo.cities.group_for_chat(GROUP)
         return ZoneInfo(group.settings.timezone if group else self.bot.default_timezone)
 
     # --- output ---------------------------------------------------------------------------

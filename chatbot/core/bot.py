@@ -143,7 +143,7 @@ class Bot:
     async def notice(self, kind: str, chat: ChatRef | None, language: str | None = None) -> str:
         """A text an adapter shows on its own (an alert, a notice), decided here: in the
         chat's group's language, else the person's (`language`), else the default."""
-        group = await self.repo.group_for_chat(chat) if chat is not None else None
+        group = await self.repo.cities.group_for_chat(chat) if chat is not None else None
         if group is not None:
             chosen = group.settings.language
         else:
@@ -158,7 +158,7 @@ class Bot:
         return self.default_language
 
     async def context(self, origin: Origin, is_admin: AdminCheck) -> Context:
-        group = await self.repo.group_for_chat(origin.chat)
+        group = await self.repo.cities.group_for_chat(origin.chat)
         return self._context(origin, group, is_admin)
 
     def _context(self, origin: Origin, group: CityGroup | None, is_admin: AdminCheck) -> Context:
@@ -201,11 +201,11 @@ class Bot:
             if (
                 event.origin.is_private
                 and isinstance(event, CommandEvent | ButtonPress)
-                and not await self.repo.is_reachable(sender)
+                and not await self.repo.people.is_reachable(sender)
             ):
                 # who writes to the bot privately can be messaged privately again
                 async with self.repo.atomic():
-                    await self.repo.set_reachable(sender, True)
+                    await self.repo.people.set_reachable(sender, True)
             if isinstance(event, CommandEvent | ButtonPress):
                 name = event.name if isinstance(event, CommandEvent) else event.command
                 name, args = normalize_input(name), normalize_input(event.args)
@@ -297,13 +297,13 @@ class Bot:
         now = self.clock.now()
         self.memory.prune(now)  # shared positions and pending radii expire
         async with self.repo.atomic():
-            await self.repo.end_sessions_before(now)
-            await self.repo.forget_handled_before(now - HANDLED_KEPT)
+            await self.repo.sessions.end_sessions_before(now)
+            await self.repo.ledger.forget_handled_before(now - HANDLED_KEPT)
         polls_due = {
             group.id: closes_at for group, closes_at in await schedule.polls_due(self.repo, now)
         }
         closes_due = await schedule.closes_due(self.repo, now)
-        for group in await self.repo.groups():
+        for group in await self.repo.cities.groups():
             try:
                 ctx = await self.group_context(group)
                 if ctx is None:
@@ -318,7 +318,7 @@ class Bot:
                     await polls.finish_poll(ctx, group, poll)
                 retention = ctx.today() - timedelta(days=group.settings.retention_days)
                 async with self.repo.atomic():
-                    await self.repo.purge_before(group.id, retention)
+                    await self.repo.people.purge_before(group.id, retention)
                 actions += ctx.actions
             except Exception:
                 log.exception("scheduled work failed for group %s", group.id)
@@ -330,7 +330,7 @@ class Bot:
 
     async def group_context(self, group: CityGroup) -> Context | None:
         """A context for scheduled work, speaking in the group's first chat."""
-        chats = await self.repo.chats_of_group(group.id)
+        chats = await self.repo.cities.chats_of_group(group.id)
         if not chats:
             return None
         origin = Origin(

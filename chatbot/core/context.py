@@ -118,7 +118,7 @@ class Context:
         """A context for every active chat of the group, to post the same news in each,
         in the chat's own command syntax."""
         contexts = []
-        for chat in await self.repo.chats_of_group(group.id):
+        for chat in await self.repo.cities.chats_of_group(group.id):
             if chat == self.origin.chat:
                 origin = self.origin
             else:

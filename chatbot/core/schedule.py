@@ -41,14 +41,14 @@ def poll_window(group: CityGroup, day: date) -> tuple[datetime, datetime] | None
 async def next_due(repo: Repository, now: datetime) -> datetime | None:
     """The earliest instant after `now` at which something is due."""
     candidates: list[datetime] = []
-    session_end = await repo.next_session_end(now)
+    session_end = await repo.sessions.next_session_end(now)
     if session_end is not None:
         candidates.append(session_end)
-    candidates += [p.closes_at for p in await repo.open_polls() if p.closes_at > now]
-    message_due = await repo.next_message_due(now)
+    candidates += [p.closes_at for p in await repo.polls.open_polls() if p.closes_at > now]
+    message_due = await repo.outbox.next_message_due(now)
     if message_due is not None:
         candidates.append(message_due)
-    for group in await repo.groups():
+    for group in await repo.cities.groups():
         today = now.astimezone(zone_of(group)).date()
         for offset in range(8):
             window = poll_window(group, today + timedelta(days=offset))
@@ -64,12 +64,12 @@ async def next_due(repo: Repository, now: datetime) -> datetime | None:
 async def polls_due(repo: Repository, now: datetime) -> list[tuple[CityGroup, datetime]]:
     """Groups whose automatic poll is due now, with its close time."""
     due = []
-    for group in await repo.groups():
+    for group in await repo.cities.groups():
         today = now.astimezone(zone_of(group)).date()
         window = poll_window(group, today)
         if window is None or not window[0] <= now < window[1]:
             continue
-        if await repo.poll_on(group.id, today) is None:
+        if await repo.polls.poll_on(group.id, today) is None:
             due.append((group, window[1]))
     return due
 
@@ -77,7 +77,7 @@ async def polls_due(repo: Repository, now: datetime) -> list[tuple[CityGroup, da
 async def closes_due(repo: Repository, now: datetime) -> dict[int, list[VenuePoll]]:
     """Open polls whose close time has come, by group id."""
     due: dict[int, list[VenuePoll]] = {}
-    for poll in await repo.open_polls():
+    for poll in await repo.polls.open_polls():
         if poll.closes_at <= now:
             due.setdefault(poll.group_id, []).append(poll)
     return due

@@ -37,10 +37,10 @@ from chatbot.adapters.base import Performer, RetryAfter, Unreachable, platform_o
 from chatbot.core.actions import Action, DirectMessage
 from chatbot.core.clock import Clock
 from chatbot.core.events import Event
-from chatbot.core.ports import AdminCheck
+from chatbot.core.ports import AdminCheck, Ledger
 from chatbot.runtime import codec
 from chatbot.runtime.retry import RetryPolicy, sleep_or_stop
-from chatbot.storage.pending import PendingRow
+from chatbot.storage.ledger import PendingRow
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +53,21 @@ FINISH_EVERY = 0.05
 Work = Callable[[], Awaitable[list[Action]]]
 
 
-class RuntimeStore(Protocol):
-    def unit(self) -> Any: ...
-    def atomic(self) -> Any: ...
-    async def is_handled(self, platform: str, event_id: str) -> bool: ...
-    async def mark_handled(self, platform: str, event_id: str, at: datetime) -> bool: ...
+class PendingLedger(Ledger, Protocol):
+    """The ledger with the actions decided and not delivered yet (`pending_actions`)."""
+
     async def add_pending(
         self, items: Iterable[tuple[str, str, str]], at: datetime
     ) -> list[int]: ...
     async def pending_of(self, platform: str) -> list[PendingRow]: ...
     async def finish_pending(self, pending_ids: Sequence[int]) -> None: ...
-    async def set_platform_value(self, platform: str, key: str, value: str) -> None: ...
+
+
+class RuntimeStore(Protocol):
+    def unit(self) -> Any: ...
+    def atomic(self) -> Any: ...
+    @property
+    def ledger(self) -> PendingLedger: ...
 
 
 class Core(Protocol):
@@ -114,13 +118,15 @@ class Runtime:
 
     async def resume(self, platform: str) -> int:
         """Queue what an earlier run decided for this platform and did not send."""
-        rows = [row for row in await self.repo.pending_of(platform) if row.id not in self._queued]
+        rows = [
+            row for row in await self.repo.ledger.pending_of(platform) if row.id not in self._queued
+        ]
         for row in rows:
             try:
                 action = codec.decode(row.payload)
             except Exception:
                 log.exception("pending action %s cannot be read; dropped", row.id)
-                await self.repo.finish_pending([row.id])
+                await self.repo.ledger.finish_pending([row.id])
                 continue
             self._enqueue(platform, Pending(row.id, action, row.created_at))
         if rows:
@@ -138,14 +144,17 @@ class Runtime:
         """As `handle`, for an adapter that reaches the core through its own dispatch
         (`work` returns the actions to send)."""
         ident = (platform, key)
-        if ident in self._inflight or await self.repo.is_handled(platform, key):
+        # read first (not: write the mark first and roll back a replay): a replay must
+        # not reach the core at all, whose memory (e.g. which days' series are
+        # materialized) a rollback would not undo
+        if ident in self._inflight or await self.repo.ledger.is_handled(platform, key):
             log.info("%s update %s was handled before; skipped", platform, key)
             return False
         self._inflight.add(ident)
         try:
             async with self.repo.unit():
                 actions = await work()
-                await self.repo.mark_handled(platform, key, self.now())
+                await self.repo.ledger.mark_handled(platform, key, self.now())
                 pending = await self._record(actions)
         finally:
             self._inflight.discard(ident)
@@ -171,7 +180,7 @@ class Runtime:
                 continue
             routed.append(action)
         now = self.now()
-        ids = await self.repo.add_pending(
+        ids = await self.repo.ledger.add_pending(
             ((platform_of(a), lane_of(a), codec.encode(a)) for a in routed), now
         )
         return [Pending(i, a, now) for i, a in zip(ids, routed, strict=True)]
@@ -215,7 +224,7 @@ class Runtime:
         while self._finished:
             done, self._finished = self._finished, []
             try:
-                await self.repo.finish_pending(done)
+                await self.repo.ledger.finish_pending(done)
             except Exception:  # e.g. the database is briefly locked: the next round
                 log.exception("could not delete %d sent action(s)", len(done))
                 self._finished[:0] = done
@@ -262,7 +271,7 @@ class Runtime:
             return
         self._contact[platform] = now
         async with self.repo.atomic():
-            await self.repo.set_platform_value(platform, CONTACT, now.isoformat())
+            await self.repo.ledger.set_platform_value(platform, CONTACT, now.isoformat())
 
     # --- tests and shutdown -----------------------------------------------------------
 

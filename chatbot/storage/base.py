@@ -191,3 +191,30 @@ class SqliteBase:
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         return list(await self.db.execute_fetchall(sql, tuple(params)))
+
+
+class Store:
+    """One area's repository (`SqliteRepository.sessions`, `.polls` ...): its statements,
+    on the database every area shares, through its one write path and its transactions."""
+
+    def __init__(self, base: SqliteBase) -> None:
+        self.base = base
+        self.db = base.db
+        self.geo = base.geo
+
+    def atomic(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.base.atomic()
+
+    async def _write(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Cursor:
+        return await self.base._write(sql, params)
+
+    async def _change(self, sql: str, params: Iterable[Any] = ()) -> int:
+        return await self.base._change(sql, params)
+
+    async def _one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        return await self.base._one(sql, params)
+
+    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        return await self.base._all(sql, params)
+
+    _require_transaction = staticmethod(SqliteBase._require_transaction)

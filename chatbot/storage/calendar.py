@@ -9,11 +9,15 @@ from datetime import date, datetime
 
 from chatbot.core.events import PersonRef
 from chatbot.core.model import Session
-from chatbot.storage.base import from_iso, to_iso
-from chatbot.storage.people import PeopleStore
+from chatbot.storage.base import SqliteBase, Store, from_iso, to_iso
+from chatbot.storage.sessions import SessionStore
 
 
-class CalendarStore(PeopleStore):
+class CalendarStore(Store):
+    def __init__(self, base: SqliteBase, sessions: SessionStore) -> None:
+        super().__init__(base)
+        self.sessions = sessions
+
     # --- personal feed tokens --------------------------------------------------------
 
     async def calendar_token(self, person: PersonRef) -> str | None:
@@ -49,7 +53,7 @@ class CalendarStore(PeopleStore):
 
     async def sessions_between(self, group_id: int, first: date, last: date) -> list[Session]:
         """The group's sessions from `first` to `last` (local dates), in any state."""
-        return await self._sessions(
+        return await self.sessions._sessions(
             "group_id = ? AND local_date BETWEEN ? AND ?",
             (group_id, first.isoformat(), last.isoformat()),
         )
@@ -58,7 +62,7 @@ class CalendarStore(PeopleStore):
         self, person: PersonRef, first: date, last: date
     ) -> list[Session]:
         """Sessions the person opened or joined, in any group, from `first` to `last`."""
-        return await self._sessions(
+        return await self.sessions._sessions(
             "local_date BETWEEN ? AND ? AND ((opener_platform = ? AND opener_id = ?)"
             " OR EXISTS (SELECT 1 FROM session_joiners j WHERE j.session_id = s.id"
             " AND j.platform = ? AND j.person_id = ?))",

@@ -1,27 +1,23 @@
-"""City groups, their chats and venues; people; each platform's delivery state."""
+"""City groups and their chats (one city in several chats: `/link`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 import aiosqlite
 
-from chatbot.core.events import ChatRef, Person
+from chatbot.core.events import ChatRef
 from chatbot.core.model import (
     CityGroup,
     GroupSettings,
     LinkCode,
     LinkedChat,
-    Venue,
 )
-from chatbot.core.text import fold
-from chatbot.storage.base import SqliteBase, from_iso, to_hm, to_iso
+from chatbot.storage.base import Store, from_iso, to_hm, to_iso
 
 
-class GroupStore(SqliteBase):
-    # --- city groups ---------------------------------------------------------------
-
+class CityStore(Store):
     @staticmethod
     def _group(row: aiosqlite.Row) -> CityGroup:
         hours = None
@@ -128,8 +124,6 @@ class GroupStore(SqliteBase):
                 (int(active), chat.platform, chat.id),
             )
 
-    # --- linking chats (`/link`) ------------------------------------------------------
-
     async def linked_chats(self, group_id: int) -> Sequence[LinkedChat]:
         """The group's active chats with their titles, in the order `chats_of_group`
         gives them."""
@@ -221,121 +215,6 @@ class GroupStore(SqliteBase):
                 return True
         return False
 
-    # --- venues ----------------------------------------------------------------------
-
-    @staticmethod
-    def _venue(row: aiosqlite.Row) -> Venue:
-        return Venue(
-            id=row["id"],
-            group_id=row["group_id"],
-            name=row["name"],
-            latitude=row["latitude"],
-            longitude=row["longitude"],
-            address=row["address"],
-            tags=tuple(t for t in row["tags"].split(",") if t),
-            notes=row["notes"],
-            number=row["number"] or 0,
-        )
-
-    async def venues(self, group_id: int) -> Sequence[Venue]:
-        """The group's venues sorted by name; each keeps its own number."""
-        rows = await self._all("SELECT * FROM venues WHERE group_id = ?", (group_id,))
-        return sorted((self._venue(r) for r in rows), key=lambda v: (fold(v.name), v.id))
-
-    async def add_venue(self, venue: Venue, at: datetime) -> Venue:
-        """Store a venue with the group's next venue number (never one given before)."""
-        await self._write(
-            "UPDATE city_groups SET venue_seq = venue_seq + 1 WHERE id = ?", (venue.group_id,)
-        )
-        cursor = await self._write(
-            "INSERT INTO venues (group_id, name, latitude, longitude, address, tags, notes,"
-            " created_at, number) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
-            " (SELECT venue_seq FROM city_groups WHERE id = ?))",
-            (
-                venue.group_id,
-                venue.name,
-                venue.latitude,
-                venue.longitude,
-                venue.address,
-                ",".join(venue.tags),
-                venue.notes,
-                to_iso(at),
-                venue.group_id,
-            ),
-        )
-        assert cursor.lastrowid is not None
-        row = await self._one("SELECT * FROM venues WHERE id = ?", (cursor.lastrowid,))
-        assert row is not None
-        return self._venue(row)
-
-    async def update_venue(self, venue: Venue) -> None:
-        await self._write(
-            "UPDATE venues SET name = ?, latitude = ?, longitude = ?, address = ?, tags = ?,"
-            " notes = ? WHERE id = ?",
-            (
-                venue.name,
-                venue.latitude,
-                venue.longitude,
-                venue.address,
-                ",".join(venue.tags),
-                venue.notes,
-                venue.id,
-            ),
-        )
-
-    async def remove_venue(self, venue_id: int) -> None:
-        await self._write("DELETE FROM venues WHERE id = ?", (venue_id,))
-
-    # --- people and platform delivery state -----------------------------------------
-
-    async def remember_person(self, person: Person, at: datetime) -> None:
-        await self._write(
-            "INSERT INTO people (platform, person_id, name, language, last_seen)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (platform, person_id) DO UPDATE SET"
-            " name = excluded.name, language = COALESCE(excluded.language, people.language),"
-            " last_seen = excluded.last_seen",
-            (person.ref.platform, person.ref.id, person.name, person.language, to_iso(at)),
-        )
-
-    async def platform_value(self, platform: str, key: str) -> str | None:
-        row = await self._one(
-            "SELECT value FROM platform_state WHERE platform = ? AND key = ?", (platform, key)
-        )
-        return str(row["value"]) if row else None
-
-    async def set_platform_value(self, platform: str, key: str, value: str) -> None:
-        await self._write(
-            "INSERT INTO platform_state (platform, key, value) VALUES (?, ?, ?)"
-            " ON CONFLICT (platform, key) DO UPDATE SET value = excluded.value",
-            (platform, key, value),
-        )
-
-    async def forget_handled_before(self, instant: datetime) -> int:
-        """Handled-event ids older than this are no longer needed for deduplication
-        (Telegram keeps unconfirmed updates 24 hours; Matrix sync tokens move on)."""
-        cursor = await self._write(
-            "DELETE FROM handled_events WHERE handled_at < ?", (to_iso(instant),)
-        )
-        return cursor.rowcount
-
-    async def mark_handled(self, platform: str, event_id: str, at: datetime) -> bool:
-        """Record an event as handled; False if it was handled before (a duplicate)."""
-        changed = await self._change(
-            "INSERT OR IGNORE INTO handled_events (platform, event_id, handled_at)"
-            " VALUES (?, ?, ?)",
-            (platform, event_id, to_iso(at)),
-        )
-        return changed == 1
-
-    async def is_handled(self, platform: str, event_id: str) -> bool:
-        """Was the event recorded as handled? (A read; the Matrix adapter records an event
-        only after its replies went out, so it asks first.)"""
-        row = await self._one(
-            "SELECT 1 FROM handled_events WHERE platform = ? AND event_id = ?",
-            (platform, event_id),
-        )
-        return row is not None
-
     async def move_chat(self, old: ChatRef, new: ChatRef) -> None:
         """A chat was replaced (Matrix room upgrade): its city group lives on in `new`.
         If `new` belongs to a group already, that stays and `old` is deactivated."""
@@ -354,22 +233,5 @@ class GroupStore(SqliteBase):
                     (new.platform, new.id, old.platform, old.id),
                 )
 
-    # --- groups, for the schedule ------------------------------------------------------
-
     async def groups(self) -> Sequence[CityGroup]:
         return [self._group(r) for r in await self._all("SELECT * FROM city_groups ORDER BY id")]
-
-    async def next_session_end(self, after: datetime) -> datetime | None:
-        row = await self._one(
-            "SELECT MIN(ends_at) AS due FROM sessions WHERE state = 'open' AND ends_at > ?",
-            (to_iso(after),),
-        )
-        return from_iso(row["due"]) if row and row["due"] else None
-
-    async def venues_last_used(self, group_id: int) -> dict[int, date]:
-        rows = await self._all(
-            "SELECT venue_id, MAX(local_date) AS day FROM sessions WHERE group_id = ?"
-            " AND venue_id IS NOT NULL AND state != 'cancelled' GROUP BY venue_id",
-            (group_id,),
-        )
-        return {r["venue_id"]: date.fromisoformat(r["day"]) for r in rows}

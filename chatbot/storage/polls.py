@@ -13,11 +13,10 @@ from chatbot.core.model import (
     VenuePoll,
     Vote,
 )
-from chatbot.storage.base import from_iso, to_iso
-from chatbot.storage.sessions import SessionStore
+from chatbot.storage.base import Store, from_iso, to_iso
 
 
-class PollStore(SessionStore):
+class PollStore(Store):
     # --- venue polls -------------------------------------------------------------------
 
     async def _polls(self, where: str, params: Sequence[Any]) -> list[VenuePoll]:

@@ -18,8 +18,7 @@ from chatbot.core.model import (
     SessionState,
     StandingSession,
 )
-from chatbot.storage.base import from_iso, to_hm, to_iso
-from chatbot.storage.groups import GroupStore
+from chatbot.storage.base import Store, from_iso, to_hm, to_iso
 
 _STATES = {state.value: state for state in SessionState}
 
@@ -85,7 +84,7 @@ def forget_read_sessions() -> None:
     _person.cache_clear()
 
 
-class SessionStore(GroupStore):
+class SessionStore(Store):
     # --- sessions --------------------------------------------------------------------
 
     async def _sessions(self, where: str, params: Sequence[Any]) -> list[Session]:
@@ -378,3 +377,10 @@ class SessionStore(GroupStore):
 
     async def end_standing(self, standing_id: int) -> None:
         await self._write("UPDATE standing_sessions SET active = 0 WHERE id = ?", (standing_id,))
+
+    async def next_session_end(self, after: datetime) -> datetime | None:
+        row = await self._one(
+            "SELECT MIN(ends_at) AS due FROM sessions WHERE state = 'open' AND ends_at > ?",
+            (to_iso(after),),
+        )
+        return from_iso(row["due"]) if row and row["due"] else None

@@ -25,7 +25,7 @@ from chatbot.core.talent import (
     ProjectState,
     skill_terms,
 )
-from chatbot.storage.base import SqliteBase, from_iso, to_iso
+from chatbot.storage.base import Store, from_iso, to_iso
 
 # how well a skill matches the query (?1, folded; see chatbot.core.talent.search_text):
 # a skill is the query, a skill starts with it, a word of a skill does, a skill contains
@@ -126,7 +126,7 @@ def fts_query(terms: Sequence[str]) -> str:
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
 
 
-class TalentStore(SqliteBase):
+class TalentStore(Store):
     _has_trigram: bool | None = None
 
     async def talent_index(self) -> bool:

@@ -93,13 +93,13 @@ class Site:
 
     async def version(self) -> Key:
         minute = self.clock.now().replace(second=0, microsecond=0)
-        return (await self.repo.content_version(), minute)
+        return (await self.repo.calendar.content_version(), minute)
 
     async def cities(self) -> dict[str, CityGroup]:
         """The publicly listed cities by slug (slugs are decided over every group)."""
         key = await self.version()
         if self._slugs is None or self._slugs[0] != key:
-            groups = await self.repo.groups()
+            groups = await self.repo.cities.groups()
             slugs = slugs_of(groups)
             public = {slugs[g.id]: g for g in groups if g.settings.public}
             self._slugs = (key, public)
@@ -138,7 +138,7 @@ class Site:
     async def materialize_week(self, group: CityGroup, today: date) -> list[StandingSession]:
         """The core's materialization of the week's series (as /week does), once per
         day and set of series; returns the group's series."""
-        series = list(await self.repo.standing_sessions(group.id))
+        series = list(await self.repo.sessions.standing_sessions(group.id))
         by_weekday: dict[int, set[int]] = defaultdict(set)
         for standing in series:
             by_weekday[standing.weekday].add(standing.id)
@@ -177,11 +177,11 @@ class Site:
             now = self.clock.now()
             days = []
             for offset, day in enumerate(pages.week_days(today)):
-                on_day = await self.repo.sessions_on(group.id, day)
+                on_day = await self.repo.sessions.sessions_on(group.id, day)
                 sessions = [s for s in on_day if s.ends_at > now]
                 heading = pages.day_heading(_translator(group), day, offset)
                 days.append(pages.DayView(day, heading, sessions))
-            venues = await self.repo.venues(group.id)
+            venues = await self.repo.venues.of_group(group.id)
             return pages.render_city(self.env, group, slug, days, series, venues, now)
 
         return respond(request, await self.cached(f"/{slug}", HTML, render), public=True)
@@ -198,11 +198,11 @@ class Site:
             zone = ZoneInfo(group.settings.timezone)
             today = self.clock.now().astimezone(zone).date()
             first, last = _window(today)
-            sessions = await self.repo.sessions_between(group.id, first, last)
-            started = await self.repo.series_started(group.id)
+            sessions = await self.repo.calendar.sessions_between(group.id, first, last)
+            started = await self.repo.calendar.series_started(group.id)
             series = [
                 feeds.FeedSeries(s, feeds.first_meeting(s, started[s.id], zone))
-                for s in await self.repo.standing_sessions(group.id)
+                for s in await self.repo.sessions.standing_sessions(group.id)
                 if s.id in started
             ]
             city = await self._feed_city(group, f"{base}/{slug}")
@@ -216,7 +216,7 @@ class Site:
 
     async def person_feed(self, request: web.Request) -> web.StreamResponse:
         token = request.match_info["token"]
-        person = await self.repo.person_of_calendar_token(token)
+        person = await self.repo.calendar.person_of_calendar_token(token)
         if person is None:
             return self.not_found()
         base = self.base_url(request)
@@ -226,13 +226,13 @@ class Site:
             today = self.clock.now().astimezone(UTC).date()
             first, last = _window(today)
             # a day's margin: the cities' dates are local
-            sessions = await self.repo.sessions_of_person_between(
+            sessions = await self.repo.calendar.sessions_of_person_between(
                 person, first - timedelta(days=1), last + timedelta(days=1)
             )
-            opened = await self.repo.series_ids_of_opener(person)
+            opened = await self.repo.calendar.series_ids_of_opener(person)
             group_ids = {s.group_id for s in sessions} | {g for g, _ in opened}
-            groups = {g.id: g for g in await self.repo.groups() if g.id in group_ids}
-            slugs = slugs_of(await self.repo.groups())
+            groups = {g.id: g for g in await self.repo.cities.groups() if g.id in group_ids}
+            slugs = slugs_of(await self.repo.cities.groups())
             cities = {}
             series: list[feeds.FeedSeries] = []
             for group in groups.values():
@@ -241,9 +241,9 @@ class Site:
                 mine = {i for g, i in opened if g == group.id}
                 if not mine:
                     continue
-                started = await self.repo.series_started(group.id)
+                started = await self.repo.calendar.series_started(group.id)
                 zone = ZoneInfo(group.settings.timezone)
-                for standing in await self.repo.standing_sessions(group.id):
+                for standing in await self.repo.sessions.standing_sessions(group.id):
                     if standing.id in mine and standing.id in started:
                         first_day = feeds.first_meeting(standing, started[standing.id], zone)
                         series.append(feeds.FeedSeries(standing, first_day))
@@ -257,7 +257,9 @@ class Site:
         return respond(request, rendered, public=False)
 
     async def _feed_city(self, group: CityGroup, page_url: str) -> feeds.FeedCity:
-        addresses = {v.id: v.address for v in await self.repo.venues(group.id) if v.address}
+        addresses = {
+            v.id: v.address for v in await self.repo.venues.of_group(group.id) if v.address
+        }
         return feeds.FeedCity(group, page_url, addresses)
 
     def not_found(self) -> web.Response:

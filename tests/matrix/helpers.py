@@ -231,7 +231,7 @@ class RunningBot:
         """Wait until the adapter has finished its first sync (its token is saved)."""
         end = time.monotonic() + deadline
         while (
-            await self.repo.platform_value("matrix", "next_batch") is None
+            await self.repo.ledger.platform_value("matrix", "next_batch") is None
             or not self.adapter._synced.is_set()
         ):
             assert not self.task.done(), self.task

@@ -98,7 +98,7 @@ async def test_city_group_in_a_default_v12_room(
         # nothing from before the bot's join was answered
         await anna.sync_once(0)
         assert anna.replies(room, bot.user_id, before_bot) == []
-        token = await bot.repo.platform_value("matrix", "access_token")
+        token = await bot.repo.ledger.platform_value("matrix", "access_token")
         assert token
     finally:
         await bot.stop()
@@ -206,7 +206,7 @@ async def test_restart_answers_what_came_while_down_exactly_once(
         assert len(anna.replies(room, second.user_id, before)) == 1
         greetings = [e for e in anna.from_user(room, second.user_id) if "Hallo!" in body(e)]
         assert len(greetings) == 1
-        assert await second.repo.platform_value("matrix", "device_id") == device
+        assert await second.repo.ledger.platform_value("matrix", "device_id") == device
         devices = await second.adapter.api.request("GET", ["devices"])
         ids = {d["device_id"] for d in devices["devices"]}
         assert ids == {bot_user.device_id, device}  # the registration's and the bot's one
@@ -283,7 +283,7 @@ async def test_without_the_e2e_extra_an_encrypted_room_gets_a_notice_and_kick(
         assert type(kicked).__name__ == "RoomKickResponse", kicked
 
         async def gone() -> bool:
-            return await bot.repo.platform_value("matrix", f"left:{room}") == "leave"
+            return await bot.repo.ledger.platform_value("matrix", f"left:{room}") == "leave"
 
         await _eventually(gone)
         await bot.adapter.perform(SendText(ChatRef("matrix", room), "Hallo?"))
@@ -299,7 +299,7 @@ async def test_without_the_e2e_extra_an_encrypted_room_gets_a_notice_and_kick(
 async def _stored(db_url: str, key: str) -> str | None:
     repo = await SqliteRepository.open(db_url)
     try:
-        return await repo.platform_value("matrix", key)
+        return await repo.ledger.platform_value("matrix", key)
     finally:
         await repo.close()
 
@@ -307,6 +307,6 @@ async def _stored(db_url: str, key: str) -> str | None:
 async def _store(db_url: str, key: str, value: str) -> None:
     repo = await SqliteRepository.open(db_url)
     try:
-        await repo.set_platform_value("matrix", key, value)
+        await repo.ledger.set_platform_value("matrix", key, value)
     finally:
         await repo.close()

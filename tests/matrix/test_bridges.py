@@ -70,7 +70,7 @@ async def linked_city(bot: Bot, clock: FakeClock, *, with_telegram: bool = True)
         tg = GroupChat(bot, clock, FakeAdmins({"Anna"}), ChatRef("telegram", "-1001234"))
         code = (await mx.reply_text("Mia", "/verbinden")).split(": ", 1)[1].split()[0]
         await tg.say("Anna", f"/verbinden {code}")
-        assert await bot.repo.group_for_chat(tg.chat) is not None
+        assert await bot.repo.cities.group_for_chat(tg.chat) is not None
 
 
 @pytest.mark.parametrize(
@@ -87,13 +87,13 @@ async def test_relayed_messages_in_a_linked_room_are_ignored(
     bot: Bot, clock: FakeClock, sender: str, body: str
 ) -> None:
     await linked_city(bot, clock)
-    bridges = BridgeFilter(BridgeRules.from_settings(BOTH), bot.repo)
+    bridges = BridgeFilter(BridgeRules.from_settings(BOTH), bot.repo.cities)
     assert await bridges.relayed(bridged_room(), message(sender, body))
 
 
 async def test_people_writing_in_matrix_are_answered(bot: Bot, clock: FakeClock) -> None:
     await linked_city(bot, clock)
-    bridges = BridgeFilter(BridgeRules.from_settings(BOTH), bot.repo)
+    bridges = BridgeFilter(BridgeRules.from_settings(BOTH), bot.repo.cities)
     for sender in ("@anna:example.org", "@telegram_fan:example.org", "@telegram_1:other.org"):
         room = bridged_room()
         relayed = await bridges.relayed(room, message(sender, "!heute"))
@@ -106,7 +106,7 @@ async def test_without_a_linked_telegram_chat_the_bridge_is_the_way_in(
 ) -> None:
     ghost = message("@telegram_12345:bridge.example.org", "/heute")
     await linked_city(bot, clock, with_telegram=False)
-    bridges = BridgeFilter(BridgeRules.from_settings(BOTH), bot.repo)
+    bridges = BridgeFilter(BridgeRules.from_settings(BOTH), bot.repo.cities)
     assert not await bridges.relayed(bridged_room(), ghost)
 
 
@@ -115,7 +115,7 @@ async def test_a_bot_that_does_not_serve_telegram_answers_the_ghosts(
 ) -> None:
     ghost = message("@telegram_12345:bridge.example.org", "/heute")
     await linked_city(bot, clock)
-    bridges = BridgeFilter(BridgeRules.from_settings(MATRIX_ONLY), bot.repo)
+    bridges = BridgeFilter(BridgeRules.from_settings(MATRIX_ONLY), bot.repo.cities)
     assert not await bridges.relayed(bridged_room(), ghost)
 
 
@@ -130,7 +130,7 @@ async def test_the_patterns_are_settings(
             "matrix_bridge_protocols": "",
         }
     )
-    bridges = BridgeFilter(BridgeRules.from_settings(custom), repo)
+    bridges = BridgeFilter(BridgeRules.from_settings(custom), repo.cities)
     room = bridged_room()
     assert await bridges.relayed(room, message("@tg_1:example.org", "!heute"))
     assert not await bridges.relayed(room, message("@telegram_1:example.org", "!heute"))

@@ -122,12 +122,12 @@ async def test_fan_out_killed_midway_delivers_every_ping_once(
     first = await start_bot(synapse, bot_user, db, USER_PASSWORD, clock=FakeClock(started))
     try:
         room = await group_room(anna, [], first)
-        group = await first.repo.group_for_chat(ChatRef("matrix", room))
+        group = await first.repo.cities.group_for_chat(ChatRef("matrix", room))
         assert group is not None
         async with first.repo.atomic():
             for member in subscribers:
                 person = Person(PersonRef("matrix", member.user_id), localpart(member.user_id))
-                await first.repo.subscribe(Subscription(group.id, person), started)
+                await first.repo.people.subscribe(Subscription(group.id, person), started)
         await anna.say(room, "!neu 10-14 Café Museum")
         await anna.notice(room, first.user_id, "Neue Session 1: Café Museum")
         assert await outbox_states(first.repo) == {"pending": 10}

@@ -128,7 +128,7 @@ async def test_native_poll_votes_close_and_today(
         assert localpart(carla.user_id) not in today and localpart(dana.user_id) not in today
 
         # the responses went through the exactly-once path (recorded as handled)
-        assert await bot.repo.is_handled("matrix", changed)
+        assert await bot.repo.ledger.is_handled("matrix", changed)
     finally:
         await bot.stop()
 

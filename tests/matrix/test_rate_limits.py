@@ -98,7 +98,7 @@ async def test_default_synapse_limits_pace_pings_and_replies_losing_nothing(
         async with bot.repo.atomic():
             for n in range(PINGS):
                 for person in (ben, carla):
-                    await bot.repo.enqueue(
+                    await bot.repo.outbox.enqueue(
                         "notice", PersonRef("matrix", person.user_id), f"Ping {n}", due_at=now
                     )
         commands = [await anna.say(room, command) for command in COMMANDS]

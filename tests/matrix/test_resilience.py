@@ -74,12 +74,12 @@ async def test_revoked_token_logs_in_again_on_the_same_device(
         assert isinstance(created, RoomCreateResponse), created
         room = created.room_id
         await anna.notice(room, bot.user_id, "Hallo!")
-        device = await bot.repo.platform_value("matrix", "device_id")
-        token = await bot.repo.platform_value("matrix", "access_token")
+        device = await bot.repo.ledger.platform_value("matrix", "device_id")
+        token = await bot.repo.ledger.platform_value("matrix", "access_token")
         await bot.adapter.api.request("POST", ["logout"], body={})  # e.g. an admin revoked it
         assert "Was ich kann" in await anna.ask(room, bot.user_id, "!hilfe")
-        assert await bot.repo.platform_value("matrix", "device_id") == device
-        assert await bot.repo.platform_value("matrix", "access_token") != token
+        assert await bot.repo.ledger.platform_value("matrix", "device_id") == device
+        assert await bot.repo.ledger.platform_value("matrix", "access_token") != token
     finally:
         await bot.stop()
 

@@ -49,7 +49,7 @@ async def city(
 
 async def still_there(anna: Member, bot: RunningBot, room: str) -> None:
     """The city group is still in this room."""
-    assert await bot.repo.platform_value("matrix", f"left:{room}") in (None, "")
+    assert await bot.repo.ledger.platform_value("matrix", f"left:{room}") in (None, "")
     assert (await anna.ask(room, bot.user_id, "!heute")).startswith("Heute in Duisburg")
 
 
@@ -73,7 +73,7 @@ async def test_an_upgrade_moves_the_city_only_once_the_bot_is_in_the_new_room(
     assert isinstance(invited, RoomInviteResponse), invited
 
     async def moved() -> bool:
-        return await bot.repo.platform_value("matrix", f"left:{old}") == "tombstone"
+        return await bot.repo.ledger.platform_value("matrix", f"left:{old}") == "tombstone"
 
     await eventually(moved)
     today = await anna.ask(new, bot.user_id, "!heute")

@@ -24,7 +24,7 @@ async def test_setup_by_an_admin_and_refused_for_others(tg: TelegramWorld) -> No
     await tg.start()
     refused = await tg.ask(GROUP, BEN, "/einrichten Duisburg | Europe/Berlin | de")
     assert "nur die Admins" in refused.params["text"]
-    assert tg.repo is not None and await tg.repo.group_for_chat(_ref(GROUP)) is None
+    assert tg.repo is not None and await tg.repo.cities.group_for_chat(_ref(GROUP)) is None
     # the answer is a reply to the command
     assert refused.params["reply_parameters"]["message_id"] > 0
 

@@ -45,7 +45,7 @@ async def test_restart_neither_repeats_nor_drops_updates(tg: TelegramWorld) -> N
     # handled but before the bot could store its position or confirm them
     tg.server._updates[:0] = copy.deepcopy(handled_before)  # noqa: SLF001 - simulated redelivery
     repo = await SqliteRepository.open(tg.db_url)
-    await repo.set_platform_value("telegram", "offset", "0")  # the position was lost, too
+    await repo.ledger.set_platform_value("telegram", "offset", "0")  # the position was lost, too
     await repo.close()
     await tg.start()
     assert tg.repo is not None
@@ -113,8 +113,8 @@ async def test_migration_by_update_moves_the_group(tg: TelegramWorld) -> None:
     answer = await tg.ask(new, BEN, "/heute", "Heute in Duisburg")
     assert answer.chat_id == new
     assert tg.repo is not None
-    assert await tg.repo.group_for_chat(ref(new)) is not None
-    assert await tg.repo.group_for_chat(ref(old)) is None
+    assert await tg.repo.cities.group_for_chat(ref(new)) is not None
+    assert await tg.repo.cities.group_for_chat(ref(old)) is None
     # a post for the old id (e.g. scheduled before the upgrade) goes to the new chat
     assert tg.adapter is not None
     await tg.adapter.perform(SendText(ref(old), "Erinnerung"))
@@ -135,8 +135,8 @@ async def test_migration_found_on_send_is_retried_once_to_the_new_id(tg: Telegra
     refused = [c for c in tg.server.calls_to("sendMessage") if c.chat_id == old and not c.ok]
     assert len(refused) == 1 and "upgraded to a supergroup" in (refused[0].description or "")
     assert sent.ok
-    group = await tg.repo.group_for_chat(ref(new))
-    assert group is not None and list(await tg.repo.chats_of_group(group.id)) == [ref(new)]
+    group = await tg.repo.cities.group_for_chat(ref(new))
+    assert group is not None and list(await tg.repo.cities.chats_of_group(group.id)) == [ref(new)]
     # a button sent before the upgrade still works in the supergroup
     tg.server.push_update(tg.server.callback_query_update(new, CARLA, 1, data))
     joined = await tg.reply(new, "Carla ist dabei")
@@ -147,11 +147,11 @@ async def test_removed_from_a_group_nothing_more_is_sent(tg: TelegramWorld) -> N
     await tg.start()
     await tg.setup_group()
     assert tg.adapter is not None and tg.repo is not None
-    group = await tg.repo.group_for_chat(ref(GROUP))
+    group = await tg.repo.cities.group_for_chat(ref(GROUP))
     assert group is not None
     tg.server.push_update(tg.server.my_chat_member_update(GROUP, "member", "kicked"))
     await eventually(lambda: _inactive(tg, GROUP))
-    assert list(await tg.repo.chats_of_group(group.id)) == []
+    assert list(await tg.repo.cities.chats_of_group(group.id)) == []
     sends = len(tg.server.calls_to("sendMessage"))
     await tg.adapter.perform(SendText(ref(GROUP), "Noch da?"))
     assert len(tg.server.calls_to("sendMessage")) == sends  # not even tried
@@ -161,19 +161,19 @@ async def test_removed_from_a_group_nothing_more_is_sent(tg: TelegramWorld) -> N
         tg.server.my_chat_member_update(GROUP, "kicked", "member", from_user_id=ANNA)
     )
     await tg.reply(GROUP, "Hallo!")
-    assert list(await tg.repo.chats_of_group(group.id)) == [ref(GROUP)]
+    assert list(await tg.repo.cities.chats_of_group(group.id)) == [ref(GROUP)]
 
 
 async def test_a_403_on_send_marks_the_chat_inactive(tg: TelegramWorld) -> None:
     await tg.start()
     await tg.setup_group()
     assert tg.adapter is not None and tg.repo is not None
-    group = await tg.repo.group_for_chat(ref(GROUP))
+    group = await tg.repo.cities.group_for_chat(ref(GROUP))
     assert group is not None
     tg.server.kick_bot(GROUP)  # no update: the bot learns it on the next send
     await tg.adapter.perform(SendText(ref(GROUP), "Hallo?"))
     assert [c.status for c in tg.server.calls_to("sendMessage")][-1] == 403
-    assert list(await tg.repo.chats_of_group(group.id)) == []
+    assert list(await tg.repo.cities.chats_of_group(group.id)) == []
     sends = len(tg.server.calls_to("sendMessage"))
     await tg.adapter.perform(SendText(ref(GROUP), "Hallo??"))
     assert len(tg.server.calls_to("sendMessage")) == sends
@@ -185,7 +185,7 @@ async def test_direct_messages_raise_unreachable_when_telegram_refuses(
     dana = PersonRef("telegram", str(DANA))
     adapter = await tg.start()
     assert tg.repo is not None
-    await tg.repo.remember_person(Person(dana, "Dana"), tg.clock.now())  # a subscriber
+    await tg.repo.people.remember_person(Person(dana, "Dana"), tg.clock.now())  # a subscriber
     tg.server.user_never_started(DANA)
     with pytest.raises(Unreachable):
         await adapter.perform(DirectMessage(dana, "Ping"))
@@ -195,7 +195,7 @@ async def test_direct_messages_raise_unreachable_when_telegram_refuses(
     # she starts the bot: the core marks her reachable, the message goes out
     tg.server.never_started.discard(DANA)
     await tg.ask(DANA, DANA, "/start abo", "/abo (/subscribe)")  # the deep link: /abo's help
-    assert await tg.repo.is_reachable(dana)
+    assert await tg.repo.people.is_reachable(dana)
     await adapter.perform(DirectMessage(dana, "Ping"))
     await tg.reply(DANA, "Ping")
 
@@ -235,7 +235,7 @@ async def test_stop_finishes_the_update_in_flight(tg: TelegramWorld) -> None:
 
 async def _inactive(tg: TelegramWorld, chat_id: int) -> bool:
     assert tg.repo is not None
-    return await tg.repo.platform_value("telegram", f"inactive:{chat_id}") == "1"
+    return await tg.repo.ledger.platform_value("telegram", f"inactive:{chat_id}") == "1"
 
 
 async def test_telegram_unreachable_at_start_is_waited_out(tg: TelegramWorld) -> None:

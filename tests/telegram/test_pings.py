@@ -119,14 +119,14 @@ async def prepare(db_url: str) -> None:
     try:
         async with repo.atomic():
             settings = GroupSettings(language="de", timezone=midday_zone(), poll_time=None)
-            group = await repo.create_group(
+            group = await repo.cities.create_group(
                 ChatRef("telegram", str(GROUP)), "Duisburg", settings, now
             )
-            await repo.add_venue(Venue(0, group.id, "Café Museum", 51.4344, 6.7623), now)
+            await repo.venues.add_venue(Venue(0, group.id, "Café Museum", 51.4344, 6.7623), now)
             for user_id in SUBSCRIBERS:
                 person = Person(PersonRef("telegram", str(user_id)), f"Abo {user_id}")
-                await repo.remember_person(person, now)
-                await repo.subscribe(Subscription(group.id, person), now)
+                await repo.people.remember_person(person, now)
+                await repo.people.subscribe(Subscription(group.id, person), now)
     finally:
         await repo.close()
 

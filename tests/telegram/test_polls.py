@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from chatbot.core.events import VoteEvent
@@ -29,7 +30,7 @@ async def test_native_poll_votes_and_close(tg: TelegramWorld) -> None:
     repo = tg.repo
 
     async def votes_counted() -> bool:
-        polls = await repo.open_polls()
+        polls = await repo.polls.open_polls()
         return len(polls) == 1 and sorted(v.person.name for v in polls[0].votes) == [
             "Carla",
             "Dana",
@@ -73,7 +74,7 @@ async def test_a_poll_closed_after_its_day_stops_the_native_poll_and_opens_no_se
     repo = tg.repo
 
     async def voted() -> bool:
-        return [len(p.votes) for p in await repo.open_polls()] == [1]
+        return [len(p.votes) for p in await repo.polls.open_polls()] == [1]
 
     await eventually(voted)
     tg.clock.set(tg.clock.now() + timedelta(days=1, hours=2))  # Tuesday 10:30
@@ -90,3 +91,33 @@ async def test_a_poll_closed_after_its_day_stops_the_native_poll_and_opens_no_se
     assert "reply_markup" not in late.params  # no join button: there is no session
     today = await tg.ask(GROUP, BEN, "/heute", "Heute")
     assert "Kö Lounge" not in today.params["text"]
+
+
+async def test_a_vote_that_comes_before_its_poll_is_recorded_still_counts(
+    tg: TelegramWorld,
+) -> None:
+    """Telegram shows a poll to the group as it answers sendPoll, so a vote can arrive
+    before the bot has recorded which poll that is (here: recording it takes a while).
+    The vote waits for the poll instead of being taken for another bot's."""
+    adapter = await tg.start()
+    await tg.setup_group()
+    recorded = asyncio.Event()
+    remember = adapter.state.remember_poll
+
+    async def slow_remember(*args: object, **kwargs: object) -> None:
+        await asyncio.sleep(0.5)  # the slow database this test is about
+        await remember(*args, **kwargs)  # type: ignore[arg-type]
+        recorded.set()
+
+    adapter.state.remember_poll = slow_remember  # type: ignore[method-assign]
+    tg.say(GROUP, BEN, "/umfrage")
+    sent = await tg.server.wait_for("sendPoll")
+    tg.server.push_update(tg.server.poll_answer_update(sent.result["poll"]["id"], CARLA, [1]))
+    assert tg.repo is not None
+    repo = tg.repo
+
+    async def voted() -> bool:
+        return [len(p.votes) for p in await repo.polls.open_polls()] == [1]
+
+    await eventually(voted)
+    assert recorded.is_set()

@@ -43,5 +43,5 @@ async def test_webhook_checks_the_secret_and_handles_each_update_once(tg: Telegr
     assert len(answers) == 1  # only once
     assert len(tg.events) == 1
     assert tg.repo is not None
-    assert await tg.repo.is_handled("telegram", "update:7001")
+    assert await tg.repo.ledger.is_handled("telegram", "update:7001")
     assert tg.server.calls_to("getUpdates") == []

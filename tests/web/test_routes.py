@@ -41,7 +41,7 @@ async def test_the_city_page_shows_the_week_the_series_the_venues_and_the_chat(
     assert status == 200 and headers["Content-Type"] == HTML
     html = body.decode()
     assert '<html lang="de">' in html
-    session = (await repo.sessions_on(1, berlin("2026-11-30 00:00").date()))[0]
+    session = (await repo.sessions.sessions_on(1, berlin("2026-11-30 00:00").date()))[0]
     assert f'id="s{session.id}"' in html
     assert "Café Museum" in html and "Königstraße 1" in html and "10:00–14:00" in html
     assert "Steuererklärung" in html
@@ -153,7 +153,7 @@ async def test_the_city_feed(city: GroupChat, web: Web, repo: SqliteRepository) 
     calendar = icalendar.Calendar.from_ical(body)
     assert calendar.walk("VTIMEZONE")[0]["TZID"] == "Europe/Berlin"
     events = {str(e["UID"]): e for e in calendar.walk("VEVENT")}
-    sessions = await repo.sessions_between(
+    sessions = await repo.calendar.sessions_between(
         1, berlin("2026-11-30 00:00").date(), berlin("2026-12-31 00:00").date()
     )
     one_off = next(s for s in sessions if s.topic == "Steuererklärung")
@@ -207,7 +207,7 @@ async def test_the_personal_feed_from_calendar_to_forget(city: GroupChat, web: W
 
 
 async def _last_session_id(group: GroupChat) -> int:
-    sessions = await group.bot.repo.sessions_on(2, berlin("2026-12-01 00:00").date())
+    sessions = await group.bot.repo.sessions.sessions_on(2, berlin("2026-12-01 00:00").date())
     return sessions[-1].id
 
 
@@ -245,7 +245,7 @@ async def test_announcements_and_the_week_link_to_the_page(
     duisburg: GroupChat, repo: SqliteRepository
 ) -> None:
     text = await duisburg.reply_text("Ben", "/neu 10-14 Café Museum")
-    session = (await repo.sessions_on(1, berlin("2026-11-30 00:00").date()))[0]
+    session = (await repo.sessions.sessions_on(1, berlin("2026-11-30 00:00").date()))[0]
     assert text.splitlines()[-1] == f"{PUBLIC_URL}/duisburg#s{session.id}"
     week = await duisburg.reply_text("Ben", "/woche")
     assert week.splitlines()[-1].endswith(f"{PUBLIC_URL}/duisburg")
@@ -283,7 +283,7 @@ async def test_slugs_are_readable_and_unique_by_group_id(group: GroupChat, web: 
     await group.say("Anna", "/einrichten Duisburg | Europe/Berlin | de")
     second = GroupChat(group.bot, group.clock, group.admins, chat=ChatRef(PLATFORM, "group-2"))
     await second.say("Anna", "/einrichten duisburg | Europe/Berlin | en")
-    groups = await group.bot.repo.groups()
+    groups = await group.bot.repo.cities.groups()
     assert slugs_of(groups) == {1: "duisburg", 2: "duisburg-2"}
     assert slugs_of(reversed(list(groups))) == {1: "duisburg", 2: "duisburg-2"}
     assert '<html lang="en">' in await web.text("/duisburg-2")

@@ -56,7 +56,7 @@ from chatbot.core.actions import (
 from chatbot.core.bot import Bot
 from chatbot.core.context import Capabilities
 from chatbot.core.events import ChatRef, Event, Person
-from chatbot.core.model import CityGroup
+from chatbot.core.ports import Cities
 from chatbot.runtime import Runtime
 from chatbot.runtime.runtime import RuntimeStore
 from chatbot.storage.base import sqlite_path
@@ -75,10 +75,8 @@ class AdapterStore(RuntimeStore, Protocol):
     """What the adapter needs of the repository, beyond what its runtime needs
     (``SqliteRepository`` has it all)."""
 
-    async def group_for_chat(self, chat: ChatRef) -> CityGroup | None: ...
-    async def platform_value(self, platform: str, key: str) -> str | None: ...
-    async def set_chat_active(self, chat: ChatRef, active: bool) -> None: ...
-    async def move_chat(self, old: ChatRef, new: ChatRef) -> None: ...
+    @property
+    def cities(self) -> Cities: ...
 
 
 class MatrixAdapter:
@@ -100,7 +98,7 @@ class MatrixAdapter:
         self.api = MatrixApi(settings.matrix_homeserver, self.user_id)
         self.login = Login(settings, self.api, repo)
         self.allowed = parse_allowed(settings.matrix_allowed)
-        self.bridges = BridgeFilter(BridgeRules.from_settings(settings), bot.repo)
+        self.bridges = BridgeFilter(BridgeRules.from_settings(settings), bot.repo.cities)
         # tunables (tests and the benchmark change them)
         self.sync_timeout_ms = SYNC_TIMEOUT_MS
         self.timeline_limit = TIMELINE_LIMIT
@@ -294,10 +292,10 @@ class MatrixAdapter:
         return f"https://matrix.to/#/{self.user_id}"
 
     async def seen(self, key: str) -> bool:
-        return await self.repo.is_handled(PLATFORM, key)
+        return await self.repo.ledger.is_handled(PLATFORM, key)
 
     async def mark(self, key: str) -> None:
-        await self.repo.mark_handled(PLATFORM, key, datetime.now(UTC))
+        await self.repo.ledger.mark_handled(PLATFORM, key, datetime.now(UTC))
 
     async def dispatch(self, key: str, event: Event) -> None:
         """Hand one event to the core through the runtime (exactly once: the module docstring)."""

@@ -89,7 +89,7 @@ class DirectRooms:
             refused = refused or membership in ("leave", "ban")
         if refused:
             raise Unreachable(f"{user_id} left the direct room with the bot")
-        if await self.adapter.repo.platform_value(PLATFORM, "dm_refused:" + user_id):
+        if await self.adapter.repo.ledger.platform_value(PLATFORM, "dm_refused:" + user_id):
             raise Unreachable(f"{user_id} removed the bot from the direct room")
         room_id = uninvited or await self._new_room(user_id)
         await self._invite(user_id, room_id)

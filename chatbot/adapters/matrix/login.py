@@ -12,6 +12,7 @@ from chatbot.adapters.matrix import redact
 from chatbot.adapters.matrix.http import MatrixApi, MatrixError, TransportError
 from chatbot.adapters.matrix.mapping import PLATFORM
 from chatbot.config import Settings
+from chatbot.core.ports import Ledger
 from chatbot.runtime.retry import RECONNECT, sleep_or_stop
 
 log = logging.getLogger(__name__)
@@ -21,8 +22,8 @@ DEVICE_NAME = "chatbot"
 
 class LoginStore(Protocol):
     def atomic(self) -> Any: ...
-    async def platform_value(self, platform: str, key: str) -> str | None: ...
-    async def set_platform_value(self, platform: str, key: str, value: str) -> None: ...
+    @property
+    def ledger(self) -> Ledger: ...
 
 
 def secret(value: Any) -> str | None:
@@ -78,7 +79,7 @@ class Login:
             if not password:
                 return False
         else:
-            stored = await self.repo.platform_value(PLATFORM, "access_token")
+            stored = await self.repo.ledger.platform_value(PLATFORM, "access_token")
             if stored:
                 redact.remember_secret(stored)
                 self.api.access_token = stored
@@ -97,15 +98,15 @@ class Login:
 
     async def _password_login(self, password: str) -> None:
         """Log in with the password, reusing the stored device (no new device per start)."""
-        device = self.api.device_id or await self.repo.platform_value(PLATFORM, "device_id")
+        device = self.api.device_id or await self.repo.ledger.platform_value(PLATFORM, "device_id")
         self.api.access_token = None
         token, device = await self.api.login_password(
             password, device_id=device, device_name=DEVICE_NAME
         )
         redact.remember_secret(token)
         async with self.repo.atomic():
-            await self.repo.set_platform_value(PLATFORM, "access_token", token)
-            await self.repo.set_platform_value(PLATFORM, "device_id", device)
+            await self.repo.ledger.set_platform_value(PLATFORM, "access_token", token)
+            await self.repo.ledger.set_platform_value(PLATFORM, "device_id", device)
         log.info("Matrix: logged in as %s with device %s", self.user_id, device)
 
     async def _token_works(self) -> bool:

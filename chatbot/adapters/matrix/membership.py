@@ -74,7 +74,7 @@ class Membership:
     async def _bot_joined(self, room: RoomState, event: Mapping[str, Any], event_id: str) -> None:
         await self.set_gone(room.room_id, None)
         async with self.adapter.repo.atomic():
-            await self.adapter.repo.set_chat_active(ChatRef(PLATFORM, room.room_id), True)
+            await self.adapter.repo.cities.set_chat_active(ChatRef(PLATFORM, room.room_id), True)
         if room.encrypted and self.adapter.crypto is None:
             await self.encryption_notice(room.room_id)
             return None
@@ -108,7 +108,7 @@ class Membership:
                 log.warning("Matrix: declining the invite to %s failed: %s", room_id, error)
             return
         via = [server_of(inviter or ""), server_of(room_id)]
-        upgrade = await self.adapter.repo.platform_value(PLATFORM, "upgrade:" + room_id)
+        upgrade = await self.adapter.repo.ledger.platform_value(PLATFORM, "upgrade:" + room_id)
         if upgrade:
             self.quiet.add(room_id)  # the successor of a city's room: no greeting
         if not await self._join(room_id, via):
@@ -117,9 +117,9 @@ class Membership:
             await self._complete_upgrade(room_id)
         if isinstance(content, dict) and content.get("is_direct") and inviter:
             await self.adapter.direct_rooms.add(inviter, room_id)
-            if await self.adapter.repo.platform_value(PLATFORM, "dm_refused:" + inviter):
+            if await self.adapter.repo.ledger.platform_value(PLATFORM, "dm_refused:" + inviter):
                 async with self.adapter.repo.atomic():  # a new direct chat: messages welcome again
-                    await self.adapter.repo.set_platform_value(
+                    await self.adapter.repo.ledger.set_platform_value(
                         PLATFORM, "dm_refused:" + inviter, ""
                     )
 
@@ -160,11 +160,11 @@ class Membership:
             # (no new room behind their back) until they open one with the bot again
             log.info("Matrix: %s removed the bot from their direct room", remover)
             async with self.adapter.repo.atomic():
-                await self.adapter.repo.set_platform_value(
+                await self.adapter.repo.ledger.set_platform_value(
                     PLATFORM, "dm_refused:" + remover, room_id
                 )
         async with self.adapter.repo.atomic():  # no more posts there (schedule, other chats' news)
-            await self.adapter.repo.set_chat_active(ChatRef(PLATFORM, room_id), False)
+            await self.adapter.repo.cities.set_chat_active(ChatRef(PLATFORM, room_id), False)
         self.adapter.rooms.pop(room_id, None)
         if not was_joined:
             return
@@ -190,7 +190,7 @@ class Membership:
         log.info("Matrix: %s was replaced by %s", old, new)
         self.quiet.add(new)
         async with self.adapter.repo.atomic():
-            await self.adapter.repo.set_platform_value(PLATFORM, "upgrade:" + new, old)
+            await self.adapter.repo.ledger.set_platform_value(PLATFORM, "upgrade:" + new, old)
         joined = (
             new in self.adapter.rooms
             and self.adapter.rooms[new].memberships.get(self.adapter.user_id) == "join"
@@ -206,7 +206,7 @@ class Membership:
     async def _complete_upgrade(self, new: str) -> bool:
         """Move the city group into ``new`` if the bot awaits it as the successor of a
         room and ``new``'s m.room.create names that room as predecessor."""
-        old = await self.adapter.repo.platform_value(PLATFORM, "upgrade:" + new)
+        old = await self.adapter.repo.ledger.platform_value(PLATFORM, "upgrade:" + new)
         if not old:
             return False
         try:
@@ -219,13 +219,13 @@ class Membership:
         predecessor = (create or {}).get("predecessor")
         named = predecessor.get("room_id") if isinstance(predecessor, dict) else None
         async with self.adapter.repo.atomic():
-            await self.adapter.repo.set_platform_value(PLATFORM, "upgrade:" + new, "")
+            await self.adapter.repo.ledger.set_platform_value(PLATFORM, "upgrade:" + new, "")
         if named != old:
             log.warning("Matrix: %s does not continue %s; the city group stays there", new, old)
             return False
         log.info("Matrix: the city group moves from %s to %s", old, new)
         async with self.adapter.repo.atomic():
-            await self.adapter.repo.move_chat(ChatRef(PLATFORM, old), ChatRef(PLATFORM, new))
+            await self.adapter.repo.cities.move_chat(ChatRef(PLATFORM, old), ChatRef(PLATFORM, new))
         await self.set_gone(old, "tombstone")
         for user, rooms in list(self.adapter.direct.items()):
             if old in rooms:
@@ -255,7 +255,7 @@ class Membership:
         the bot is back in it (reason None)."""
         self._gone_checked.add(room_id)
         if reason is None:
-            if room_id not in self.gone and not await self.adapter.repo.platform_value(
+            if room_id not in self.gone and not await self.adapter.repo.ledger.platform_value(
                 PLATFORM, "left:" + room_id
             ):
                 return
@@ -265,12 +265,12 @@ class Membership:
             self.gone.add(room_id)
             value = reason
         async with self.adapter.repo.atomic():
-            await self.adapter.repo.set_platform_value(PLATFORM, "left:" + room_id, value)
+            await self.adapter.repo.ledger.set_platform_value(PLATFORM, "left:" + room_id, value)
 
     async def may_send(self, room_id: str) -> bool:
         if room_id not in self._gone_checked:
             self._gone_checked.add(room_id)
-            if await self.adapter.repo.platform_value(PLATFORM, "left:" + room_id):
+            if await self.adapter.repo.ledger.platform_value(PLATFORM, "left:" + room_id):
                 self.gone.add(room_id)
         if room_id in self.gone:
             log.info("Matrix: not sending to %s: the bot is no longer there", room_id)
@@ -283,10 +283,10 @@ class Membership:
         if room_id in self._noticed_encryption:
             return
         self._noticed_encryption.add(room_id)
-        if await self.adapter.repo.platform_value(PLATFORM, key):
+        if await self.adapter.repo.ledger.platform_value(PLATFORM, key):
             return
         async with self.adapter.repo.atomic():
-            await self.adapter.repo.set_platform_value(PLATFORM, key, "1")
+            await self.adapter.repo.ledger.set_platform_value(PLATFORM, key, "1")
         text = await self.adapter.bot.notice("encrypted_room", ChatRef(PLATFORM, room_id))
         log.warning("Matrix: %s is encrypted; the bot cannot read it", room_id)
         await self.adapter.runtime.deliver([SendText(ChatRef(PLATFORM, room_id), text)])

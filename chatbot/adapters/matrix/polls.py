@@ -56,7 +56,7 @@ class Polls:
         if poll is None or poll["room"] != origin.chat.id:
             return None
         try:
-            stored = await self.adapter.bot.repo.poll(int(poll["key"]))
+            stored = await self.adapter.bot.repo.polls.poll(int(poll["key"]))
         except ValueError:
             return None
         if stored is None or stored.state != PollState.OPEN:
@@ -65,7 +65,7 @@ class Polls:
         return None
 
     async def _poll_of(self, start_event_id: str) -> dict[str, Any] | None:
-        value = await self.adapter.repo.platform_value(PLATFORM, "poll:" + start_event_id)
+        value = await self.adapter.repo.ledger.platform_value(PLATFORM, "poll:" + start_event_id)
         if not value:
             return None
         try:
@@ -77,12 +77,12 @@ class Polls:
     async def remember(self, room_id: str, event_id: str, poll_key: str, answers: int) -> None:
         """Map the poll start event to the core's poll, and back (for closing it)."""
         key = "poll:" + event_id
-        if await self.adapter.repo.platform_value(PLATFORM, key):
+        if await self.adapter.repo.ledger.platform_value(PLATFORM, key):
             return
         value = json.dumps({"key": poll_key, "room": room_id, "answers": answers})
         async with self.adapter.repo.atomic():
-            await self.adapter.repo.set_platform_value(PLATFORM, key, value)
-            await self.adapter.repo.set_platform_value(
+            await self.adapter.repo.ledger.set_platform_value(PLATFORM, key, value)
+            await self.adapter.repo.ledger.set_platform_value(
                 PLATFORM, f"poll_event:{room_id}:{poll_key}", event_id
             )
 
@@ -97,7 +97,7 @@ class Polls:
         """The poll end for the start event of this poll in this room (None: the bot has
         not posted it here as a poll); its text is the core's."""
         room_id = action.chat.id
-        start = await self.adapter.repo.platform_value(
+        start = await self.adapter.repo.ledger.platform_value(
             PLATFORM, f"poll_event:{room_id}:{action.poll_key}"
         )
         if not start:

@@ -59,7 +59,7 @@ class Sync:
         }
 
     async def loop(self, stop: asyncio.Event) -> None:
-        since = await self.adapter.repo.platform_value(PLATFORM, "next_batch")
+        since = await self.adapter.repo.ledger.platform_value(PLATFORM, "next_batch")
         self._saved_token = since
         initial = since is None
         full_state = True  # the first sync after a start: the rooms' full state
@@ -156,7 +156,7 @@ class Sync:
             token = self._batches.popleft()[0]
         if token is not None and token != self._saved_token:
             async with self.adapter.repo.atomic():
-                await self.adapter.repo.set_platform_value(PLATFORM, "next_batch", token)
+                await self.adapter.repo.ledger.set_platform_value(PLATFORM, "next_batch", token)
             self._saved_token = token
 
     # --- one sync ---------------------------------------------------------------------

@@ -112,9 +112,8 @@ class Handlers:
         """One update, in its chat's lane, exactly once (see the module docstring)."""
         key = f"update:{update.update_id}"
         async with self.lanes.hold(lane_of(update)):
-            if await self.adapter.repo.is_handled(PLATFORM, key):
-                log.info("update %s was handled before; skipped", update.update_id)
-                return
+            # an update handled before (brought again after a crash) reaches the runtime,
+            # which finds its mark and rolls its work back: nothing is applied twice
             token = _update_key.set(key)
             try:
                 await self.adapter.app.process_update(update)
@@ -240,7 +239,7 @@ class Handlers:
         spec = find_command(command.name)
         if spec is None or spec.key not in MENU_COMMANDS or command.origin.is_private:
             return
-        group = await self.adapter.repo.group_for_chat(command.origin.chat)
+        group = await self.adapter.repo.cities.group_for_chat(command.origin.chat)
         if group is not None:
             await set_chat_menus(
                 self.adapter.app.bot,

@@ -17,7 +17,7 @@ Failures, the way Telegram documents them:
   still holds, `perform` raises `chatbot.adapters.base.RetryAfter` (the runtime's queue
   or the outbox tries again after that time);
 * 400 "group chat was upgraded to a supergroup chat" (ChatMigrated): every stored
-  reference moves to the new id (`repo.move_chat`, state.py) and the call is retried
+  reference moves to the new id (`repo.cities.move_chat`, state.py) and the call is retried
   once there;
 * 403 (kicked, blocked, deactivated): the chat is marked inactive, and nothing more is
   sent there until the bot is back; for a `DirectMessage` (also to a person who never
@@ -278,11 +278,12 @@ class Sender:
                 message_thread_id=int(action.thread) if action.thread else None,
             )
 
-        message = await self.call(chat_id, send, "sendPoll")
-        if message is not None and message.poll is not None:
-            await self.state.remember_poll(
-                message.poll.id, action.poll_key, message.chat.id, message.message_id
-            )
+        async with self.state.sending_poll():  # votes for it wait until it is recorded
+            message = await self.call(chat_id, send, "sendPoll")
+            if message is not None and message.poll is not None:
+                await self.state.remember_poll(
+                    message.poll.id, action.poll_key, message.chat.id, message.message_id
+                )
 
     async def close_poll(self, chat_id: int, action: ClosePoll) -> None:
         for poll_chat, message_id in await self.state.poll_messages(action.poll_key, chat_id):

@@ -18,7 +18,10 @@ a transaction of the core that runs concurrently on the same connection.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +29,10 @@ from chatbot.core.events import ChatRef
 from chatbot.storage.sqlite import SqliteRepository
 
 PLATFORM = "telegram"
+# a vote may arrive before the poll it answers is recorded (Telegram shows the poll to
+# the group as it answers sendPoll): an unknown poll's answer waits this long, at most,
+# for the polls being sent
+POLL_WAIT = 10.0
 
 
 def chat_ref(chat_id: int | str) -> ChatRef:
@@ -44,15 +51,18 @@ class TelegramState:
         self.repo = repo
         self._inactive: dict[int, bool] = {}
         self._migrated: dict[int, int | None] = {}
+        self._sending_polls = 0
+        self._no_polls_in_flight = asyncio.Event()
+        self._no_polls_in_flight.set()
 
     # --- plain values -----------------------------------------------------------------
 
     async def get(self, key: str) -> str | None:
-        return await self.repo.platform_value(PLATFORM, key)
+        return await self.repo.ledger.platform_value(PLATFORM, key)
 
     async def put(self, key: str, value: str) -> None:
         async with self.repo.atomic():
-            await self.repo.set_platform_value(PLATFORM, key, value)
+            await self.repo.ledger.set_platform_value(PLATFORM, key, value)
 
     async def get_json(self, key: str) -> Any:
         raw = await self.get(key)
@@ -78,7 +88,7 @@ class TelegramState:
     async def set_active(self, chat_id: int, active: bool) -> None:
         if not active and self._inactive.get(chat_id):
             return  # known already (e.g. a second 403 in a row)
-        await self.repo.set_chat_active(chat_ref(chat_id), active)
+        await self.repo.cities.set_chat_active(chat_ref(chat_id), active)
         await self.put(f"inactive:{chat_id}", "0" if active else "1")
         self._inactive[chat_id] = not active
 
@@ -100,7 +110,7 @@ class TelegramState:
         """The group `old` is the supergroup `new` now; False if that was known already."""
         if old == new or await self.migrated_to(old) == new:
             return False
-        await self.repo.move_chat(chat_ref(old), chat_ref(new))
+        await self.repo.cities.move_chat(chat_ref(old), chat_ref(new))
         await self.put(f"migrated:{old}", str(new))
         self._migrated[old] = new
         if not await self.is_active(old):
@@ -114,20 +124,36 @@ class TelegramState:
         self, native_id: str, poll_key: str, chat_id: int, message_id: int
     ) -> None:
         async with self.repo.atomic():
-            await self.repo.set_platform_value(
+            await self.repo.ledger.set_platform_value(
                 PLATFORM,
                 f"poll:{native_id}",
                 json.dumps({"key": poll_key, "chat": chat_id, "message": message_id}),
             )
-            raw = await self.repo.platform_value(PLATFORM, f"pollkey:{poll_key}")
+            raw = await self.repo.ledger.platform_value(PLATFORM, f"pollkey:{poll_key}")
             messages = json.loads(raw) if raw else {}
             messages[str(chat_id)] = message_id
-            await self.repo.set_platform_value(
+            await self.repo.ledger.set_platform_value(
                 PLATFORM, f"pollkey:{poll_key}", json.dumps(messages)
             )
 
+    @contextlib.asynccontextmanager
+    async def sending_poll(self) -> AsyncIterator[None]:
+        """Around sending a poll and recording it (`remember_poll`)."""
+        self._sending_polls += 1
+        self._no_polls_in_flight.clear()
+        try:
+            yield
+        finally:
+            self._sending_polls -= 1
+            if not self._sending_polls:
+                self._no_polls_in_flight.set()
+
     async def poll_by_native_id(self, native_id: str) -> NativePoll | None:
         found = await self.get_json(f"poll:{native_id}")
+        if found is None and self._sending_polls:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._no_polls_in_flight.wait(), POLL_WAIT)
+            found = await self.get_json(f"poll:{native_id}")
         if not isinstance(found, dict):
             return None
         return NativePoll(str(found["key"]), int(found["chat"]), int(found["message"]))

@@ -24,7 +24,7 @@ async def city_url(ctx: Context, group: CityGroup) -> str | None:
     listed publicly (the page of a group that is not is not found)."""
     if not ctx.public_url or not group.settings.public:
         return None
-    slug = slugs_of(await ctx.repo.groups()).get(group.id)
+    slug = slugs_of(await ctx.repo.cities.groups()).get(group.id)
     return f"{ctx.public_url.rstrip('/')}/{slug}" if slug else None
 
 
@@ -56,7 +56,7 @@ async def calendar(ctx: Context, args: str) -> None:
     word = fold(args.strip())
     if word in _OFF:
         async with ctx.repo.atomic():
-            dropped = await ctx.repo.drop_calendar_token(me)
+            dropped = await ctx.repo.calendar.drop_calendar_token(me)
         if dropped:
             ctx.reply(ctx._("Done: your calendar address no longer works."))
         else:
@@ -67,11 +67,11 @@ async def calendar(ctx: Context, args: str) -> None:
             ctx._("I don't understand “{value}”.").format(value=excerpt(args)),
             example=ctx.cmd("calendar") + " " + ctx._("new"),
         )
-    token = await ctx.repo.calendar_token(me)
+    token = await ctx.repo.calendar.calendar_token(me)
     if token is None or word in _NEW:
         token = secrets.token_urlsafe(24)
         async with ctx.repo.atomic():
-            await ctx.repo.set_calendar_token(me, token, ctx.now())
+            await ctx.repo.calendar.set_calendar_token(me, token, ctx.now())
     url = f"{ctx.public_url.rstrip('/')}/me/{token}.ics"
     ctx.reply(
         ctx._(

@@ -32,8 +32,8 @@ async def cancel_with_notice(
     """Cancel a session inside the caller's transaction: its pings and reminders are
     taken back and each joiner (and `tell`, e.g. the opener when an admin cancels) gets
     a direct message saying why."""
-    await ctx.repo.set_session_state(session.id, SessionState.CANCELLED)
-    await ctx.repo.drop_messages(session.id, ("ping", "reminder"))
+    await ctx.repo.sessions.set_session_state(session.id, SessionState.CANCELLED)
+    await ctx.repo.outbox.drop_messages(session.id, ("ping", "reminder"))
     t = Translator(group.settings.language)
     when = t.time_range(session.start, session.end)
     if session.local_date != ctx.today():  # a session planned for another day names it
@@ -46,7 +46,7 @@ async def cancel_with_notice(
     if tell is not None and tell.ref not in told and tell.ref != POLL.ref:
         told.append(tell.ref)
     for person in told:
-        await ctx.repo.enqueue(
+        await ctx.repo.outbox.enqueue(
             "cancelled",
             person,
             text,
@@ -114,9 +114,13 @@ async def _cancel_from_private_chat(ctx: Context, args: str) -> None:
     """In the private chat with the bot, an opener cancels a session of theirs (by the
     `sN` the bot showed them, or the only one); the group hears of it."""
     me = ctx.origin.sender
-    mine = [s for s in await ctx.repo.live_sessions_of(me.ref, ctx.now()) if s.opener.ref == me.ref]
+    mine = [
+        s
+        for s in await ctx.repo.sessions.live_sessions_of(me.ref, ctx.now())
+        if s.opener.ref == me.ref
+    ]
     session = await find_session(ctx, args, "cancel", mine, ctx._("You have opened no session."))
-    group = await ctx.repo.group(session.group_id)
+    group = await ctx.repo.cities.group(session.group_id)
     if session.opener.ref != me.ref or group is None:
         raise UserError(ctx._("Only the person who opened it or an admin can cancel it."))
     async with ctx.repo.atomic():
@@ -151,7 +155,7 @@ def series_line(ctx: Context, standing: StandingSession) -> str:
 async def list_series(ctx: Context, args: str) -> None:
     """/series: the city's weekly series with their numbers."""
     group = ctx.require_group()
-    series = await ctx.repo.standing_sessions(group.id)
+    series = await ctx.repo.sessions.standing_sessions(group.id)
     if not series:
         ctx.reply(
             ctx._("{city} has no weekly series yet. Start one:").format(city=group.name)
@@ -174,7 +178,7 @@ def _end_example(ctx: Context, standing: StandingSession | None = None) -> str:
 
 async def end_series(ctx: Context, group: CityGroup, arg: str) -> None:
     """`/cancel series N`."""
-    series = await ctx.repo.standing_sessions(group.id)
+    series = await ctx.repo.sessions.standing_sessions(group.id)
     number = parse_number(arg)
     if number is None:
         raise UserError(
@@ -194,9 +198,9 @@ async def end_series(ctx: Context, group: CityGroup, arg: str) -> None:
 
 async def _end_series_by_day(ctx: Context, group: CityGroup, weekday: int, place: str) -> None:
     """`/cancel every tue [venue]`: the one series on that day (at that venue)."""
-    series = list(await ctx.repo.standing_sessions(group.id, weekday))
+    series = list(await ctx.repo.sessions.standing_sessions(group.id, weekday))
     if place.strip():
-        match = match_venue(place, await ctx.repo.venues(group.id))
+        match = match_venue(place, await ctx.repo.venues.of_group(group.id))
         series = [s for s in series if match.venue and s.venue_id == match.venue.id]
     if len(series) != 1:
         text = ctx._("There is no single series on {weekday}{venue}.").format(
@@ -215,8 +219,8 @@ async def _end(ctx: Context, group: CityGroup, standing: StandingSession) -> Non
     reason = ctx._("{name} ended the weekly series.").format(name=me.name)
     cancelled: list[Session] = []
     async with ctx.repo.atomic():
-        await ctx.repo.end_standing(standing.id)
-        for session in await ctx.repo.open_sessions_from(group.id, ctx.today()):
+        await ctx.repo.sessions.end_standing(standing.id)
+        for session in await ctx.repo.sessions.open_sessions_from(group.id, ctx.today()):
             if session.standing_id == standing.id and session.ends_at > ctx.now():
                 await cancel_with_notice(ctx, group, session, reason)
                 cancelled.append(session)
@@ -244,15 +248,15 @@ async def venue_removed(ctx: Context, group: CityGroup, venue: Venue) -> list[st
     already running go on. Returns lines for the admin's answer."""
     lines: list[str] = []
     reason = ctx._("The venue {place} was removed from the list.").format(place=venue.name)
-    for standing in await ctx.repo.standing_sessions(group.id):
+    for standing in await ctx.repo.sessions.standing_sessions(group.id):
         if standing.venue_id == venue.id:
-            await ctx.repo.end_standing(standing.id)
+            await ctx.repo.sessions.end_standing(standing.id)
             lines.append(
                 ctx._("Series {number} (every {weekday}) has ended.").format(
                     number=standing.number, weekday=ctx.t.weekday(standing.weekday)
                 )
             )
-    for session in await ctx.repo.open_sessions_from(group.id, ctx.today()):
+    for session in await ctx.repo.sessions.open_sessions_from(group.id, ctx.today()):
         if session.venue_id == venue.id and session.starts_at > ctx.now():
             await cancel_with_notice(ctx, group, session, reason, tell=session.opener)
             lines.append(
@@ -261,7 +265,7 @@ async def venue_removed(ctx: Context, group: CityGroup, venue: Venue) -> list[st
                 )
                 + _told_line(ctx, session)
             )
-    votes = await ctx.repo.drop_venue_from_open_polls(venue.id)
+    votes = await ctx.repo.polls.drop_venue_from_open_polls(venue.id)
     if votes:
         lines.append(
             ctx.ngettext(
@@ -280,10 +284,10 @@ async def before_forgetting(ctx: Context, person: PersonRef) -> None:
     without the forgotten person's name."""
     handed: list[tuple[Session, Person]] = []
     cancelled: list[Session] = []
-    for session in await ctx.repo.live_sessions_of(person, ctx.now()):
+    for session in await ctx.repo.sessions.live_sessions_of(person, ctx.now()):
         if session.opener.ref != person:
             continue
-        group = await ctx.repo.group(session.group_id)
+        group = await ctx.repo.cities.group(session.group_id)
         if group is None:
             continue
         here = session.venue_id is None and not session.from_poll
@@ -292,9 +296,9 @@ async def before_forgetting(ctx: Context, person: PersonRef) -> None:
             session = replace(session, place=place)
         if session.joiners and not here:  # a "here" session meets at their position
             heir = session.joiners[0]
-            await ctx.repo.set_session_opener(session.id, heir)
+            await ctx.repo.sessions.set_session_opener(session.id, heir)
             t = Translator(group.settings.language)
-            await ctx.repo.enqueue(
+            await ctx.repo.outbox.enqueue(
                 "handover",
                 heir.ref,
                 t.gettext(
@@ -318,15 +322,15 @@ async def before_forgetting(ctx: Context, person: PersonRef) -> None:
             await cancel_with_notice(ctx, group, session, reason)
             cancelled.append(session)
     ended: list[StandingSession] = []
-    for group in await ctx.repo.groups():
-        for standing in await ctx.repo.standing_sessions(group.id):
+    for group in await ctx.repo.cities.groups():
+        for standing in await ctx.repo.sessions.standing_sessions(group.id):
             if standing.opener.ref == person:
-                await ctx.repo.end_standing(standing.id)
+                await ctx.repo.sessions.end_standing(standing.id)
                 ended.append(standing)
     groups = {s.group_id for s, _ in handed} | {s.group_id for s in cancelled}
     groups |= {s.group_id for s in ended}
     for group_id in sorted(groups):
-        group = await ctx.repo.group(group_id)
+        group = await ctx.repo.cities.group(group_id)
         if group is None:
             continue
         for chat_ctx in await ctx.each_chat_of(group):
@@ -370,15 +374,15 @@ async def keep_wall_clock(ctx: Context, group: CityGroup) -> int:
     moved = 0
     yesterday = ctx.today() - timedelta(days=1)
     zone_ctx = replace(ctx, group=group, actions=[])
-    for session in await ctx.repo.open_sessions_from(group.id, yesterday):
+    for session in await ctx.repo.sessions.open_sessions_from(group.id, yesterday):
         starts_at, ends_at = wall_clock_range(
             session.local_date, session.start, session.end, zone_ctx.zone
         )
         if (starts_at, ends_at) == (session.starts_at, session.ends_at):
             continue
-        await ctx.repo.set_session_times(session.id, starts_at, ends_at)
+        await ctx.repo.sessions.set_session_times(session.id, starts_at, ends_at)
         minutes = group.settings.reminder_minutes
-        await ctx.repo.move_messages(
+        await ctx.repo.outbox.move_messages(
             session.id,
             "reminder",
             due_at=starts_at - timedelta(minutes=minutes),

@@ -37,12 +37,12 @@ async def _visible(ctx: Context, session: Session) -> bool:
     me = ctx.origin.sender
     if session.is_participant(me):
         return True
-    group = await ctx.repo.group(session.group_id)
+    group = await ctx.repo.cities.group(session.group_id)
     if group is None:
         return False
     if group.settings.public:
         return True
-    return any(s.group_id == group.id for s in await ctx.repo.subscriptions_of(me.ref))
+    return any(s.group_id == group.id for s in await ctx.repo.people.subscriptions_of(me.ref))
 
 
 def _gone(ctx: Context, session: Session) -> UserError:
@@ -80,7 +80,7 @@ async def find_session(
         )
     by_id = _BY_ID.fullmatch(arg)
     if by_id:
-        session = await ctx.repo.session(int(by_id.group(1)))
+        session = await ctx.repo.sessions.session(int(by_id.group(1)))
         if session is None or not await _visible(ctx, session):
             raise UserError(
                 ctx._("I don't know a session “{value}”.").format(value=excerpt(arg)),
@@ -104,7 +104,7 @@ async def find_session(
                 example=f"{ctx.cmd(key)} s1",
             )
         await standing_of_the_day(ctx, ctx.group)  # today's series get their numbers first
-        found = await ctx.repo.sessions_numbered(ctx.group.id, number, ctx.today())
+        found = await ctx.repo.sessions.sessions_numbered(ctx.group.id, number, ctx.today())
         if not found:
             raise UserError(
                 ctx._("There is no session number {number}. {today} lists them.").format(
@@ -138,12 +138,12 @@ async def join_session(ctx: Context, args: str) -> None:
         )
         return
     async with ctx.repo.atomic():
-        await ctx.repo.remember_person(me, ctx.now())
-        await ctx.repo.add_joiner(session.id, me, ctx.now())
-        joined = await ctx.repo.session(session.id)
+        await ctx.repo.people.remember_person(me, ctx.now())
+        await ctx.repo.sessions.add_joiner(session.id, me, ctx.now())
+        joined = await ctx.repo.sessions.session(session.id)
         assert joined is not None
         waiting = joined.is_waiting(me)
-        session_group = await ctx.repo.group(session.group_id)
+        session_group = await ctx.repo.cities.group(session.group_id)
         if session_group is not None and not waiting:
             await pings.queue_reminder(ctx, session_group, joined, me)
     if waiting:
@@ -172,7 +172,7 @@ async def _tell_the_group(ctx: Context, session: Session, me: Person) -> None:
     """A join is news for the group's other chats: all of them for a join from
     elsewhere (a visitor's private chat), the others of a city in several chats (on
     other platforms, `/link`) for a join in one of them."""
-    group = await ctx.repo.group(session.group_id)
+    group = await ctx.repo.cities.group(session.group_id)
     if group is None:
         return
     private = ctx.group is None or ctx.group.id != session.group_id
@@ -207,7 +207,12 @@ async def show_place(ctx: Context, args: str) -> None:
     address = ""
     if session.venue_id is not None:
         venue = next(
-            (v for v in await ctx.repo.venues(session.group_id) if v.id == session.venue_id), None
+            (
+                v
+                for v in await ctx.repo.venues.of_group(session.group_id)
+                if v.id == session.venue_id
+            ),
+            None,
         )
         address = venue.address if venue else ""
     ctx.actions.append(
@@ -232,15 +237,15 @@ def _when(ctx: Context, session: Session) -> str:
 async def seat_freed(ctx: Context, before: Session) -> None:
     """Inside the transaction of a leave (or more seats): those who move up from the
     waiting list get a direct message and their reminder."""
-    after = await ctx.repo.session(before.id)
-    group = await ctx.repo.group(before.group_id)
+    after = await ctx.repo.sessions.session(before.id)
+    group = await ctx.repo.cities.group(before.group_id)
     if after is None or group is None:
         return
     was_waiting = {p.ref for p in before.waiting}
     t = Translator(group.settings.language)
     for person in after.coming:
         if person.ref in was_waiting:
-            await ctx.repo.enqueue(
+            await ctx.repo.outbox.enqueue(
                 "moved_up",
                 person.ref,
                 t.gettext("A seat is free: you are in for {place}, {day}, {time} ({city}).").format(
@@ -263,12 +268,16 @@ async def leave_session(ctx: Context, args: str) -> None:
     if ctx.group is not None:
         mine = [s for s in await todays_sessions(ctx, ctx.group) if s.has_joined(me)]
     elif ctx.origin.is_private:
-        mine = [s for s in await ctx.repo.live_sessions_of(me.ref, ctx.now()) if s.has_joined(me)]
+        mine = [
+            s
+            for s in await ctx.repo.sessions.live_sessions_of(me.ref, ctx.now())
+            if s.has_joined(me)
+        ]
     else:
         ctx.require_group()
         return
     if not args.strip() and not mine:
-        opened = await ctx.repo.live_sessions_of(me.ref, ctx.now())
+        opened = await ctx.repo.sessions.live_sessions_of(me.ref, ctx.now())
         if any(s.opener.ref == me.ref for s in opened):
             raise UserError(
                 ctx._("You opened that session. To call it off, use {cancel}.").format(
@@ -287,8 +296,8 @@ async def leave_session(ctx: Context, args: str) -> None:
     if not session.has_joined(me):
         raise UserError(ctx._("You have not joined that session."))
     async with ctx.repo.atomic():
-        await ctx.repo.remove_joiner(session.id, me)
-        await ctx.repo.drop_messages(session.id, ("reminder", "moved_up"), me.ref)
+        await ctx.repo.sessions.remove_joiner(session.id, me)
+        await ctx.repo.outbox.drop_messages(session.id, ("reminder", "moved_up"), me.ref)
         await seat_freed(ctx, session)
     ctx.reply(
         ctx._("{name} is not coming to {place} after all.").format(

@@ -111,13 +111,13 @@ async def _give_code(ctx: Context) -> None:
     async with ctx.repo.atomic():
         while True:
             code = new_code()
-            stored = await ctx.repo.add_link_code(
+            stored = await ctx.repo.cities.add_link_code(
                 group.id, code_hash(normalize_code(code) or code), now, now + CODE_VALID
             )
             if stored:
                 break
         if chat_title(ctx):
-            await ctx.repo.link_chat(ctx.origin.chat, group.id, chat_title(ctx))
+            await ctx.repo.cities.link_chat(ctx.origin.chat, group.id, chat_title(ctx))
     ctx.reply(
         "\n".join(
             [
@@ -149,7 +149,7 @@ async def _use_code(ctx: Context, args: str) -> None:
             example=_link_example(ctx),
         )
     hashed = code_hash(code)
-    found = await ctx.repo.link_code(hashed)
+    found = await ctx.repo.cities.link_code(hashed)
     ask_again = ctx._("Ask an admin of the city's chat for a new one: {link} there.").format(
         link=ctx.cmd("link")
     )
@@ -167,13 +167,13 @@ async def _use_code(ctx: Context, args: str) -> None:
         raise UserError(
             ctx._("That link code has expired: codes are valid for 15 minutes.") + " " + ask_again
         )
-    city = await ctx.repo.group(found.group_id)
+    city = await ctx.repo.cities.group(found.group_id)
     if city is None:
         raise UserError(ctx._("That city does not exist any more.") + " " + ask_again)
     old = ctx.group
     if old is not None and old.id == city.id:
         raise UserError(ctx._("This chat is part of {city} already.").format(city=city.name))
-    if old is not None and await ctx.repo.group_has_data(old.id):
+    if old is not None and await ctx.repo.cities.group_has_data(old.id):
         raise UserError(
             ctx._(
                 "This chat is the city group {city} already, with its own sessions or"
@@ -183,16 +183,16 @@ async def _use_code(ctx: Context, args: str) -> None:
             ).format(city=old.name, link=ctx.cmd("link"))
         )
     async with ctx.repo.atomic():
-        if not await ctx.repo.use_link_code(hashed, ctx.now()):
+        if not await ctx.repo.cities.use_link_code(hashed, ctx.now()):
             raise UserError(
                 ctx._("That link code has been used already; each code works once.")
                 + " "
                 + ask_again
             )
-        await ctx.repo.link_chat(ctx.origin.chat, city.id, chat_title(ctx))
+        await ctx.repo.cities.link_chat(ctx.origin.chat, city.id, chat_title(ctx))
     ctx.group = city
     ctx.t = Translator(city.settings.language)
-    chats = await ctx.repo.linked_chats(city.id)
+    chats = await ctx.repo.cities.linked_chats(city.id)
     here = next(c for c in chats if c.chat == ctx.origin.chat)
     for chat_ctx in await ctx.each_chat_of(city):
         if chat_ctx.origin.chat == ctx.origin.chat:
@@ -234,7 +234,7 @@ async def unlink(ctx: Context, args: str) -> None:
         raise UserError(ctx._("This works in a group chat, not in a private chat."))
     group = ctx.require_group()
     await ctx.require_admin()
-    chats = await ctx.repo.linked_chats(group.id)
+    chats = await ctx.repo.cities.linked_chats(group.id)
     others = [c for c in chats if c.chat != ctx.origin.chat]
     if not others:
         raise UserError(
@@ -245,9 +245,9 @@ async def unlink(ctx: Context, args: str) -> None:
         )
     mine = [c for c in chats if c.chat == ctx.origin.chat]
     here = mine[0] if mine else LinkedChat(ctx.origin.chat, chat_title(ctx))
-    poll = await ctx.repo.poll_on(group.id, ctx.today())
+    poll = await ctx.repo.polls.poll_on(group.id, ctx.today())
     async with ctx.repo.atomic():
-        await ctx.repo.unlink_chat(ctx.origin.chat)
+        await ctx.repo.cities.unlink_chat(ctx.origin.chat)
     if poll is not None and poll.state == PollState.OPEN:
         # the poll goes on in the other chats; its copy here would take votes for nothing
         ctx.actions.append(ClosePoll(ctx.origin.chat, str(poll.id), ctx._(POLL_CLOSED)))

@@ -72,11 +72,11 @@ async def answer_location(ctx: Context, event: LocationEvent) -> None:
     ctx.memory.remember_position(me, latitude, longitude, ctx.now())
     radius = radius_km(ctx)
     group_id = ctx.group.id if ctx.group else None
-    found = await ctx.repo.live_sessions_near(
+    found = await ctx.repo.sessions.live_sessions_near(
         latitude, longitude, radius * 1000, now=ctx.now(), group_id=group_id, limit=MAX_RESULTS
     )
     if not found:
-        far = await ctx.repo.nearest_live_session(
+        far = await ctx.repo.sessions.nearest_live_session(
             latitude, longitude, now=ctx.now(), group_id=group_id, cap_m=FAR_CAP_M
         )
         text = ctx._("No session today within {radius}.").format(
@@ -120,7 +120,7 @@ async def answer_location(ctx: Context, event: LocationEvent) -> None:
 async def _city(ctx: Context, session: Session) -> str:
     if ctx.group is not None and session.group_id == ctx.group.id:
         return ctx.group.name
-    group: CityGroup | None = await ctx.repo.group(session.group_id)
+    group: CityGroup | None = await ctx.repo.cities.group(session.group_id)
     return group.name if group else "?"
 
 

@@ -41,7 +41,7 @@ async def subscribe(ctx: Context, args: str) -> None:
     me = ctx.origin.sender
     example = subscribe_example(ctx)
     current = next(
-        (s for s in await ctx.repo.subscriptions_of(me.ref) if s.group_id == group.id), None
+        (s for s in await ctx.repo.people.subscriptions_of(me.ref) if s.group_id == group.id), None
     )
     if current is not None and not args.strip():
         ctx.reply(
@@ -99,13 +99,13 @@ async def subscribe(ctx: Context, args: str) -> None:
             )
     sub = Subscription(group.id, me, radius, centre, quiet)
     async with ctx.repo.atomic():
-        await ctx.repo.remember_person(me, ctx.now())
-        await ctx.repo.subscribe(sub, ctx.now())
+        await ctx.repo.people.remember_person(me, ctx.now())
+        await ctx.repo.people.subscribe(sub, ctx.now())
     text = ctx._("{name} gets a direct message when a session opens in {city}.").format(
         name=me.name, city=group.name
     )
     text += " " + _subscription_details(ctx, sub)
-    if not await ctx.repo.is_reachable(me.ref):
+    if not await ctx.repo.people.is_reachable(me.ref):
         text += "\n" + ctx._("I could not reach you last time: please start a chat with me.")
     ctx.reply(text)
 
@@ -156,7 +156,7 @@ def _quiet_hours(ctx: Context, text: str, example: str) -> tuple[time, time]:
 async def unsubscribe(ctx: Context, args: str) -> None:
     group = ctx.require_group()
     async with ctx.repo.atomic():
-        removed = await ctx.repo.unsubscribe(group.id, ctx.origin.sender.ref)
+        removed = await ctx.repo.people.unsubscribe(group.id, ctx.origin.sender.ref)
     if removed:
         ctx.reply(ctx._("No more pings from {city} for you.").format(city=group.name))
     else:
@@ -173,9 +173,9 @@ async def queue_pings(ctx: Context, group: CityGroup, session: Session) -> int:
     queued = 0
     involved = {session.opener.ref, *(j.ref for j in session.joiners)}
     zone = ctx.zone
-    for sub in await ctx.repo.subscriptions(group.id):
+    for sub in await ctx.repo.people.subscriptions(group.id):
         person = sub.person.ref
-        if person in involved or not await ctx.repo.is_reachable(person):
+        if person in involved or not await ctx.repo.people.is_reachable(person):
             continue
         if sub.radius_km is not None and sub.centre is not None:
             distance = haversine_m(*sub.centre, session.latitude, session.longitude)
@@ -202,7 +202,7 @@ async def queue_pings(ctx: Context, group: CityGroup, session: Session) -> int:
             text += "\n" + t.gettext("Topic: {topic}").format(topic=session.topic)
         label = t.gettext("Join")
         command_name = ctx.button(label, "join").command_name
-        if await ctx.repo.enqueue(
+        if await ctx.repo.outbox.enqueue(
             "ping",
             person,
             text,
@@ -237,7 +237,7 @@ async def queue_reminder(ctx: Context, group: CityGroup, session: Session, perso
         "Reminder: {place}, {time} starts in {minutes} minutes.",
         minutes,
     ).format(place=session.place, time=t.time_range(session.start, session.end), minutes=minutes)
-    await ctx.repo.enqueue(
+    await ctx.repo.outbox.enqueue(
         "reminder",
         person.ref,
         text,
@@ -254,8 +254,8 @@ async def tell_unreachable(
     chat with the bot): each of their groups is told once, in its chats on that
     platform, through the outbox. `link_for(start)`: the platform's link that opens
     that private chat, if it has one (Telegram's deep link starts it with /subscribe)."""
-    for sub in await repo.subscriptions_of(person):
-        group = await repo.group(sub.group_id)
+    for sub in await repo.people.subscriptions_of(person):
+        group = await repo.cities.group(sub.group_id)
         if group is None:
             continue
         t = Translator(group.settings.language)
@@ -267,18 +267,18 @@ async def tell_unreachable(
         if link:
             text += " " + t.gettext("Start it here: {link}").format(link=link)
         async with repo.atomic():
-            if not await repo.set_told_unreachable(sub.group_id, person):
+            if not await repo.people.set_told_unreachable(sub.group_id, person):
                 continue
-            for chat in await repo.chats_of_group(sub.group_id):
+            for chat in await repo.cities.chats_of_group(sub.group_id):
                 if chat.platform == person.platform:
-                    await repo.enqueue("unreachable", person, text, due_at=now, chat=chat)
+                    await repo.outbox.enqueue("unreachable", person, text, due_at=now, chat=chat)
 
 
 async def privacy(ctx: Context, args: str) -> None:
     """What the database holds about the sender, counted from it (reading this stores
     nothing), and how long each kind is kept."""
     me = ctx.origin.sender.ref
-    counts = await ctx.repo.personal_data(me)
+    counts = await ctx.repo.people.personal_data(me)
     days = ctx.group.settings.retention_days if ctx.group else 90
     if not any(counts.values()):
         ctx.reply(
@@ -383,7 +383,7 @@ async def forget(ctx: Context, args: str) -> None:
     async with ctx.repo.atomic():
         await before_forgetting(ctx, me)
         await projects.before_forgetting(ctx, me)
-        await ctx.repo.forget_person(me, ctx.now())
+        await ctx.repo.people.forget_person(me, ctx.now())
     ctx.memory.forget(me)
     ctx.reply(
         ctx._(

@@ -42,7 +42,7 @@ async def city_for(ctx: Context, args: str, key: str) -> CityGroup:
     if not ctx.origin.is_private:
         return ctx.require_group()
     wanted = fold(args.strip())
-    cities = [g for g in await ctx.repo.groups() if g.settings.public]
+    cities = [g for g in await ctx.repo.cities.groups() if g.settings.public]
     if not wanted:
         raise UserError(
             ctx._("Which city? Publicly listed: {cities}.").format(
@@ -78,10 +78,12 @@ async def day_list(ctx: Context, args: str, offset: int, key: str) -> None:
         header = city._("Today in {city}, {date}").format(city=group.name, date=city.t.date(day))
     else:
         header = city._("Tomorrow in {city}, {date}").format(city=group.name, date=city.t.date(day))
-    state = poll_state_line(city, await ctx.repo.poll_on(group.id, day)) if offset == 0 else None
+    state = (
+        poll_state_line(city, await ctx.repo.polls.poll_on(group.id, day)) if offset == 0 else None
+    )
     poll_line = "\n\n" + state if state else ""
     if not sessions:
-        venues = await ctx.repo.venues(group.id)
+        venues = await ctx.repo.venues.of_group(group.id)
         example = open_example(city, venues[0].name if venues else None)
         if offset:
             example = (
@@ -108,7 +110,7 @@ async def tomorrow(ctx: Context, args: str) -> None:
 
 
 async def _addresses(ctx: Context, group: CityGroup) -> dict[int, str]:
-    return {v.id: v.address for v in await ctx.repo.venues(group.id) if v.address}
+    return {v.id: v.address for v in await ctx.repo.venues.of_group(group.id) if v.address}
 
 
 def _week_line(ctx: Context, session: Session, address: str) -> str:
@@ -231,7 +233,7 @@ async def change_session(ctx: Context, args: str) -> None:
     changed = session
     what: list[str] = []
     if request.place:
-        match = match_venue(request.place, await ctx.repo.venues(group.id))
+        match = match_venue(request.place, await ctx.repo.venues.of_group(group.id))
         if match.venue is None:
             raise unknown_venue(ctx, request.place, match.suggestions)
         venue = match.venue
@@ -341,14 +343,14 @@ async def _store_change(ctx: Context, group: CityGroup, before: Session, after: 
         ),
     )
     async with ctx.repo.atomic():
-        await ctx.repo.update_session(after)
+        await ctx.repo.sessions.update_session(after)
         due = after.starts_at - timedelta(minutes=minutes)
         if minutes > 0 and due > ctx.now():
-            await ctx.repo.move_messages(
+            await ctx.repo.outbox.move_messages(
                 after.id, "reminder", due_at=due, expires_at=after.starts_at
             )
         else:
-            await ctx.repo.drop_messages(after.id, ("reminder",))
+            await ctx.repo.outbox.drop_messages(after.id, ("reminder",))
         moved = (after.place, after.local_date, after.start, after.end) != (
             before.place,
             before.local_date,
@@ -356,7 +358,7 @@ async def _store_change(ctx: Context, group: CityGroup, before: Session, after: 
             before.end,
         )
         for person in before.joiners if moved else ():
-            await ctx.repo.enqueue(
+            await ctx.repo.outbox.enqueue(
                 "changed",
                 person.ref,
                 notice,

@@ -43,8 +43,8 @@ async def rotated_options(
 ) -> list[PollOption]:
     """At most `limit` of the group's venues, those used longest ago (or never) chosen
     first, shown in the order of their own numbers (which /vote takes)."""
-    venues = await repo.venues(group.id)
-    last_used = await repo.venues_last_used(group.id)
+    venues = await repo.venues.of_group(group.id)
+    last_used = await repo.venues.venues_last_used(group.id)
     ordered = sorted(
         venues,
         key=lambda v: (v.id in last_used, last_used.get(v.id, date.min), fold(v.name)),
@@ -69,7 +69,7 @@ async def open_poll(
     """Create today's poll and post it to every chat of the group. None: one exists."""
     # as many options as every platform the city's chats are on can show in its poll
     limit = MAX_OPTIONS
-    for chat in await ctx.repo.chats_of_group(group.id):
+    for chat in await ctx.repo.cities.chats_of_group(group.id):
         if chat.platform in ctx.capabilities:
             limit = min(limit, ctx.capabilities[chat.platform].max_poll_options)
     options = await rotated_options(ctx.repo, group, limit)
@@ -80,7 +80,7 @@ async def open_poll(
             )
         )
     async with ctx.repo.atomic():
-        poll = await ctx.repo.create_poll(
+        poll = await ctx.repo.polls.create_poll(
             group.id, ctx.today(), starter.ref if starter else None, closes_at, options, ctx.now()
         )
     if poll is None:
@@ -106,7 +106,7 @@ async def open_poll(
 async def start_poll(ctx: Context, args: str) -> None:
     """/poll: today's poll, now, if there is none yet."""
     group = ctx.require_group()
-    existing = await ctx.repo.poll_on(group.id, ctx.today())
+    existing = await ctx.repo.polls.poll_on(group.id, ctx.today())
     if existing is not None:
         raise UserError(_already(ctx, existing))
     closes_at = ctx.instant(ctx.today(), group.settings.poll_close)
@@ -114,7 +114,7 @@ async def start_poll(ctx: Context, args: str) -> None:
         # after today's close time: give people an hour, but not past midnight
         closes_at = min(ctx.now() + timedelta(hours=1), ctx.instant(ctx.today(), time(23, 59)))
     if await open_poll(ctx, group, ctx.origin.sender, closes_at) is None:
-        existing = await ctx.repo.poll_on(group.id, ctx.today())
+        existing = await ctx.repo.polls.poll_on(group.id, ctx.today())
         assert existing is not None
         raise UserError(_already(ctx, existing))
 
@@ -130,7 +130,7 @@ def _already(ctx: Context, poll: VenuePoll) -> str:
 async def cast_vote(ctx: Context, args: str) -> None:
     """/vote N: the text path beside the platform's poll UI."""
     group = ctx.require_group()
-    poll = await ctx.repo.poll_on(group.id, ctx.today())
+    poll = await ctx.repo.polls.poll_on(group.id, ctx.today())
     if poll is None or poll.state != PollState.OPEN:
         raise UserError(
             ctx._("There is no open poll today. {poll} starts one.").format(poll=ctx.cmd("poll"))
@@ -149,8 +149,8 @@ async def cast_vote(ctx: Context, args: str) -> None:
             example=f"{ctx.cmd('vote')} {poll.options[0].number or 1}",
         )
     async with ctx.repo.atomic():
-        await ctx.repo.remember_person(ctx.origin.sender, ctx.now())
-        await ctx.repo.set_vote(poll.id, ctx.origin.sender, option.position, ctx.now())
+        await ctx.repo.people.remember_person(ctx.origin.sender, ctx.now())
+        await ctx.repo.polls.set_vote(poll.id, ctx.origin.sender, option.position, ctx.now())
     ctx.reply(
         ctx._("{name} votes for {place}.").format(name=ctx.origin.sender.name, place=option.name)
     )
@@ -160,23 +160,23 @@ async def native_vote(ctx: Context, event: VoteEvent) -> None:
     """A vote from the platform's poll UI; an empty answer takes the vote back."""
     if not event.poll_id.isdigit():
         return
-    poll = await ctx.repo.poll(int(event.poll_id))
+    poll = await ctx.repo.polls.poll(int(event.poll_id))
     if poll is None or poll.state != PollState.OPEN:
         return
     async with ctx.repo.atomic():
         if not event.option_indexes:
-            await ctx.repo.remove_vote(poll.id, event.origin.sender)
+            await ctx.repo.polls.remove_vote(poll.id, event.origin.sender)
             return
         index = event.option_indexes[0]
         if 0 <= index < len(poll.options):
-            await ctx.repo.remember_person(event.origin.sender, ctx.now())
-            await ctx.repo.set_vote(poll.id, event.origin.sender, index + 1, ctx.now())
+            await ctx.repo.people.remember_person(event.origin.sender, ctx.now())
+            await ctx.repo.polls.set_vote(poll.id, event.origin.sender, index + 1, ctx.now())
 
 
 async def close_now(ctx: Context, args: str) -> None:
     """/close: the poll's starter or an admin closes today's poll now."""
     group = ctx.require_group()
-    poll = await ctx.repo.poll_on(group.id, ctx.today())
+    poll = await ctx.repo.polls.poll_on(group.id, ctx.today())
     if poll is None or poll.state != PollState.OPEN:
         raise UserError(ctx._("There is no open poll today."))
     me = ctx.origin.sender
@@ -198,7 +198,7 @@ async def finish_poll(ctx: Context, group: CityGroup, poll: VenuePoll) -> None:
     merged = False
     late = poll.local_date < ctx.today()
     async with ctx.repo.atomic():
-        fresh = await ctx.repo.poll(poll.id)
+        fresh = await ctx.repo.polls.poll(poll.id)
         if fresh is None or fresh.state != PollState.OPEN:
             return  # closed meanwhile: nothing is done twice
         poll = fresh
@@ -212,7 +212,7 @@ async def finish_poll(ctx: Context, group: CityGroup, poll: VenuePoll) -> None:
             session = await _planned_session(ctx, group, poll, best, start, end)
             merged = session is not None
             if session is None:
-                session = await ctx.repo.add_session(
+                session = await ctx.repo.sessions.add_session(
                     NewSession(
                         group_id=group.id,
                         place=best.name,
@@ -232,12 +232,12 @@ async def finish_poll(ctx: Context, group: CityGroup, poll: VenuePoll) -> None:
                 assert session is not None
             for voter in voters:
                 if not session.is_participant(voter):
-                    await ctx.repo.add_joiner(session.id, voter, ctx.now())
+                    await ctx.repo.sessions.add_joiner(session.id, voter, ctx.now())
                     await queue_reminder(ctx, group, session, voter)
             if not merged:
                 await queue_pings(ctx, group, session)
-            session = await ctx.repo.session(session.id)
-        await ctx.repo.close_poll(poll.id, session.id if session else None)
+            session = await ctx.repo.sessions.session(session.id)
+        await ctx.repo.polls.close_poll(poll.id, session.id if session else None)
     for chat_ctx in await ctx.each_chat_of(group):
         chat_ctx.actions.append(
             ClosePoll(chat_ctx.origin.chat, str(poll.id), chat_ctx._(POLL_CLOSED))

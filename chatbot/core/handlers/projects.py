@@ -94,10 +94,10 @@ async def _find(ctx: Context, reference: str, example: str = "") -> Project:
         raise UserError(ctx._("Which project?"), example=example or ctx.cmd("project") + " 1")
     found = None
     if fold(reference).startswith("p") and (pid := parse_number(reference[1:])) is not None:
-        found = await ctx.repo.project(pid)
+        found = await ctx.repo.talent.project(pid)
     elif (number := parse_number(reference)) is not None:
         group = ctx.require_group()
-        found = await ctx.repo.project_numbered(group.id, number)
+        found = await ctx.repo.talent.project_numbered(group.id, number)
     else:
         raise UserError(
             ctx._("“{value}” is not a project number.").format(value=excerpt(reference)),
@@ -145,8 +145,8 @@ async def _new(ctx: Context, text: str) -> None:
         )
     lead = ctx.origin.sender
     async with ctx.repo.atomic():
-        await ctx.repo.remember_person(lead, ctx.now())
-        created = await ctx.repo.add_project(group.id, name, skills, about, lead, ctx.now())
+        await ctx.repo.people.remember_person(lead, ctx.now())
+        created = await ctx.repo.talent.add_project(group.id, name, skills, about, lead, ctx.now())
         told = await _tell_matching(ctx, group, created)
     for chat_ctx in await ctx.each_chat_of(group):
         text = chat_ctx._("New project {number}: {name}, led by {lead}.").format(
@@ -178,14 +178,14 @@ async def _tell_matching(ctx: Context, group: CityGroup, created: Project) -> in
     chosen: dict[PersonRef, tuple[Person, list[str]]] = {}
     for skill in created.skills:
         folded = search_form(skill)
-        for found in await ctx.repo.find_profiles(
+        for found in await ctx.repo.talent.find_profiles(
             [group.id], folded, synonyms_of(folded), active_since=since, limit=MAX_TOLD
         ):
             person = found.profile.person
             if person.ref == created.lead.ref or found.profile.muted:
                 continue
             if person.ref not in chosen:
-                if len(chosen) >= MAX_TOLD or not await ctx.repo.is_reachable(person.ref):
+                if len(chosen) >= MAX_TOLD or not await ctx.repo.people.is_reachable(person.ref):
                     continue
                 chosen[person.ref] = (person, [])
             chosen[person.ref][1].append(skill)
@@ -202,7 +202,7 @@ async def _tell_matching(ctx: Context, group: CityGroup, created: Project) -> in
         label = t.gettext("Offer help")
         word = "mit" if t.language == "de" else "join"
         command_name = ctx.button(label, "project").command_name
-        await ctx.repo.enqueue(
+        await ctx.repo.outbox.enqueue(
             "project",
             person.ref,
             text,
@@ -217,9 +217,11 @@ async def _dm(
 ) -> None:
     """Inside a transaction: a direct message through the outbox, in the person's
     language (or the group's)."""
-    group = await ctx.repo.group(project.group_id)
+    group = await ctx.repo.cities.group(project.group_id)
     language = person.language or (group.settings.language if group else ctx.t.language)
-    await ctx.repo.enqueue("project", person.ref, write(Translator(language)), due_at=ctx.now())
+    await ctx.repo.outbox.enqueue(
+        "project", person.ref, write(Translator(language)), due_at=ctx.now()
+    )
 
 
 def _open_or_refuse(ctx: Context, project: Project) -> None:
@@ -247,8 +249,8 @@ async def _offer(ctx: Context, reference: str) -> None:
         )
         return
     async with ctx.repo.atomic():
-        await ctx.repo.remember_person(me, ctx.now())
-        await ctx.repo.add_project_member(found.id, me, "offer", ctx.now())
+        await ctx.repo.people.remember_person(me, ctx.now())
+        await ctx.repo.talent.add_project_member(found.id, me, "offer", ctx.now())
 
         def write(t: Translator) -> str:
             return t.gettext(
@@ -332,7 +334,7 @@ async def _take(ctx: Context, text: str) -> None:
         ctx.reply(ctx._("{name} is in the team already.").format(name=person.name))
         return
     async with ctx.repo.atomic():
-        await ctx.repo.add_project_member(found.id, person, "team", ctx.now())
+        await ctx.repo.talent.add_project_member(found.id, person, "team", ctx.now())
 
         def write(t: Translator) -> str:
             return t.gettext("{lead} took you into the team of project {number} ({name}).").format(
@@ -362,13 +364,13 @@ async def _end(ctx: Context, reference: str, state: ProjectState) -> None:
                 lead=found.lead.name, number=found.number
             )
         )
-    group = await ctx.repo.group(found.group_id)
+    group = await ctx.repo.cities.group(found.group_id)
     assert group is not None
     zone = ZoneInfo(group.settings.timezone)
     now = ctx.now()
     team = ", ".join(mention(p) for p in found.team)
     async with ctx.repo.atomic():
-        if not await ctx.repo.end_project(found.id, state, now):
+        if not await ctx.repo.talent.end_project(found.id, state, now):
             raise UserError(
                 ctx._("Project {number} has ended already.").format(number=found.number)
             )
@@ -421,7 +423,7 @@ async def _show(ctx: Context, found: Project) -> None:
             found.lead.ref,
             *(p.ref for p in found.offers + found.team),
         }:
-            if found.group_id not in await ctx.repo.member_groups(ctx.origin.sender.ref):
+            if found.group_id not in await ctx.repo.talent.member_groups(ctx.origin.sender.ref):
                 raise UserError(
                     ctx._("There is no project {number}. {projects} lists the open ones.").format(
                         number=f"p{found.id}", projects=ctx.cmd("projects")
@@ -454,7 +456,7 @@ def _describe(ctx: Context, found: Project) -> str:
 
 async def list_projects(ctx: Context, args: str) -> None:
     group = ctx.require_group()
-    found = await ctx.repo.open_projects(group.id)
+    found = await ctx.repo.talent.open_projects(group.id)
     if not found:
         ctx.reply(
             ctx._("No open projects in {city}. Post one:").format(city=group.name)
@@ -478,8 +480,8 @@ async def list_projects(ctx: Context, args: str) -> None:
 async def before_forgetting(ctx: Context, person: PersonRef) -> None:
     """Inside /forget's transaction: open projects the person leads end (they are
     deleted with the person); their teams are told, without the lead's name."""
-    for led in await ctx.repo.projects_led_by(person):
-        group = await ctx.repo.group(led.group_id)
+    for led in await ctx.repo.talent.projects_led_by(person):
+        group = await ctx.repo.cities.group(led.group_id)
         city = group.name if group else ""
         for member in led.team + led.offers:
 

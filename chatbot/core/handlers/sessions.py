@@ -51,7 +51,7 @@ async def sessions_of_day(ctx: Context, group: CityGroup, day: date) -> list[Ses
     """A day's open sessions not over yet, series included, in start order."""
     await standing_of(ctx, group, day)
     now = ctx.now()
-    return [s for s in await ctx.repo.sessions_on(group.id, day) if s.ends_at > now]
+    return [s for s in await ctx.repo.sessions.sessions_on(group.id, day) if s.ends_at > now]
 
 
 async def standing_of_the_day(ctx: Context, group: CityGroup) -> None:
@@ -73,10 +73,10 @@ async def materialize_standing(
     """Give each standing session of that weekday its row for the day (once: a day that
     has a row, open or skipped, keeps it). Returns the sessions created now."""
     created = []
-    for standing in await repo.standing_sessions(group.id, day.weekday()):
+    for standing in await repo.sessions.standing_sessions(group.id, day.weekday()):
         starts_at, ends_at = wall_clock_range(day, standing.start, standing.end, zone)
         async with repo.atomic():
-            session = await repo.add_session(
+            session = await repo.sessions.add_session(
                 NewSession(
                     group_id=group.id,
                     place=standing.place,
@@ -147,7 +147,7 @@ def overlaps(session: Session, start: time, end: time) -> bool:
 
 async def open_session(ctx: Context, args: str) -> None:
     group = ctx.require_group()
-    venues = await ctx.repo.venues(group.id)
+    venues = await ctx.repo.venues.of_group(group.id)
     if not venues:
         raise UserError(
             ctx._("This group has no venues yet. An admin adds one first:"),
@@ -221,8 +221,8 @@ async def open_session(ctx: Context, args: str) -> None:
         )
     await refuse_duplicate(ctx, group, venue.id or None, day, start, end)
     async with ctx.repo.atomic():
-        await ctx.repo.remember_person(ctx.origin.sender, ctx.now())
-        session = await ctx.repo.add_session(
+        await ctx.repo.people.remember_person(ctx.origin.sender, ctx.now())
+        session = await ctx.repo.sessions.add_session(
             NewSession(
                 group_id=group.id,
                 place=venue.name,
@@ -396,7 +396,7 @@ async def open_series(
     ctx: Context, group: CityGroup, venue: Venue, weekday: int, start: time, end: time, topic: str
 ) -> None:
     """`/open every tue 9-13 Café Museum`: a series with its own number."""
-    for other in await ctx.repo.standing_sessions(group.id, weekday):
+    for other in await ctx.repo.sessions.standing_sessions(group.id, weekday):
         if other.venue_id == venue.id and other.start < end and start < other.end:
             raise UserError(
                 ctx._(
@@ -411,8 +411,8 @@ async def open_series(
                 example=ctx.cmd("series"),
             )
     async with ctx.repo.atomic():
-        await ctx.repo.remember_person(ctx.origin.sender, ctx.now())
-        standing = await ctx.repo.add_standing(
+        await ctx.repo.people.remember_person(ctx.origin.sender, ctx.now())
+        standing = await ctx.repo.sessions.add_standing(
             StandingSession(
                 id=0,
                 group_id=group.id,

@@ -158,12 +158,12 @@ async def setup(ctx: Context, args: str) -> None:
     )
     async with ctx.repo.atomic():
         if ctx.group is None:
-            group = await ctx.repo.create_group(ctx.origin.chat, name, settings, ctx.now())
+            group = await ctx.repo.cities.create_group(ctx.origin.chat, name, settings, ctx.now())
             if ctx.origin.chat_title:  # shown among the city's chats (/settings)
-                await ctx.repo.link_chat(ctx.origin.chat, group.id, linking.chat_title(ctx))
+                await ctx.repo.cities.link_chat(ctx.origin.chat, group.id, linking.chat_title(ctx))
         else:
             group = CityGroup(ctx.group.id, name, settings)
-            await ctx.repo.update_group(group)
+            await ctx.repo.cities.update_group(group)
             if settings.timezone != ctx.group.settings.timezone:
                 await keep_wall_clock(ctx, group)
     first = ctx.group is None
@@ -325,7 +325,7 @@ async def settings(ctx: Context, args: str) -> None:
     words = args.split(maxsplit=1)
     if not words:
         text = describe_settings(ctx, group)
-        chats = await ctx.repo.linked_chats(group.id)
+        chats = await ctx.repo.cities.linked_chats(group.id)
         if len(chats) > 1:  # one city in several chats (/link)
             text += "\n" + "\n".join(linking.settings_lines(ctx, chats))
         ctx.reply(text)
@@ -418,7 +418,7 @@ async def settings(ctx: Context, args: str) -> None:
         s = s.with_(poll_since=ctx.now())  # takes effect for the next occurrence
     updated = CityGroup(group.id, group.name, s)
     async with ctx.repo.atomic():
-        await ctx.repo.update_group(updated)
+        await ctx.repo.cities.update_group(updated)
         if s.timezone != group.settings.timezone:
             await keep_wall_clock(ctx, updated)  # sessions keep their wall-clock times
     ctx.group = updated

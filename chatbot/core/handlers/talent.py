@@ -154,10 +154,10 @@ async def profile(ctx: Context, args: str) -> None:
             ctx._("That text is too long: at most {limit} characters.").format(limit=MAX_AREA),
             example=example,
         )
-    old = await ctx.repo.profile(group.id, me.ref)
+    old = await ctx.repo.talent.profile(group.id, me.ref)
     new = Profile(group.id, me, skills, about, area, centre, old.muted if old else False)
     async with ctx.repo.atomic():
-        await ctx.repo.save_profile(new, search_text(skills), ctx.now())
+        await ctx.repo.talent.save_profile(new, search_text(skills), ctx.now())
     text = ctx._("Your profile in {city}:").format(city=group.name) + "\n"
     text += describe_profile(ctx, new) + "\n"
     if centre is not None:
@@ -177,7 +177,7 @@ async def profile(ctx: Context, args: str) -> None:
 async def _show(ctx: Context) -> None:
     me = ctx.origin.sender.ref
     if ctx.group is not None:
-        found = await ctx.repo.profile(ctx.group.id, me)
+        found = await ctx.repo.talent.profile(ctx.group.id, me)
         if found is None:
             ctx.reply(
                 ctx._(
@@ -194,7 +194,7 @@ async def _show(ctx: Context) -> None:
             + describe_profile(ctx, found)
         )
         return
-    profiles = await ctx.repo.profiles_of(me)
+    profiles = await ctx.repo.talent.profiles_of(me)
     if not profiles:
         ctx.reply(
             ctx._("You have no profile. Write {profile} in your city group.").format(
@@ -204,7 +204,7 @@ async def _show(ctx: Context) -> None:
         return
     blocks = []
     for found in profiles:
-        group = await ctx.repo.group(found.group_id)
+        group = await ctx.repo.cities.group(found.group_id)
         city = group.name if group else "?"
         blocks.append(
             ctx._("Your profile in {city}:").format(city=city) + "\n" + describe_profile(ctx, found)
@@ -218,7 +218,7 @@ async def _delete(ctx: Context) -> None:
     if group_id is None and not ctx.origin.is_private:
         ctx.require_group()
     async with ctx.repo.atomic():
-        gone = await ctx.repo.delete_profile(group_id, me)
+        gone = await ctx.repo.talent.delete_profile(group_id, me)
     if not gone:
         ctx.reply(ctx._("You have no profile here."))
     elif group_id is None:
@@ -233,7 +233,7 @@ async def _mute(ctx: Context, muted: bool) -> None:
     if group_id is None and not ctx.origin.is_private:
         ctx.require_group()
     async with ctx.repo.atomic():
-        changed = await ctx.repo.set_profile_muted(group_id, me, muted)
+        changed = await ctx.repo.talent.set_profile_muted(group_id, me, muted)
     if not changed:
         ctx.reply(
             ctx._("You have no profile here. Say what you can do:") + "\n" + profile_example(ctx)
@@ -274,7 +274,7 @@ async def who(ctx: Context, args: str) -> None:
     if ctx.group is not None:
         group_ids = [ctx.group.id]
     elif ctx.origin.is_private:
-        group_ids = list(await ctx.repo.member_groups(me.ref))
+        group_ids = list(await ctx.repo.talent.member_groups(me.ref))
         if not group_ids:
             raise UserError(
                 ctx._(
@@ -289,7 +289,7 @@ async def who(ctx: Context, args: str) -> None:
     if radius is not None:
         centre = ctx.memory.position(me.ref, ctx.now())
         if centre is None and ctx.group is not None:
-            mine = await ctx.repo.profile(ctx.group.id, me.ref)
+            mine = await ctx.repo.talent.profile(ctx.group.id, me.ref)
             centre = mine.centre if mine else None
         if centre is None:
             raise UserError(
@@ -301,14 +301,16 @@ async def who(ctx: Context, args: str) -> None:
     since = ctx.today() - timedelta(days=ACTIVE_DAYS)
     limit = SHOWN + 1 if centre is None else 500
     found = list(
-        await ctx.repo.find_profiles(group_ids, folded, synonyms, active_since=since, limit=limit)
+        await ctx.repo.talent.find_profiles(
+            group_ids, folded, synonyms, active_since=since, limit=limit
+        )
     )
     if centre is not None and radius is not None:
         found = _by_distance(found, centre, radius * 1000)
     cities = {}
     for group_id in group_ids:
         group = ctx.group if ctx.group and ctx.group.id == group_id else None
-        group = group or await ctx.repo.group(group_id)
+        group = group or await ctx.repo.cities.group(group_id)
         cities[group_id] = group.name if group else "?"
     where = ", ".join(cities[g] for g in group_ids)
     if not found:

@@ -35,7 +35,7 @@ def edit_example(ctx: Context) -> str:
 
 async def list_venues(ctx: Context, args: str) -> None:
     group = ctx.require_group()
-    venues = await ctx.repo.venues(group.id)
+    venues = await ctx.repo.venues.of_group(group.id)
     if not venues:
         ctx.reply(ctx._("No venues yet. An admin adds one:") + "\n" + add_example(ctx))
         return
@@ -161,7 +161,7 @@ async def _add(ctx: Context, group_id: int, text: str) -> None:
         raise UserError(
             ctx._("A venue needs a name and coordinates, separated by |."), example=example
         )
-    venues = list(await ctx.repo.venues(group_id))
+    venues = list(await ctx.repo.venues.of_group(group_id))
     name = _checked_name(ctx, parts[0], venues, example)
     try:
         latitude, longitude = parse_coordinates(parts[1])
@@ -178,7 +178,7 @@ async def add_shared_venue(ctx: Context, event: LocationEvent) -> None:
     group = ctx.require_group()
     await ctx.require_admin()
     example = add_example(ctx)
-    venues = list(await ctx.repo.venues(group.id))
+    venues = list(await ctx.repo.venues.of_group(group.id))
     name = _checked_name(ctx, event.title or "", venues, example)
     address = _checked_text(ctx, event.address or "", MAX_ADDRESS, example)
     await _store_new_venue(ctx, Venue(0, group.id, name, event.latitude, event.longitude, address))
@@ -187,12 +187,12 @@ async def add_shared_venue(ctx: Context, event: LocationEvent) -> None:
 async def _store_new_venue(ctx: Context, venue: Venue) -> None:
     """Store a checked venue and say which number /venues gives it."""
     async with ctx.repo.atomic():
-        added = await ctx.repo.add_venue(venue, ctx.now())
+        added = await ctx.repo.venues.add_venue(venue, ctx.now())
     ctx.reply(ctx._("Added venue {number}: {name}.").format(number=added.number, name=added.name))
 
 
 async def _find(ctx: Context, group_id: int, query: str, example: str) -> Venue:
-    venues = await ctx.repo.venues(group_id)
+    venues = await ctx.repo.venues.of_group(group_id)
     match = match_venue(query, venues)
     if match.venue is not None:
         return match.venue
@@ -269,7 +269,7 @@ async def _edit(ctx: Context, group_id: int, text: str) -> None:
         return
     try:
         if field == "name":
-            others = [v for v in await ctx.repo.venues(group_id) if v.id != venue.id]
+            others = [v for v in await ctx.repo.venues.of_group(group_id) if v.id != venue.id]
             venue = replace(venue, name=_checked_name(ctx, value, others, example))
         elif field == "coordinates":
             latitude, longitude = parse_coordinates(value)
@@ -283,7 +283,7 @@ async def _edit(ctx: Context, group_id: int, text: str) -> None:
     except BadInput as error:
         raise bad_input(ctx, error, example) from None
     async with ctx.repo.atomic():
-        await ctx.repo.update_venue(venue)
+        await ctx.repo.venues.update_venue(venue)
     ctx.reply(ctx._("Saved venue {name}.").format(name=venue.name))
 
 
@@ -299,7 +299,7 @@ async def _clear(ctx: Context, venue: Venue, field: str) -> None:
         venue = replace(venue, notes="")
         text = ctx._("Removed the notes of {name}.")
     async with ctx.repo.atomic():
-        await ctx.repo.update_venue(venue)
+        await ctx.repo.venues.update_venue(venue)
     ctx.reply(text.format(name=venue.name))
 
 
@@ -311,6 +311,6 @@ async def _remove(ctx: Context, group_id: int, text: str) -> None:
     group = ctx.require_group()
     async with ctx.repo.atomic():
         consequences = await venue_removed(ctx, group, venue)
-        await ctx.repo.remove_venue(venue.id)
+        await ctx.repo.venues.remove_venue(venue.id)
     text = ctx._("Removed venue {number}: {name}.").format(number=venue.number, name=venue.name)
     ctx.reply("\n".join([text, *consequences]))
