@@ -124,13 +124,11 @@ async def test_a_command_in_a_thread_is_answered_in_the_thread(mx: MatrixWorld) 
 
 
 async def test_a_burst_larger_than_the_timeline_is_back_filled(mx: MatrixWorld) -> None:
-    adapter = await mx.start()
+    await mx.start()
     room = await mx.city()
-    adapter.timeline_limit = 3
     await mx.stop()  # the burst comes while the bot is down
     commands = [mx.say(room, BEN, "!heute") for _ in range(8)]
-    await mx.start()
-    mx.adapter.timeline_limit = 3
+    await mx.start(timeline_limit=3)
     await mx.settle()
     for command in commands:
         assert len(mx.hs.replies_to(command)) == 1, command

@@ -72,9 +72,10 @@ class MatrixWorld:
         """The database, as a process opens it."""
         return await SqliteRepository.open(self.db_url)
 
-    async def start(self, **overrides: Any) -> MatrixAdapter:
+    async def start(self, *, timeline_limit: int | None = None, **overrides: Any) -> MatrixAdapter:
         """A fresh "process": database, core, adapter; returns once the first sync is
-        handled. ``overrides`` are settings."""
+        handled. ``timeline_limit``: the adapter's, from its first sync on;
+        ``overrides`` are settings."""
         assert self._task is None, "already running"
         settings = self.settings(**overrides)
         self.repo = await self.open_repo()
@@ -86,6 +87,8 @@ class MatrixWorld:
         )
         self._spy(self.core)
         self._adapter = build(settings, self.core, self.repo)
+        if timeline_limit is not None:
+            self._adapter.timeline_limit = timeline_limit
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self._adapter.run(self._stop))
         synced = asyncio.ensure_future(self._adapter._synced.wait())
@@ -113,9 +116,9 @@ class MatrixWorld:
             await self.repo.close()
             self.repo = None
 
-    async def restart(self, **overrides: Any) -> MatrixAdapter:
+    async def restart(self, **kwargs: Any) -> MatrixAdapter:
         await self.stop()
-        return await self.start(**overrides)
+        return await self.start(**kwargs)
 
     # --- waiting on signals ------------------------------------------------------------
 
