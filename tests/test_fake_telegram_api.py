@@ -193,8 +193,8 @@ async def test_long_polling_returns_pushed_update_and_offset_confirms(
     server: FakeTelegramServer, bot: Bot
 ) -> None:
     poll = asyncio.create_task(bot.get_updates(timeout=10))
-    await asyncio.sleep(0.2)
-    assert not poll.done()
+    held = await server.wait_for("getUpdates", arrived=True)
+    assert held.status == 0 and not poll.done()  # the long poll is held open
 
     started = time.monotonic()
     update_id = server.push_update(
@@ -213,8 +213,9 @@ async def test_long_polling_returns_pushed_update_and_offset_confirms(
 
     again = await bot.get_updates(timeout=0)
     assert [u.update_id for u in again] == [update_id]  # not confirmed yet
+    assert server.pending_updates != []
     assert await bot.get_updates(offset=update_id + 1, timeout=0) == ()
-    assert await bot.get_updates(timeout=0) == ()  # confirmed: gone
+    assert server.pending_updates == []  # confirmed: gone
 
     second = server.push_update(server.message_update(USER, USER, "hi"))
     assert second == update_id + 1
@@ -291,7 +292,7 @@ async def test_second_long_poll_terminates_the_first(server: FakeTelegramServer)
         Bot(server.token, base_url=server.base_url) as two,
     ):
         first = asyncio.create_task(one.get_updates(timeout=5))
-        await asyncio.sleep(0.2)
+        await server.wait_for("getUpdates", arrived=True)  # the first poll is held
         second = asyncio.create_task(two.get_updates(timeout=5))
         with pytest.raises(Conflict, match="(?i)terminated by other getUpdates request"):
             await asyncio.wait_for(first, 2)
@@ -402,6 +403,15 @@ async def test_delay_makes_client_time_out(server: FakeTelegramServer, bot: Bot)
     assert await bot.send_message(GROUP, "fast", read_timeout=0.5)
 
 
+async def test_a_call_in_hand_is_seen_on_arrival(server: FakeTelegramServer, bot: Bot) -> None:
+    server.delay("sendMessage", 0.5, times=1)
+    sending = asyncio.create_task(bot.send_message(GROUP, "slow"))
+    call = await server.wait_for("sendMessage", arrived=True, timeout=2)
+    assert call.status == 0 and server.calls_to("sendMessage") == []  # not answered yet
+    await sending
+    assert call.ok and server.calls_to("sendMessage") == [call]
+
+
 async def test_wait_for_timeout_lists_received_calls(server: FakeTelegramServer, bot: Bot) -> None:
     await bot.send_message(GROUP, "something else")
     with pytest.raises(AssertionError) as caught:
@@ -421,6 +431,8 @@ async def test_limits_burst_in_group_gets_429() -> None:
         FakeTelegramServer(enforce_limits=True) as server,
         Bot(server.token, base_url=server.base_url) as bot,
     ):
+        clock = FakeClock()
+        server.rate_limiter.clock = clock
         outcomes: list[float | None] = []
         for index in range(5):
             try:
@@ -432,7 +444,7 @@ async def test_limits_burst_in_group_gets_429() -> None:
         assert server.too_many_requests == 2
         assert server.calls_to("sendMessage")[3].response["parameters"] == {"retry_after": 1}
 
-        await asyncio.sleep(1.05)
+        clock.now += 1.0  # the retry_after given
         assert (await bot.send_message(GROUP, "after waiting")).text == "after waiting"
         assert server.too_many_requests == 2
 

@@ -16,6 +16,7 @@ from chatbot.core.events import Person
 from chatbot.delivery import OutboxSender
 from chatbot.storage.sqlite import SqliteRepository
 from tests.kit import PLATFORM, GroupChat, berlin
+from tests.support.waiting import eventually
 
 HBF = (51.4297, 6.7755)
 
@@ -27,16 +28,18 @@ class Postbox:
     platform: str = PLATFORM
     unreachable: set[str] = field(default_factory=set)
     sent: list[Action] = field(default_factory=list)
-    delay: float = 0.0
     busy_for: float = 0.0  # the platform answers "retry after" that many seconds
+    hang_after: int | None = None  # sends taken; the next one never gets its answer
+    hanging: asyncio.Event = field(default_factory=asyncio.Event)  # ... and here it is
 
     async def perform(self, action: Action) -> None:
         if isinstance(action, DirectMessage) and action.person.id in self.unreachable:
             raise Unreachable(action.person.id)
         if self.busy_for:
             raise RetryAfter(self.busy_for)
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        if self.hang_after is not None and len(self.sent) >= self.hang_after:
+            self.hanging.set()
+            await asyncio.Event().wait()  # until the sender is cancelled
         if isinstance(action, DirectMessage) and action.key is not None:
             # like Matrix's transaction ids: a retry of a message the platform already
             # took (the sender died before it could mark it sent) is not shown twice
@@ -213,16 +216,15 @@ async def test_a_sender_stopped_mid_fanout_leaves_the_rest_to_the_next_once(
     for name in people:
         await duisburg.say(name, "/abo")
     await duisburg.say("Ben", "/neu 10-14 Café Museum")
-    postbox.delay = 0.001
+    postbox.hang_after = 15
     first = OutboxSender(duisburg.bot, postbox, rate=0)
     task = asyncio.create_task(first.drain())
-    while len(postbox.directs()) < 15:  # noqa: ASYNC110 - watching the fan-out progress
-        await asyncio.sleep(0.001)
+    await asyncio.wait_for(postbox.hanging.wait(), 10)  # the 16th send is on its way
     task.cancel()  # the process dies in the middle of a send
     with pytest.raises(asyncio.CancelledError):
         await task
-    delivered_before = len(postbox.directs())
-    assert 15 <= delivered_before < 40
+    assert len(postbox.directs()) == 15
+    postbox.hang_after = None
     # a new process on the same file; the interrupted claim is retried after a minute
     repo = await SqliteRepository.open(db_url)
     try:
@@ -312,7 +314,13 @@ async def test_a_stop_during_a_platforms_wait_stops_the_sender_at_once(
     await duisburg.say("Ben", "/neu 10-14 Café Museum")
     stop = asyncio.Event()
     running = asyncio.create_task(sender.run(stop))
-    await asyncio.sleep(0.2)  # the ping was tried and the sender waits now
+    repo = duisburg.bot.repo
+
+    async def tried_and_back() -> bool:
+        rows = await (await repo.db.execute("SELECT state, attempts FROM outbox")).fetchall()
+        return [tuple(row) for row in rows] == [("pending", 1)]
+
+    await eventually(tried_and_back, "the ping tried and back in the outbox")  # it waits now
     stop.set()
     await asyncio.wait_for(running, 2)  # not 30 s later
     assert postbox.directs() == []

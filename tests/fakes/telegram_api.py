@@ -55,7 +55,9 @@ editMessageText. A send over a limit gets 429 "Too Many Requests: retry after N"
 is counted in ``server.too_many_requests``; it does not use up the window.
 
 Recording: every request with the right token is recorded as a ``Call`` in
-``server.calls`` when it has been answered (including failures; ``call.ok``).
+``server.arrived`` when it arrives and in ``server.calls`` when it has been answered
+(including failures; ``call.ok``); ``wait_for`` waits for either. A request still in
+hand (e.g. under ``delay``) is in ``arrived`` only, its ``status`` 0.
 """
 
 from __future__ import annotations
@@ -387,7 +389,8 @@ class FakeTelegramServer:
         }
         self.rate_limiter = RateLimiter()
         self.too_many_requests = 0
-        self.calls: list[Call] = []
+        self.calls: list[Call] = []  # answered
+        self.arrived: list[Call] = []  # arrived, answered or not
         self.chats: dict[int, ChatState] = {}
         self.users: dict[int, JSON] = {}
         self.messages: dict[tuple[int, int], JSON] = {}
@@ -577,6 +580,7 @@ class FakeTelegramServer:
 
     def clear_calls(self) -> None:
         self.calls.clear()
+        self.arrived.clear()
 
     async def wait_for(  # noqa: ASYNC109 - a plain timeout keeps test code short
         self,
@@ -584,8 +588,11 @@ class FakeTelegramServer:
         predicate: Callable[[Call], bool] | None = None,
         timeout: float = 5.0,
         count: int = 1,
+        *,
+        arrived: bool = False,
     ) -> Any:
-        """Wait until ``count`` recorded calls of ``method`` match ``predicate``.
+        """Wait until ``count`` recorded calls of ``method`` match ``predicate``: answered
+        ones, or with ``arrived=True`` ones that reached the server (answered or not).
 
         Returns the call for ``count == 1``, else the list of the first ``count`` matches.
         Already recorded calls count too (see ``clear_calls``). On timeout raises an
@@ -594,9 +601,8 @@ class FakeTelegramServer:
         name = self._canonical(method)
         deadline = time.monotonic() + timeout
         while True:
-            matches = [
-                c for c in self.calls if c.method == name and (not predicate or predicate(c))
-            ]
+            recorded = self.arrived if arrived else self.calls
+            matches = [c for c in recorded if c.method == name and (not predicate or predicate(c))]
             if len(matches) >= count:
                 return matches[0] if count == 1 else matches[:count]
             remaining = deadline - time.monotonic()
@@ -632,6 +638,12 @@ class FakeTelegramServer:
         self._updates.append(update)
         self._wake(self._updates_changed)
         return update_id
+
+    @property
+    def pending_updates(self) -> list[JSON]:
+        """Updates not yet confirmed by a getUpdates offset (none: the bot has handled
+        every pushed update and said so)."""
+        return list(self._updates)
 
     def _apply_update(self, update: JSON) -> None:
         for key in ("message", "edited_message"):
@@ -916,6 +928,8 @@ class FakeTelegramServer:
         params = await read_params(request)
         name = self._canonical(request.match_info["method"])
         call = Call(name, params, _as_chat_id(params.get("chat_id")), started)
+        self.arrived.append(call)
+        self._wake(self._calls_changed)
         try:
             status, body = await self._answer(name, params)
         except BaseException:
@@ -1417,10 +1431,12 @@ class ThreadedFakeTelegramServer:
         predicate: Callable[[Call], bool] | None = None,
         timeout: float = 5.0,
         count: int = 1,
+        *,
+        arrived: bool = False,
     ) -> Any:
         """Blocking ``FakeTelegramServer.wait_for`` (do not call it from the bot's loop)."""
-        future = self._submit(self.server.wait_for(method, predicate, timeout, count))
-        return future.result(timeout=timeout + 5)
+        waiting = self.server.wait_for(method, predicate, timeout, count, arrived=arrived)
+        return self._submit(waiting).result(timeout=timeout + 5)
 
     async def wait_for_async(  # noqa: ASYNC109
         self,
@@ -1428,10 +1444,12 @@ class ThreadedFakeTelegramServer:
         predicate: Callable[[Call], bool] | None = None,
         timeout: float = 5.0,
         count: int = 1,
+        *,
+        arrived: bool = False,
     ) -> Any:
         """``wait_for`` awaitable from any event loop."""
-        future = self._submit(self.server.wait_for(method, predicate, timeout, count))
-        return await asyncio.wrap_future(future)
+        waiting = self.server.wait_for(method, predicate, timeout, count, arrived=arrived)
+        return await asyncio.wrap_future(self._submit(waiting))
 
     # ----------------------------------------------------------------- state (snapshots)
 
@@ -1443,6 +1461,10 @@ class ThreadedFakeTelegramServer:
     @property
     def too_many_requests(self) -> int:
         return self.call(lambda: self.server.too_many_requests)
+
+    @property
+    def pending_updates(self) -> list[JSON]:
+        return self.call(lambda: self.server.pending_updates)
 
     def calls_to(self, method: str) -> list[Call]:
         return self.call(self.server.calls_to, method)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ from chatbot.core.bot import Bot
 from chatbot.core.clock import Clock, SystemClock
 from chatbot.storage.sqlite import SqliteRepository
 from tests.support.synapse import MatrixUser, SynapseServer
+from tests.support.waiting import eventually as eventually  # also for the tests
 
 DEADLINE = 15.0  # seconds to wait for an answer
 
@@ -229,14 +230,13 @@ class RunningBot:
 
     async def synced(self, deadline: float = DEADLINE) -> None:
         """Wait until the adapter has finished its first sync (its token is saved)."""
-        end = time.monotonic() + deadline
-        while (
-            await self.repo.ledger.platform_value("matrix", "next_batch") is None
-            or not self.adapter._synced.is_set()
-        ):
+
+        async def first_sync_done() -> bool:
             assert not self.task.done(), self.task
-            assert time.monotonic() < end, "the bot did not sync"
-            await asyncio.sleep(0.05)
+            token = await self.repo.ledger.platform_value("matrix", "next_batch")
+            return token is not None and self.adapter._synced.is_set()
+
+        await eventually(first_sync_done, "first sync of the bot", deadline)
 
     async def stop(self) -> None:
         self.stopper.set()
@@ -285,13 +285,3 @@ async def start_bot(
     running = RunningBot(adapter, repo, task, stopper, user)
     await running.synced()
     return running
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], deadline: float = 10.0) -> None:
-    """Wait until ``check()`` holds (polling the bot's state, not syncing)."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met")

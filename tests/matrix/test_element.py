@@ -5,7 +5,6 @@ ended with Element's "End poll"; the bot kicked from a direct room by its person
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +31,7 @@ from tests.matrix.helpers import (
 )
 from tests.matrix.test_encryption import ENCRYPTION, element, encrypted_room, setup_city
 from tests.support.synapse import SynapseServer
+from tests.support.waiting import eventually
 
 if TYPE_CHECKING:
     from .conftest import MakeClient, MakeUser
@@ -109,10 +109,10 @@ async def test_mentions_replies_edits_and_threads_as_element_sends_them(
         # a second edit, and an edit of a command that worked: nothing
         await anna.send(room, edit_of(wrong, "!neu 15-17 Kö Lounge"))
         await anna.send(room, edit_of(mentioned, "!orte"))
+        # a later command's answer: the bot handles a room's events in order and sends a
+        # room's messages in order, so whatever the edits caused came before it
         marker = await anna.say(room, "!hilfe")
         await reply_of(anna, room, bot, marker)
-        await asyncio.sleep(0.5)
-        await anna.sync_once(0)
         sessions = [e for e in anna.from_user(room, bot.user_id) if "Neue Session" in body(e)]
         assert len(sessions) == 1, [body(e) for e in sessions]
         assert len(anna.replies(room, bot.user_id, mentioned)) == 1
@@ -183,7 +183,7 @@ async def test_kicked_from_a_direct_room_by_its_person_means_no_more_direct_mess
 
         kicked = await ben.client.room_kick(direct, bot.user_id)
         assert type(kicked).__name__ == "RoomKickResponse", kicked
-        await _eventually(lambda: direct not in bot.adapter.rooms)
+        await eventually(lambda: direct not in bot.adapter.rooms, "the direct room gone")
         with pytest.raises(Unreachable):  # no new room behind ben's back
             await bot.adapter.perform(DirectMessage(person, "Zweite"))
         await ben.sync_once(0)
@@ -210,10 +210,3 @@ async def direct_room(member: Member, bot: RunningBot) -> str:
     assert isinstance(created, RoomCreateResponse), created
     await member.notice(created.room_id, bot.user_id, "Hallo!")
     return str(created.room_id)
-
-
-async def _eventually(condition: Any, deadline: float = 10.0) -> None:
-    end = asyncio.get_running_loop().time() + deadline
-    while not condition():
-        assert asyncio.get_running_loop().time() < end, "condition not met"
-        await asyncio.sleep(0.05)

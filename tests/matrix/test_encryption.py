@@ -37,6 +37,7 @@ from tests.matrix.helpers import (
 )
 from tests.matrix.test_polls import SETUP, VENUES
 from tests.support.synapse import MatrixUser, SynapseServer
+from tests.support.waiting import eventually
 
 if TYPE_CHECKING:
     from .conftest import MakeClient, MakeUser
@@ -266,10 +267,10 @@ async def test_a_command_whose_room_key_arrives_late_is_handled_when_it_comes(
         session = client.olm.outbound_group_sessions[room]
         first_key = session.session_key  # exported before the first message
         command = await anna.say(room, "!heute")
-        await asyncio.sleep(1.5)  # the bot has seen it and cannot read it
+        await eventually(  # the bot has seen it, cannot read it, and waits for the key
+            lambda: any(not t.done() for t in bot.adapter._background), "a wait for the key"
+        )
         assert not anna.replies(room, bot.user_id, command)
-        pending = [t for t in bot.adapter._background if not t.done()]
-        assert pending, "the bot should be waiting for the key"
 
         # ... then the key arrives (as a late m.room_key to the bot's device)
         client.unblacklist_device(bot_device)
@@ -288,8 +289,10 @@ async def test_a_command_whose_room_key_arrives_late_is_handled_when_it_comes(
 
         replies = await anna.until(lambda: anna.replies(room, bot.user_id, command), "reply")
         assert encrypted(replies[0]) and "Heute" in body(replies[0]), body(replies[0])
-        await asyncio.sleep(1)
-        await anna.sync_once()
+        # a later command's answer: the bot handles a room's events in order and sends a
+        # room's messages in order, so a second answer to the first would come before it
+        marker = await anna.say(room, "!hilfe")
+        await anna.until(lambda: anna.replies(room, bot.user_id, marker), "the later reply")
         assert len(anna.replies(room, bot.user_id, command)) == 1
     finally:
         await bot.stop()

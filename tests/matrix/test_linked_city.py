@@ -6,9 +6,9 @@ loses nothing and doubles nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,8 +18,9 @@ from nio import JoinResponse, RoomCreateResponse, RoomInviteResponse
 from tests.fakes.telegram_api import ThreadedFakeTelegramServer
 from tests.matrix.conftest import USER_PASSWORD
 from tests.matrix.helpers import POLL_END, POLL_RESPONSE, POLL_START, Member, body, poll_response
-from tests.matrix.test_run_process import start, stop, wait
+from tests.matrix.test_run_process import start, stop
 from tests.support.synapse import SynapseServer
+from tests.support.waiting import eventually, undelivered
 
 if TYPE_CHECKING:
     from .conftest import MakeClient, MakeUser
@@ -52,6 +53,12 @@ async def join(member: Member, inviter: Member, room: str) -> None:
 
 def count(texts: list[str], part: str) -> int:
     return sum(part in t for t in texts)
+
+
+def votes(db_path: Path) -> int:
+    """The venue poll votes the bot has counted."""
+    with sqlite3.connect(db_path) as db:
+        return int(db.execute("SELECT count(*) FROM poll_votes").fetchone()[0])
 
 
 async def test_a_telegram_group_and_a_matrix_room_are_one_city(
@@ -88,11 +95,12 @@ async def test_a_telegram_group_and_a_matrix_room_are_one_city(
         async def tg_ask(user_id: int, text: str, answer: str) -> str:
             before = count(tg_texts(), answer)
             tg_say(user_id, text)
-            await wait(lambda: count(tg_texts(), answer) > before, repr(answer))
+            await eventually(lambda: count(tg_texts(), answer) > before, repr(answer))
             return [t for t in tg_texts() if answer in t][-1]
 
+        db_path = tmp_path / "bot.db"
         env = {
-            "CHATBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+            "CHATBOT_DATABASE_URL": f"sqlite:///{db_path}",
             "CHATBOT_TELEGRAM_TOKEN": telegram.token,
             "CHATBOT_TELEGRAM_API_URL": telegram.base_url,
             "CHATBOT_TELEGRAM_POLL_TIMEOUT": "1",
@@ -127,7 +135,7 @@ async def test_a_telegram_group_and_a_matrix_room_are_one_city(
             linked = await mia.ask(room, bot_id, f"!verbinden {code}")
             assert linked.startswith("Dieser Chat gehört jetzt zur Stadt Duisburg:"), linked
             assert "Telegram: Coworking Duisburg" in linked
-            await wait(
+            await eventually(
                 lambda: count(tg_texts(), "Matrix: Coworking Ruhr gehört jetzt zu Duisburg") == 1,
                 "the link told on Telegram",
             )
@@ -143,20 +151,22 @@ async def test_a_telegram_group_and_a_matrix_room_are_one_city(
                 opened.startswith("Neue Session 1: Café Museum, 10:00–14:00")
                 and "!dabei 1" in opened
             )
-            await wait(
+            await eventually(
                 lambda: count(tg_texts(), "Neue Session 1: Café Museum") == 1, "announcement"
             )
             [on_telegram] = [t for t in tg_texts() if "Neue Session 1" in t]
             assert "/dabei 1" in on_telegram and "!dabei" not in on_telegram
             assert "Café Museum" in await tg_ask(BEN, "/heute", "Café Museum, 10:00–14:00")
             # a Telegram subscriber is pinged about the Matrix session
-            await wait(
+            await eventually(
                 lambda: count(telegram.sent_texts(CARLA), "Neue Session in Duisburg") == 1,
                 "Carla's ping",
             )
             # a join on Matrix shows on Telegram
             assert "Mia ist dabei" in await mia.ask(room, bot_id, "!dabei 1")
-            await wait(lambda: count(tg_texts(), "Mia ist bei Session 1 dabei") == 1, "the join")
+            await eventually(
+                lambda: count(tg_texts(), "Mia ist bei Session 1 dabei") == 1, "the join"
+            )
 
             # a bridge ghost's command is not answered (Telegram answers the original)
             ghost_said = await ghost.say(room, "!heute")
@@ -175,7 +185,7 @@ async def test_a_telegram_group_and_a_matrix_room_are_one_city(
 
             # a poll on both sides; votes from both count once per person
             tg_say(BEN, "/umfrage")
-            await wait(lambda: bool(telegram.calls_to("sendPoll")), "the Telegram poll")
+            await eventually(lambda: bool(telegram.calls_to("sendPoll")), "the Telegram poll")
             [tg_poll] = telegram.calls_to("sendPoll")
             labels = [o if isinstance(o, str) else o["text"] for o in tg_poll.params["options"]]
             museum = labels.index("1. Café Museum")
@@ -200,12 +210,14 @@ async def test_a_telegram_group_and_a_matrix_room_are_one_city(
             await mia.send(
                 room, poll_response(start_event["event_id"], [str(2 - museum)]), POLL_RESPONSE
             )
-            await asyncio.sleep(1.5)  # the votes are handled in their own lanes
+            await eventually(lambda: votes(db_path) == 3, "the three votes counted")
             result = await tg_ask(ANNA, "/schliessen", "Die Umfrage ist geschlossen")
             assert "Café Museum gewinnt mit 2 Stimmen" in result
             assert "Café Museum 2, Kö Lounge 1" in result
             await mia.notice(room, bot_id, "Café Museum gewinnt mit 2 Stimmen")
-            await wait(lambda: bool(telegram.calls_to("stopPoll")), "the Telegram poll closed")
+            await eventually(
+                lambda: bool(telegram.calls_to("stopPoll")), "the Telegram poll closed"
+            )
             await mia.until(
                 lambda: any(e["type"] == POLL_END for e in mia.from_user(room, bot_id)),
                 "the Matrix poll closed",
@@ -214,12 +226,13 @@ async def test_a_telegram_group_and_a_matrix_room_are_one_city(
             # unlinking stops the announcements on Matrix
             left = await mia.ask(room, bot_id, "!trennen")
             assert left.startswith("Dieser Chat hat die Stadt Duisburg verlassen.")
-            await wait(
+            await eventually(
                 lambda: count(tg_texts(), "Matrix: Coworking Ruhr hat Duisburg verlassen") == 1,
                 "the unlink told on Telegram",
             )
             await tg_ask(BEN, "/neu 15-18 Kö Lounge", "Neue Session 2")
-            await asyncio.sleep(2)
+            # what the /neu decided (recorded with its Telegram reply) has all gone out
+            await eventually(lambda: undelivered(db_path) == 0, "everything delivered")
             await mia.sync_once()
             assert count(room_texts(), "Neue Session 2") == 0
             assert stop(process) == 0

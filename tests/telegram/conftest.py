@@ -14,7 +14,7 @@ own `build(settings, bot, repo)`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from chatbot.delivery import OutboxSender
 from chatbot.storage.sqlite import SqliteRepository
 from tests.fakes.telegram_api import Call, FakeTelegramServer
 from tests.kit import berlin
+from tests.support.waiting import eventually as eventually  # for the tests here
 
 GROUP = -1001234567890
 OTHER_GROUP = -1009876543210
@@ -162,20 +163,6 @@ class TelegramWorld:
         await self.ask(chat_id, admin, "/einrichten Duisburg | Europe/Berlin | de", "Stadtgruppe")
         await self.ask(chat_id, admin, "/ort add Café Museum | 51.4344, 6.7623", "Café Museum")
         await self.ask(chat_id, admin, "/ort add Kö Lounge | 51.4330, 6.7650", "Kö Lounge")
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> None:
-    """Wait until `check()` (sync or async) is true."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 
@@ -226,7 +225,7 @@ async def test_stop_finishes_the_update_in_flight(tg: TelegramWorld) -> None:
     await tg.start()
     tg.server.delay("sendMessage", 0.5, times=1)
     tg.say(GROUP, BEN, "/hilfe")
-    await asyncio.sleep(0.2)  # the update is being handled (its reply is delayed)
+    await tg.server.wait_for("sendMessage", arrived=True)  # its reply is in hand (delayed)
     await tg.stop()
     assert any("Was ich kann" in t for t in tg.texts(GROUP))
     handled = [e for e in tg.events if isinstance(e, CommandEvent)]

@@ -7,7 +7,6 @@ database, delivers every ping, at most one of them twice."""
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import os
 import signal
@@ -15,7 +14,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from chatbot.core.model import GroupSettings, Subscription, Venue
 from chatbot.delivery import STALE_CLAIM
 from chatbot.storage.sqlite import SqliteRepository
 from tests.fakes.telegram_api import Call, ThreadedFakeTelegramServer
+from tests.support.waiting import eventually, undelivered
 from tests.telegram.conftest import ANNA, BEN, CARLA, DANA, GROUP, TelegramWorld
 
 PING = "Neue Session in Duisburg: "
@@ -141,15 +140,6 @@ def start_bot(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
-async def wait(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"no {what} within {timeout} s")
-
-
 def outbox(db_path: Path) -> list[Any]:
     with sqlite3.connect(db_path) as db:
         return db.execute("SELECT person_id, state, claimed_at FROM outbox ORDER BY id").fetchall()
@@ -179,7 +169,7 @@ async def test_sigkill_in_a_fan_out_and_a_second_process_deliver_every_ping(
         first = start_bot(tmp_path, env)
         try:
             server.push_update(server.message_update(GROUP, BEN, "/neu Café Museum"))
-            await wait(lambda: sum(received().values()) >= KILL_AFTER, "10 pings")
+            await eventually(lambda: sum(received().values()) >= KILL_AFTER, "10 pings")
             first.send_signal(signal.SIGKILL)
             assert first.wait(timeout=10) == -signal.SIGKILL
         finally:
@@ -205,11 +195,15 @@ async def test_sigkill_in_a_fan_out_and_a_second_process_deliver_every_ping(
 
         second = start_bot(tmp_path, env)
         try:
-            await wait(lambda: set(received()) == wanted, "every subscriber's ping")
-            await wait(
+            await eventually(lambda: set(received()) == wanted, "every subscriber's ping")
+            await eventually(
                 lambda: all(state == "sent" for _, state, _ in outbox(db_path)), "the outbox done"
             )
-            await asyncio.sleep(0.5)  # room for a duplicate to show up, if there were one
+            # all the second process will send is sent: every update handled and confirmed,
+            # no action or outbox message waiting; a duplicate would be among the calls now
+            await eventually(
+                lambda: not server.pending_updates and undelivered(db_path) == 0, "a settled bot"
+            )
             second.send_signal(signal.SIGTERM)
             assert second.wait(timeout=15) == 0
         finally:
@@ -239,18 +233,21 @@ async def test_a_ping_that_meets_an_outage_goes_out_later_not_lost(tg: TelegramW
         "sendMessage", lambda c: c.chat_id == CARLA and c.status == 502
     )
     assert failed
-    assert tg.repo is not None
-    await asyncio.sleep(0.2)
+    repo = tg.repo
+    assert repo is not None
+
+    async def the_ping_is(state: str, attempts: int) -> bool:
+        rows = await (await repo.db.execute("SELECT state, attempts FROM outbox")).fetchall()
+        return [tuple(row) for row in rows] == [(state, attempts)]
+
+    # back in the outbox, not counted as sent; not due before its back-off (on the clock)
+    await eventually(lambda: the_ping_is("pending", 1), "the ping back in the outbox")
     assert pings_to(tg.server.calls, CARLA) == []
-    [(state, attempts)] = await (
-        await tg.repo.db.execute("SELECT state, attempts FROM outbox")
-    ).fetchall()
-    assert (state, attempts) == ("pending", 1)  # back in the outbox, not counted as sent
     tg.clock.set(tg.clock.now() + timedelta(seconds=5))  # its retry is due
     assert tg.outbox is not None
     tg.outbox.wake.set()
     await tg.reply(CARLA, PING)
-    await asyncio.sleep(0.2)
+    await eventually(lambda: the_ping_is("sent", 2), "the ping marked sent")
     assert len(pings_to(tg.server.calls, CARLA)) == 1
 
 
@@ -278,10 +275,15 @@ async def test_sigterm_in_a_fan_out_sends_the_ping_in_hand_and_keeps_the_rest(
         bot = start_bot(tmp_path, env)
         try:
             server.push_update(server.message_update(GROUP, BEN, "/neu Café Museum"))
-            await wait(lambda: len(pings_sent()) >= 3, "3 pings")
+            await eventually(lambda: len(pings_sent()) >= 3, "3 pings")
             server.delay("sendMessage", 1.5)  # the next ping's answer takes its time
-            await wait(lambda: any(s == "sending" for _, s, _ in outbox(db_path)), "a claim")
-            await asyncio.sleep(0.3)  # its request is with the server now
+            delayed = time.monotonic()  # the server's clock too (Call.time)
+            await server.wait_for_async(  # a ping's request is with the server now
+                "sendMessage",
+                lambda c: c.chat_id in wanted and c.time >= delayed,
+                arrived=True,
+                timeout=20,
+            )
             bot.send_signal(signal.SIGTERM)
             assert bot.wait(timeout=20) == 0
         finally:

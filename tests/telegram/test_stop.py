@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 from tests.fakes.telegram_api import ThreadedFakeTelegramServer
+from tests.support.waiting import eventually
 from tests.telegram.conftest import BEN, GROUP
-from tests.telegram.test_pings import prepare, start_bot, wait
+from tests.telegram.test_pings import prepare, start_bot
 
 ASKED = 5
 
@@ -55,10 +56,10 @@ async def test_sigterm_in_every_state_stops_in_time_and_loses_nothing(tmp_path: 
                 update = server.message_update(GROUP, BEN, "/hilfe")
                 asked.append(update["message"]["message_id"])
                 server.push_update(update)
-            await wait(
+            await eventually(
                 lambda: any(c.status == 429 for c in server.calls_to("sendMessage")), "a 429"
             )
-            await wait(lambda: pending(db_path) == ASKED, "the answers recorded")
+            await eventually(lambda: pending(db_path) == ASKED, "the answers recorded")
             started = time.monotonic()
             bot.send_signal(signal.SIGTERM)
             assert bot.wait(timeout=20) == 0
@@ -73,8 +74,8 @@ async def test_sigterm_in_every_state_stops_in_time_and_loses_nothing(tmp_path: 
         # the next start (Telegram only, the limit is over): every answer, once
         bot = start_bot(tmp_path, telegram)
         try:
-            await wait(lambda: len(answers()) >= ASKED, "the answers after the restart")
-            await wait(lambda: pending(db_path) == 0, "the queue emptied")
+            await eventually(lambda: len(answers()) >= ASKED, "the answers after the restart")
+            await eventually(lambda: pending(db_path) == 0, "the queue emptied")
             bot.send_signal(signal.SIGTERM)
             assert bot.wait(timeout=20) == 0
         finally:
