@@ -6,6 +6,7 @@ that cannot be reached holds up only itself."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,6 +20,7 @@ from chatbot.core.bot import Bot
 from chatbot.core.clock import FakeClock
 from chatbot.core.events import ChatRef, CommandEvent, Origin, Person, PersonRef
 from chatbot.runtime import RetryPolicy, Runtime
+from chatbot.storage import base
 from chatbot.storage.sqlite import SqliteRepository
 from tests.kit import berlin
 
@@ -114,25 +116,50 @@ async def set_up(p: Process) -> None:
     await p.handle("u2", command(GROUP, ANNA, "/venue add Café Museum | 51.4344, 6.7623"))
 
 
+class KilledInTheDatabaseThread(Exception):  # aiosqlite's thread passes on Exceptions only
+    pass
+
+
+@pytest.mark.parametrize("moment", ["before the last trip", "in the last trip, before COMMIT"])
 async def test_a_crash_while_handling_leaves_no_trace_and_the_update_is_applied_once(
-    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, moment: str
 ) -> None:
     db = tmp_path / "bot.db"
     async with Process(db, clock) as p:
         await set_up(p)
         await p.runtime.drain()
+        if moment == "before the last trip":
+            # the process dies after the session was written, before its mark and replies
 
-        # the process dies after the session was written, before the mark and replies
-        async def dies(*args: object, **kwargs: object) -> bool:
-            raise Killed
+            async def dies(*args: object, **kwargs: object) -> list[int]:
+                raise Killed
 
-        monkeypatch.setattr(p.repo.ledger, "mark_handled", dies)
-        with pytest.raises(Killed):
+            monkeypatch.setattr(p.repo.ledger, "commit_actions", dies)
+            expected: type[BaseException] = Killed
+        else:
+            # the session, the mark and the replies are written; the process dies before
+            # COMMIT (no ROLLBACK runs either: closing the file discards the transaction)
+
+            def dies_before_commit(
+                connection: sqlite3.Connection,
+                statements: Callable[[sqlite3.Connection], object],
+                begin: bool,
+            ) -> object:
+                if begin:
+                    connection.execute("BEGIN IMMEDIATE")
+                statements(connection)
+                raise KilledInTheDatabaseThread
+
+            monkeypatch.setattr(base, "_commit", dies_before_commit)
+            expected = KilledInTheDatabaseThread
+        with pytest.raises(expected):
             await p.handle("u3", command(GROUP, BEN, "/open 10-14 Café Museum"))
         monkeypatch.undo()
-        assert await p.repo.ledger.is_handled(T, "u3") is False
     async with Process(db, clock) as p:
+        assert await p.repo.ledger.is_handled(T, "u3") is False
         assert await p.sessions() == 0  # rolled back with the rest
+        rows = await p.repo.db.execute_fetchall("SELECT count(*) FROM pending_actions")
+        assert list(rows)[0][0] == 0
         # the platform brings the update again: applied now, once
         assert await p.handle("u3", command(GROUP, BEN, "/open 10-14 Café Museum"))
         assert not await p.handle("u3", command(GROUP, BEN, "/open 10-14 Café Museum"))

@@ -99,6 +99,8 @@ class Session:
     # its day is over, so a number shown today never names another session today)
     number: int = 0
     seats: int | None = None  # how many fit, the opener included; None: no limit
+    # the venue's address as it is now (read along with the session, not kept with it)
+    address: str = ""
 
     @property
     def from_poll(self) -> bool:

@@ -56,10 +56,15 @@ Work = Callable[[], Awaitable[list[Action]]]
 class PendingLedger(Ledger, Protocol):
     """The ledger with the actions decided and not delivered yet (`pending_actions`)."""
 
-    async def add_pending(
-        self, items: Iterable[tuple[str, str, str]], at: datetime
+    async def commit_actions(
+        self,
+        items: Iterable[tuple[str, str, str]],
+        at: datetime,
+        *,
+        handled: tuple[str, str] | None = None,
     ) -> list[int]: ...
     async def pending_of(self, platform: str) -> list[PendingRow]: ...
+    async def highest_handled(self, platform: str, prefix: str) -> int: ...
     async def finish_pending(self, pending_ids: Sequence[int]) -> None: ...
 
 
@@ -118,9 +123,8 @@ class Runtime:
 
     async def resume(self, platform: str) -> int:
         """Queue what an earlier run decided for this platform and did not send."""
-        rows = [
-            row for row in await self.repo.ledger.pending_of(platform) if row.id not in self._queued
-        ]
+        in_hand = self._queued | set(self._finished)  # queued, or sent and not yet deleted
+        rows = [row for row in await self.repo.ledger.pending_of(platform) if row.id not in in_hand]
         for row in rows:
             try:
                 action = codec.decode(row.payload)
@@ -135,27 +139,36 @@ class Runtime:
 
     # --- the ledger -------------------------------------------------------------------
 
-    async def handle(self, platform: str, key: str, event: Event, is_admin: AdminCheck) -> bool:
+    async def handle(
+        self, platform: str, key: str, event: Event, is_admin: AdminCheck, *, fresh: bool = False
+    ) -> bool:
         """Hand one update to the core, exactly once (see the module docstring); False when
-        it was handled before. Returns once its actions are recorded, not sent."""
-        return await self.handle_with(platform, key, lambda: self.core.handle(event, is_admin))
+        it was handled before. Returns once its actions are recorded, not sent. `fresh`:
+        the adapter knows the update cannot have been handled before (Telegram: its id is
+        above every one handled), so the ledger is not read."""
+        return await self.handle_with(
+            platform, key, lambda: self.core.handle(event, is_admin), fresh=fresh
+        )
 
-    async def handle_with(self, platform: str, key: str, work: Work) -> bool:
+    async def handle_with(
+        self, platform: str, key: str, work: Work, *, fresh: bool = False
+    ) -> bool:
         """As `handle`, for an adapter that reaches the core through its own dispatch
         (`work` returns the actions to send)."""
         ident = (platform, key)
         # read first (not: write the mark first and roll back a replay): a replay must
         # not reach the core at all, whose memory (e.g. which days' series are
         # materialized) a rollback would not undo
-        if ident in self._inflight or await self.repo.ledger.is_handled(platform, key):
+        if ident in self._inflight or (
+            not fresh and await self.repo.ledger.is_handled(platform, key)
+        ):
             log.info("%s update %s was handled before; skipped", platform, key)
             return False
         self._inflight.add(ident)
         try:
             async with self.repo.unit():
                 actions = await work()
-                await self.repo.ledger.mark_handled(platform, key, self.now())
-                pending = await self._record(actions)
+                pending = await self._record(actions, handled=ident)
         finally:
             self._inflight.discard(ident)
         for item in pending:
@@ -166,12 +179,16 @@ class Runtime:
         """Record and queue actions that no update caused (the scheduler's)."""
         if not actions:
             return
-        async with self.repo.atomic():
+        async with self.repo.unit():
             pending = await self._record(actions)
         for item in pending:
             self._enqueue(platform_of(item.action), item)
 
-    async def _record(self, actions: list[Action]) -> list[Pending]:
+    async def _record(
+        self, actions: list[Action], *, handled: tuple[str, str] | None = None
+    ) -> list[Pending]:
+        """End the unit of work: its actions recorded (those for a platform served
+        here), the update marked, committed, in one trip to the database."""
         routed = []
         for action in actions:
             platform = platform_of(action)
@@ -180,8 +197,8 @@ class Runtime:
                 continue
             routed.append(action)
         now = self.now()
-        ids = await self.repo.ledger.add_pending(
-            ((platform_of(a), lane_of(a), codec.encode(a)) for a in routed), now
+        ids = await self.repo.ledger.commit_actions(
+            ((platform_of(a), lane_of(a), codec.encode(a)) for a in routed), now, handled=handled
         )
         return [Pending(i, a, now) for i, a in zip(ids, routed, strict=True)]
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime, time
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 
@@ -17,6 +18,7 @@ from chatbot.storage import geo
 from chatbot.storage.geo import GeoIndex
 
 _in_transaction: ContextVar[bool] = ContextVar("in_transaction", default=False)
+T = TypeVar("T")
 
 
 class _Unit:
@@ -98,6 +100,28 @@ class SqliteBase:
                 unit.open = False
                 _in_transaction.set(False)
                 self._lock.release()
+
+    async def commit_unit(self, statements: Callable[[sqlite3.Connection], T]) -> T:
+        """End the current unit of work: run `statements` (plain sqlite3 calls) in its
+        transaction and commit, all in one trip to the database thread (with BEGIN, too,
+        when the unit has written nothing yet: a read-only command's mark and replies).
+        On failure everything the unit wrote is rolled back. Either way the unit is
+        over; what is written after it in the block is a transaction of its own."""
+        unit = _unit.get()
+        if unit is None:
+            raise RuntimeError("commit_unit ends a unit of work (repo.unit)")
+        began = unit.open
+        if not began:
+            await self._lock.acquire()
+        try:
+            # aiosqlite's own way to run a function in its thread (what its execute uses)
+            run = cast(Callable[..., Awaitable[T]], self.db._execute)
+            return await run(_commit, self.db._conn, statements, not began)
+        finally:
+            if began:
+                unit.open = False
+                _in_transaction.set(False)
+            self._lock.release()
 
     @asynccontextmanager
     async def atomic(self) -> AsyncIterator[None]:
@@ -191,6 +215,23 @@ class SqliteBase:
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         return list(await self.db.execute_fetchall(sql, tuple(params)))
+
+
+def _commit(
+    connection: sqlite3.Connection, statements: Callable[[sqlite3.Connection], T], begin: bool
+) -> T:
+    """In the database thread (`SqliteBase.commit_unit`; aiosqlite's `_execute` is its
+    one way to run several statements in one trip)."""
+    if begin:
+        connection.execute("BEGIN IMMEDIATE")
+    try:
+        result = statements(connection)
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    return result
 
 
 class Store:

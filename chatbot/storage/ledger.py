@@ -6,6 +6,7 @@ deleted once the platform took them)."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,25 +63,50 @@ class LedgerStore(Store):
         )
         return row is not None
 
-    async def add_pending(self, items: Iterable[tuple[str, str, str]], at: datetime) -> list[int]:
-        """Record (platform, lane, payload) rows, inside the caller's transaction (the
-        unit of work of the update that decided them); their ids, in order."""
+    async def highest_handled(self, platform: str, prefix: str) -> int:
+        """The highest number among handled event ids `<prefix><number>` (Telegram's
+        `update:<update_id>`); 0 if none."""
+        row = await self._one(
+            "SELECT MAX(CAST(SUBSTR(event_id, ?) AS INTEGER)) AS n FROM handled_events"
+            " WHERE platform = ? AND event_id LIKE ?",
+            (len(prefix) + 1, platform, prefix + "%"),
+        )
+        return int(row["n"]) if row is not None and row["n"] is not None else 0
+
+    async def commit_actions(
+        self,
+        items: Iterable[tuple[str, str, str]],
+        at: datetime,
+        *,
+        handled: tuple[str, str] | None = None,
+    ) -> list[int]:
+        """End the caller's unit of work (the update's, or the scheduler's): record the
+        (platform, lane, payload) rows of the actions it decided, mark the update
+        `handled` (platform, event id) if one caused them, and commit, all in one trip
+        to the database. Returns the rows' ids, in order."""
         rows = [(platform, lane, payload, to_iso(at)) for platform, lane, payload in items]
-        if not rows:
-            return []
-        self._require_transaction()
-        ids: list[int] = []
-        for start in range(0, len(rows), 200):  # 4 parameters a row, SQLite allows 32766
-            chunk = rows[start : start + 200]
-            returned = await self.db.execute_fetchall(
-                "INSERT INTO pending_actions (platform, lane, payload, created_at) VALUES "
-                + ",".join(["(?, ?, ?, ?)"] * len(chunk))
-                + " RETURNING id",
-                [value for row in chunk for value in row],
-            )
-            # RETURNING gives no order; AUTOINCREMENT ids grow in the order inserted
-            ids.extend(sorted(int(r[0]) for r in returned))
-        return ids
+
+        def statements(connection: sqlite3.Connection) -> list[int]:
+            if handled is not None:
+                connection.execute(
+                    "INSERT OR IGNORE INTO handled_events (platform, event_id, handled_at)"
+                    " VALUES (?, ?, ?)",
+                    (*handled, to_iso(at)),
+                )
+            ids: list[int] = []
+            for start in range(0, len(rows), 200):  # 4 parameters a row; SQLite: 32766
+                chunk = rows[start : start + 200]
+                returned = connection.execute(
+                    "INSERT INTO pending_actions (platform, lane, payload, created_at) VALUES "
+                    + ",".join(["(?, ?, ?, ?)"] * len(chunk))
+                    + " RETURNING id",
+                    [value for row in chunk for value in row],
+                ).fetchall()
+                # RETURNING gives no order; AUTOINCREMENT ids grow in the order inserted
+                ids.extend(sorted(int(r[0]) for r in returned))
+            return ids
+
+        return await self.base.commit_unit(statements)
 
     async def pending_of(self, platform: str) -> list[PendingRow]:
         rows = await self._all(

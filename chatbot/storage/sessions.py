@@ -52,7 +52,7 @@ def _session(row: tuple[Any, ...]) -> Session:
     (
         id_, group_id, place, venue_id, latitude, longitude, local_date, start, end,
         starts_at, ends_at, opener_platform, opener_id, opener_name, topic, state,
-        standing_id, number, seats, joiners_json,
+        standing_id, number, seats, address, joiners_json,
     ) = row  # fmt: skip
     return Session(
         id=id_,
@@ -73,6 +73,7 @@ def _session(row: tuple[Any, ...]) -> Session:
         standing_id=standing_id,
         number=number or 0,
         seats=seats,
+        address=address or "",
     )
 
 
@@ -90,7 +91,8 @@ class SessionStore(Store):
     async def _sessions(self, where: str, params: Sequence[Any]) -> list[Session]:
         # one round trip: the joiners come along as a JSON array, in the order they joined
         rows = await self.db.execute_fetchall(
-            f"SELECT {_SESSION_COLUMNS}, (SELECT json_group_array(json_array(platform,"
+            f"SELECT {_SESSION_COLUMNS}, (SELECT address FROM venues v WHERE v.id ="
+            " s.venue_id) AS address, (SELECT json_group_array(json_array(platform,"
             " person_id, name)) FROM (SELECT platform, person_id, name FROM session_joiners j"
             " WHERE j.session_id = s.id ORDER BY joined_at, rowid)) AS joiners_json"
             f" FROM sessions s WHERE {where} ORDER BY starts_at, id",

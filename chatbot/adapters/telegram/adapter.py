@@ -129,6 +129,7 @@ class TelegramAdapter:
         if not await self._start(stop):
             return
         await self.runtime.resume(PLATFORM)
+        await self.handlers.load_newest()
         menus = asyncio.create_task(
             set_global_menus(self.app.bot, self.core.default_language), name="telegram-menus"
         )

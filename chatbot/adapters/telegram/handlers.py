@@ -50,8 +50,11 @@ ALLOWED_UPDATES = [
 ]
 MENU_COMMANDS = frozenset({"setup", "settings"})  # may change a group's language
 
-# the ledger key of the update being processed (PTB runs the handlers in this task)
+# the ledger key of the update being processed (PTB runs the handlers in this task), and
+# whether it is newer than every update handled (then the runtime need not look it up)
 _update_key: ContextVar[str | None] = ContextVar("telegram_update", default=None)
+_fresh: ContextVar[bool] = ContextVar("telegram_update_fresh", default=False)
+KEY_PREFIX = "update:"
 
 
 class Lanes:
@@ -107,20 +110,33 @@ class Handlers:
         self.adapter = adapter
         self.lanes = Lanes()
         self._reachable: set[int] = set()
+        # the highest update id handled or being handled; None until read at start
+        self._newest: int | None = None
+
+    async def load_newest(self) -> None:
+        """At start: the highest update id handled before. Telegram's update ids only
+        grow (after a week without updates the next one is random), so an update above
+        it cannot have been handled, and the runtime need not look it up; one at or
+        below it (brought again after a crash, or a random id) is looked up."""
+        self._newest = await self.adapter.repo.ledger.highest_handled(PLATFORM, KEY_PREFIX)
 
     async def handle_update(self, update: Update) -> None:
         """One update, in its chat's lane, exactly once (see the module docstring)."""
-        key = f"update:{update.update_id}"
+        key = f"{KEY_PREFIX}{update.update_id}"
+        fresh = self._newest is not None and update.update_id > self._newest
+        if self._newest is not None:
+            self._newest = max(self._newest, update.update_id)
         async with self.lanes.hold(lane_of(update)):
-            # an update handled before (brought again after a crash) reaches the runtime,
-            # which finds its mark and rolls its work back: nothing is applied twice
-            token = _update_key.set(key)
+            # an update handled before (brought again after a crash) reaches the
+            # runtime, which finds its mark and does not hand it to the core again
+            tokens = _update_key.set(key), _fresh.set(fresh)
             try:
                 await self.adapter.app.process_update(update)
             except Exception:
                 log.exception("update %s failed", update.update_id)
             finally:
-                _update_key.reset(token)
+                _update_key.reset(tokens[0])
+                _fresh.reset(tokens[1])
 
     async def dispatch(self, event: Event) -> None:
         """Hand the update's event to the core through the runtime's ledger."""
@@ -129,7 +145,7 @@ class Handlers:
         if key is None:  # not from an update (a test calling in directly)
             await adapter.runtime.deliver(await adapter.core.handle(event, adapter.admins))
             return
-        await adapter.runtime.handle(PLATFORM, key, event, adapter.admins)
+        await adapter.runtime.handle(PLATFORM, key, event, adapter.admins, fresh=_fresh.get())
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message

@@ -95,8 +95,7 @@ async def day_list(ctx: Context, args: str, offset: int, key: str) -> None:
             )
         ctx.reply(header + "\n" + city._("No sessions yet. Open one:") + "\n" + example + poll_line)
         return
-    addresses = await _addresses(ctx, group)
-    blocks = [session_block(city, s, addresses.get(s.venue_id or 0, "")) for s in sessions]
+    blocks = [session_block(city, s, s.address) for s in sessions]
     buttons = tuple(join_button(city, s) for s in sessions)
     ctx.reply(header + "\n\n" + "\n\n".join(blocks) + poll_line, buttons)
 
@@ -109,15 +108,11 @@ async def tomorrow(ctx: Context, args: str) -> None:
     await day_list(ctx, args, 1, "tomorrow")
 
 
-async def _addresses(ctx: Context, group: CityGroup) -> dict[int, str]:
-    return {v.id: v.address for v in await ctx.repo.venues.of_group(group.id) if v.address}
-
-
-def _week_line(ctx: Context, session: Session, address: str) -> str:
+def _week_line(ctx: Context, session: Session) -> str:
     line = ctx._("{number}. {time} {place}").format(
         number=session.number, time=time_range(ctx, session), place=session.place
     )
-    details = ([address] if address else []) + attendance(ctx, session)
+    details = ([session.address] if session.address else []) + attendance(ctx, session)
     if session.topic:
         details.append(session.topic)
     if session.standing_id is not None:
@@ -131,7 +126,6 @@ async def week(ctx: Context, args: str) -> None:
     city = _in_city(ctx, group)
     first = city.today()
     parts = [city._("The week in {city}").format(city=group.name)]
-    addresses = await _addresses(ctx, group)
     buttons: list[Button] = []
     total = 0
     left_out = 0
@@ -144,7 +138,7 @@ async def week(ctx: Context, args: str) -> None:
         lines = [_day_heading(city, day, offset)]
         size += len(lines[0]) + 2
         for session in sessions[:MAX_PER_DAY]:
-            line = _week_line(city, session, addresses.get(session.venue_id or 0, ""))
+            line = _week_line(city, session)
             if size + len(line) + 1 > MAX_TEXT - 200:  # room for the closing line
                 left_out += 1
                 continue
