@@ -299,3 +299,11 @@ async def test_a_database_failure_while_loading_the_chat_is_an_apology(
     assert "etwas schiefgegangen" in text
     monkeypatch.undo()
     assert "Noch keine Sessions" in await duisburg.reply_text("Ben", "/heute")
+
+
+async def test_a_session_number_in_a_group_that_is_no_city_yet_says_so(group: GroupChat) -> None:
+    """Not "here in our private chat": the group is told it is no city group yet."""
+    for command in ("/dabei 1", "/absagen 1", "/streichen 1", "/wo 1"):
+        text = await group.reply_text("Ben", command)
+        assert "noch keine Stadtgruppe" in text, (command, text)
+        assert "privaten Chat" not in text

@@ -95,6 +95,8 @@ async def find_session(
                 ),
                 example=_example(ctx, key),
             )
+        if ctx.group is None and not ctx.origin.is_private:
+            ctx.require_group()  # a group that is no city yet says so
         if ctx.group is None:
             raise UserError(
                 ctx._(
