@@ -61,11 +61,18 @@ def normalize_language(language: str | None, default: str = "de") -> str:
     return default
 
 
+@cache
+def _locale(language: str) -> Locale:
+    # a Translator is made for every update; parsing its locale each time cost more
+    # than the rest of making it
+    return Locale.parse(language)
+
+
 @lru_cache(maxsize=8192)
 def _short_time(value: dt.time, language: str) -> str:
     # babel parses and applies the pattern on every call; a day has 1,440 minutes and
     # /today shows the same few times again and again
-    return str(_babel_format_time(value, "short", locale=Locale.parse(language)))
+    return str(_babel_format_time(value, "short", locale=_locale(language)))
 
 
 def plural_count(value: float, locale: Locale) -> int:
@@ -82,7 +89,7 @@ class Translator:
 
     def __init__(self, language: str) -> None:
         self.language = normalize_language(language)
-        self.locale = Locale.parse(self.language)
+        self.locale = _locale(self.language)
         self._catalog = _catalog(self.language)
 
     def gettext(self, message: str) -> str:
