@@ -1,6 +1,7 @@
 """Logging: one line per event, with level, platform and chat; JSON on request; never a
-token or password (a filter on every handler redacts the configured secrets, and the
-httpx logger, which prints request URLs with the Telegram token, stays at WARNING)."""
+token or password (`chatbot.redact` scrubs every record of the configured secrets, and
+the httpx logger, which prints request URLs with the Telegram token, stays at
+WARNING)."""
 
 from __future__ import annotations
 
@@ -10,29 +11,9 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-REDACTED = "[redacted]"
+from chatbot.redact import protect
+
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
-
-
-class RedactSecrets(logging.Filter):
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        message = record.getMessage()
-        text = message
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-            if record.exc_text:
-                record.exc_text = record.exc_text.replace(secret, REDACTED)
-        if text != message:
-            record.msg, record.args = text, None
-        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -67,7 +48,8 @@ class TextFormatter(logging.Formatter):
 def configure(level: str, fmt: str, secrets: Iterable[str], stream: object = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    handler.addFilter(RedactSecrets(secrets))
+    for secret in secrets:
+        protect(secret)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -201,4 +201,25 @@ def test_json_logs_carry_platform_and_chat_and_no_secret() -> None:
         entry["level"] == "INFO" and entry["platform"] == "telegram" and entry["chat"] == "-100123"
     )
     assert "SECRET-TOKEN" not in stream.getvalue()
-    assert "bot[redacted]/getMe" in entry["message"]
+    assert "bot<redacted>/getMe" in entry["message"]
+
+
+def test_every_platforms_secrets_are_scrubbed_from_every_logger(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One redaction for all: a Matrix password logged by a library's logger, a bot
+    token in a traceback, whichever handler prints them."""
+    from chatbot.redact import protect
+
+    protect("matrix-password-7f3a")
+    protect("424242:TELEGRAM-TOKEN-abcdef")
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("nio.client").info("login with %s", "matrix-password-7f3a")
+        try:
+            raise ValueError("bad token 424242:TELEGRAM-TOKEN-abcdef")
+        except ValueError:
+            logging.getLogger("telegram.ext").exception("failed")
+    assert "matrix-password-7f3a" not in caplog.text
+    assert "TELEGRAM-TOKEN" not in caplog.text
+    assert "login with <redacted>" in caplog.text
+    assert "ValueError: bad token <redacted>" in caplog.text

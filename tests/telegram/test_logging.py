@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from chatbot.adapters.telegram import build
-from chatbot.adapters.telegram.redact import protect, redact
 from chatbot.core.bot import Bot
+from chatbot.redact import protect, redact
 from chatbot.storage.sqlite import SqliteRepository
 from tests.fakes.telegram_api import FakeTelegramServer
 from tests.telegram.conftest import BEN, GROUP, TelegramWorld

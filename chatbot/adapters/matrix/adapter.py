@@ -57,6 +57,7 @@ from chatbot.core.bot import Bot
 from chatbot.core.context import Capabilities
 from chatbot.core.events import ChatRef, Event, Person
 from chatbot.core.ports import Cities
+from chatbot.redact import protect
 from chatbot.runtime import Runtime
 from chatbot.runtime.runtime import RuntimeStore
 from chatbot.storage.base import sqlite_path
@@ -124,9 +125,9 @@ class MatrixAdapter:
         self.runtime = runtime if runtime is not None else Runtime(bot, repo)
         self.runtime.register(self)
         redact.install()
-        redact.remember_secret(secret(settings.matrix_password))
-        redact.remember_secret(secret(settings.matrix_access_token))
-        redact.remember_secret(secret(settings.matrix_crypto_key))
+        protect(secret(settings.matrix_password))
+        protect(secret(settings.matrix_access_token))
+        protect(secret(settings.matrix_crypto_key))
         # --- hook: end-to-end encryption (crypto.py); None: the e2e extra is missing
         self.crypto: crypto.Crypto | None = None
         if crypto.AVAILABLE:

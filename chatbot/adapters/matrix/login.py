@@ -8,11 +8,11 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
-from chatbot.adapters.matrix import redact
 from chatbot.adapters.matrix.http import MatrixApi, MatrixError, TransportError
 from chatbot.adapters.matrix.mapping import PLATFORM
 from chatbot.config import Settings
 from chatbot.core.ports import Ledger
+from chatbot.redact import protect
 from chatbot.runtime.retry import RECONNECT, sleep_or_stop
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class Login:
         else:
             stored = await self.repo.ledger.platform_value(PLATFORM, "access_token")
             if stored:
-                redact.remember_secret(stored)
+                protect(stored)
                 self.api.access_token = stored
                 if await self._token_works():
                     log.info("Matrix: logged in again with device %s", self.api.device_id)
@@ -103,7 +103,7 @@ class Login:
         token, device = await self.api.login_password(
             password, device_id=device, device_name=DEVICE_NAME
         )
-        redact.remember_secret(token)
+        protect(token)
         async with self.repo.atomic():
             await self.repo.ledger.set_platform_value(PLATFORM, "access_token", token)
             await self.repo.ledger.set_platform_value(PLATFORM, "device_id", device)

@@ -36,7 +36,6 @@ from chatbot.adapters.telegram.handlers import Handlers, register_handlers
 from chatbot.adapters.telegram.menus import set_global_menus
 from chatbot.adapters.telegram.polling import Polling
 from chatbot.adapters.telegram.ratelimit import FloodLimiter
-from chatbot.adapters.telegram.redact import protect
 from chatbot.adapters.telegram.sending import MAX_OPTIONS, Sender
 from chatbot.adapters.telegram.state import PLATFORM, TelegramState
 from chatbot.adapters.telegram.transport import AdapterBot, AiohttpRequest
@@ -45,6 +44,7 @@ from chatbot.config import Settings
 from chatbot.core.actions import Action
 from chatbot.core.bot import Bot as CoreBot
 from chatbot.core.context import Capabilities
+from chatbot.redact import protect
 from chatbot.runtime import RECONNECT, Runtime, sleep_or_stop
 from chatbot.storage.sqlite import SqliteRepository
 

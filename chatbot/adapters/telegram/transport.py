@@ -43,7 +43,7 @@ from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.ext import ExtBot
 from telegram.request import BaseRequest, RequestData
 
-from chatbot.adapters.telegram.redact import redact
+from chatbot.redact import redact
 
 log = logging.getLogger(__name__)
 

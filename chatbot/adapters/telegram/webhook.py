@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from telegram import Update
 
 from chatbot.adapters.telegram.handlers import ALLOWED_UPDATES
-from chatbot.adapters.telegram.redact import protect
+from chatbot.redact import protect
 
 if TYPE_CHECKING:
     from chatbot.adapters.telegram.adapter import TelegramAdapter

@@ -1,15 +1,16 @@
-"""Keep the bot token (and the webhook secret) out of every log record.
+"""Keep secrets (the Telegram bot token, the webhook secret, the Matrix password, access
+token and crypto key) out of every log record, one way for every platform.
 
 A Bot API URL contains the token (`https://api.telegram.org/bot<TOKEN>/sendMessage`),
 and httpx logs every request URL at INFO; python-telegram-bot puts the token into the
-text of `InvalidToken`. A `logging.Filter` only sees the records of the logger it is
-attached to (not those of its children, e.g. `httpcore.http11`) or of one handler (not
-handlers added later, e.g. pytest's caplog), so this module wraps the log record factory
-instead: every record, of any logger, is scrubbed when it is created, before any filter
-or handler sees it. The message is formatted once (only for records whose level is
-enabled) and replaced by the redacted text if it contained a secret; a traceback that
-contains one is formatted, redacted and kept as `exc_text` (`exc_info` dropped), which
-is what formatters print.
+text of `InvalidToken`; a library may log a login answer. A `logging.Filter` only sees
+the records of the logger it is attached to (not those of its children, e.g.
+`httpcore.http11`) or of one handler (not handlers added later, e.g. pytest's caplog),
+so this module wraps the log record factory instead: every record, of any logger, is
+scrubbed when it is created, before any filter or handler sees it. The message is
+formatted once (only for records whose level is enabled) and replaced by the redacted
+text if it contained a secret; a traceback that contains one is formatted, redacted and
+kept as `exc_text` (`exc_info` dropped), which is what formatters print.
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ _secrets: set[str] = set()
 _installed = False
 
 
-def protect(secret: str) -> None:
+MIN_SECRET_LENGTH = 6  # shorter "secrets" would redact ordinary words
+
+
+def protect(secret: str | None) -> None:
     """Never let `secret` appear in a log record from now on (this process)."""
     global _installed
-    if not secret:
+    if not secret or len(secret) < MIN_SECRET_LENGTH:
         return
     with _lock:
         _secrets.add(secret)
