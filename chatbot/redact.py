@@ -27,13 +27,12 @@ _secrets: set[str] = set()
 _installed = False
 
 
-MIN_SECRET_LENGTH = 6  # shorter "secrets" would redact ordinary words
-
-
 def protect(secret: str | None) -> None:
-    """Never let `secret` appear in a log record from now on (this process)."""
+    """Never let `secret` appear in a log record from now on (this process). Any
+    length: a short secret that is also an ordinary word blanks that word in the logs,
+    which is better than showing the secret."""
     global _installed
-    if not secret or len(secret) < MIN_SECRET_LENGTH:
+    if not secret:
         return
     with _lock:
         _secrets.add(secret)
