@@ -193,12 +193,6 @@ class SqliteBase:
         async with writing:
             return await self.db.execute(sql, tuple(params))
 
-    @staticmethod
-    def _require_transaction() -> None:
-        """For writes that must be part of their caller's transaction."""
-        if not _in_transaction.get():
-            raise RuntimeError("this write belongs in a transaction (repo.atomic/unit)")
-
     async def _change(self, sql: str, params: Iterable[Any] = ()) -> int:
         """`_write`, returning the number of rows changed."""
         cursor = await self._write(sql, params)
@@ -257,5 +251,3 @@ class Store:
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         return await self.base._all(sql, params)
-
-    _require_transaction = staticmethod(SqliteBase._require_transaction)
