@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.telegram_api import Call
+from tests.support.waiting import eventually
 from tests.telegram.conftest import ANNA, BEN, CARLA, DANA, GROUP, TelegramWorld
 
 PEOPLE = [ANNA, BEN, CARLA, DANA]
@@ -40,6 +41,13 @@ def _buttons(calls: list[Call]) -> list[tuple[int, int, str]]:
                 if "callback_data" in button:
                     found.append((call.chat_id, call.result["message_id"], button["callback_data"]))
     return found
+
+
+async def settled(tg: TelegramWorld) -> None:
+    """Every update pushed so far is handled and what it decided is delivered."""
+    assert tg.adapter is not None
+    await eventually(lambda: not tg.server.pending_updates, "the updates handled")
+    await asyncio.wait_for(tg.adapter.runtime.delivered("telegram"), 30)
 
 
 @pytest.mark.parametrize("seed", range(2))
@@ -80,6 +88,7 @@ async def test_a_random_walk_through_telegram(
             server.delay("sendMessage", 0.2, times=1)
             continue
         if roll < 0.22:
+            await settled(tg)  # the walk reads what the bot sent: the same every run
             buttons = _buttons(server.calls)
             if buttons and walk.random() < 0.8:
                 chat, message, data = walk.choice(buttons)
@@ -93,6 +102,7 @@ async def test_a_random_walk_through_telegram(
                 chat, who, latitude, longitude, live_period=walk.choice([None, 900])
             )
         elif roll < 0.35:
+            await settled(tg)
             polls = [c for c in server.calls if c.method == "sendPoll" and c.ok]
             if not polls:
                 continue
@@ -127,9 +137,7 @@ async def test_a_random_walk_through_telegram(
         timeout=60,
     )
     assert tg._task is not None and not tg._task.done()  # still running
-    # other chats' answers (private ones, one waiting out a 429) may still be on their way
-    assert tg.adapter is not None
-    await asyncio.wait_for(tg.adapter.runtime.delivered("telegram"), 30)
+    await settled(tg)  # other chats' answers (one waiting out a 429) may be on their way
     answers = [c for c in server.calls_to("sendMessage") if c.ok]
     assert len(answers) > 40
     failures = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
