@@ -144,18 +144,17 @@ class Bot:
         """A text an adapter shows on its own (an alert, a notice), decided here: in the
         chat's group's language, else the person's (`language`), else the default."""
         group = await self.repo.cities.group_for_chat(chat) if chat is not None else None
-        if group is not None:
-            chosen = group.settings.language
-        else:
-            chosen = normalize_language(language, self.default_language)
-        return Translator(chosen).gettext(NOTICES[kind])
+        return Translator(self._language(group, language)).gettext(NOTICES[kind])
 
     def language_for(self, origin: Origin, group: CityGroup | None) -> str:
+        return self._language(group, origin.sender.language if origin.is_private else None)
+
+    def _language(self, group: CityGroup | None, personal: str | None) -> str:
+        """The city's language; else that of the one person who reads it (a private chat,
+        an alert); else the default."""
         if group is not None:
             return group.settings.language
-        if origin.is_private:
-            return normalize_language(origin.sender.language, self.default_language)
-        return self.default_language
+        return normalize_language(personal, self.default_language)
 
     async def context(self, origin: Origin, is_admin: AdminCheck) -> Context:
         group = await self.repo.cities.group_for_chat(origin.chat)
