@@ -293,12 +293,9 @@ class Runtime:
     # --- tests and shutdown -----------------------------------------------------------
 
     async def drain(self, platform: str | None = None) -> None:
-        """Wait until every queue (of this platform) is empty."""
-        while True:
-            workers = [t for lane, t in self._workers.items() if platform in (None, lane[0])]
-            if not workers:
-                break
-            await asyncio.gather(*workers, return_exceptions=True)
+        """Wait until every queue (of this platform) is empty, and delete the rows of what
+        was sent."""
+        await self.delivered(platform)
         await self._flush()
 
     async def _flush(self) -> None:
@@ -319,9 +316,10 @@ class Runtime:
             await asyncio.gather(*workers, return_exceptions=True)
         await self._flush()
 
-    async def delivered(self, platform: str) -> None:
-        """Wait until every queue of this platform is empty: what was queued so far is sent
-        or given up (the console shows a line's replies before it reads the next line).
-        Unlike `drain` it deletes no rows now, and a cancelled wait leaves the queues be."""
-        while workers := [t for lane, t in self._workers.items() if lane[0] == platform]:
+    async def delivered(self, platform: str | None = None) -> None:
+        """Wait until every queue (of this platform) is empty: what was queued so far is
+        sent or given up (the console shows a line's replies before it reads the next
+        line). Unlike `drain` it deletes no rows now, and a cancelled wait leaves the
+        queues be."""
+        while workers := [t for lane, t in self._workers.items() if platform in (None, lane[0])]:
             await asyncio.wait(workers)
