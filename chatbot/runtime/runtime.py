@@ -14,9 +14,10 @@ One rule for every platform (see ARCHITECTURE.md, "Delivery"):
    holds up the next fetch.
 3. Each action goes to the platform of its chat (the router), whichever platform's
    update caused it, into that chat's queue: one worker per chat sends in order; other
-   chats, and other platforms, never wait for it. A sent action's row is deleted; at the
-   next start the rows left are sent (at least once: the one in flight at a crash can
-   repeat; Matrix deduplicates even that by its transaction id, which is the row id).
+   chats, and other platforms, never wait for it. Sent actions' rows are deleted in
+   batches (`FINISH_EVERY`); at the next start the rows left are sent (at least once:
+   at a crash, the action in flight and those sent in the last `FINISH_EVERY` can
+   repeat; Matrix deduplicates them by their transaction id, which is the row id).
 4. Failures: the platform's "retry after" is waited as asked; other failures back off
    (`RetryPolicy`); an action is given up an hour after it was decided, and at once
    when the platform says it never will deliver (`Unreachable`). A platform that is
