@@ -29,6 +29,7 @@ from chatbot.core.events import Event
 from chatbot.storage.sqlite import SqliteRepository
 from tests.fakes.matrix_api import FakeMatrixApi, Sent
 from tests.kit import berlin
+from tests.support.waiting import eventually
 
 ANNA, BEN, CARLA = "@anna:fake.test", "@ben:fake.test", "@carla:fake.test"
 SETUP = "!einrichten Duisburg | Europe/Berlin | de"
@@ -134,12 +135,7 @@ class MatrixWorld:
 
     async def handled(self, event_id: str, timeout: float = 5.0) -> None:
         """Until the event is in the ledger (handled_events)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not await self.adapter.seen(event_id):
-            assert loop.time() < deadline, f"{event_id} not handled"
-            await self.hs.until(lambda: True)  # the next request or event
-            await asyncio.sleep(0)
+        await eventually(lambda: self.adapter.seen(event_id), f"{event_id} handled", timeout)
 
     async def pending(self) -> int:
         """How many actions wait in pending_actions (a sent one's row goes a moment
