@@ -97,9 +97,7 @@ class SqliteBase:
         finally:
             _unit.reset(token)
             if unit.open:
-                unit.open = False
-                _in_transaction.set(False)
-                self._lock.release()
+                self._end_transaction(unit)
 
     async def commit_unit(self, statements: Callable[[sqlite3.Connection], T]) -> T:
         """End the current unit of work: run `statements` (plain sqlite3 calls) in its
@@ -118,10 +116,15 @@ class SqliteBase:
             run = cast(Callable[..., Awaitable[T]], self.db._execute)
             return await run(_commit, self.db._conn, statements, not began)
         finally:
-            if began:
-                unit.open = False
-                _in_transaction.set(False)
-            self._lock.release()
+            self._end_transaction(unit)  # committed, or rolled back in the thread
+
+    def _end_transaction(self, unit: _Unit) -> None:
+        """The unit's transaction, if it began, is over (committed or rolled back); the
+        write lock, which the unit took when it began it, is free."""
+        if unit.open:
+            unit.open = False
+            _in_transaction.set(False)
+        self._lock.release()
 
     @asynccontextmanager
     async def atomic(self) -> AsyncIterator[None]:
@@ -161,10 +164,7 @@ class SqliteBase:
                 yield
             except BaseException:
                 await self.db.rollback()
-                if unit.open:
-                    unit.open = False
-                    _in_transaction.set(False)
-                self._lock.release()
+                self._end_transaction(unit)
                 raise
             return
         unit.savepoints += 1
