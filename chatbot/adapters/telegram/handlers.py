@@ -52,8 +52,7 @@ MENU_COMMANDS = frozenset({"setup", "settings"})  # may change a group's languag
 
 # the ledger key of the update being processed (PTB runs the handlers in this task), and
 # whether it is newer than every update handled (then the runtime need not look it up)
-_update_key: ContextVar[str | None] = ContextVar("telegram_update", default=None)
-_fresh: ContextVar[bool] = ContextVar("telegram_update_fresh", default=False)
+_update: ContextVar[tuple[str, bool] | None] = ContextVar("telegram_update", default=None)
 KEY_PREFIX = "update:"
 
 
@@ -129,23 +128,23 @@ class Handlers:
         async with self.lanes.hold(lane_of(update)):
             # an update handled before (brought again after a crash) reaches the
             # runtime, which finds its mark and does not hand it to the core again
-            tokens = _update_key.set(key), _fresh.set(fresh)
+            token = _update.set((key, fresh))
             try:
                 await self.adapter.app.process_update(update)
             except Exception:
                 log.exception("update %s failed", update.update_id)
             finally:
-                _update_key.reset(tokens[0])
-                _fresh.reset(tokens[1])
+                _update.reset(token)
 
     async def dispatch(self, event: Event) -> None:
         """Hand the update's event to the core through the runtime's ledger."""
         adapter = self.adapter
-        key = _update_key.get()
-        if key is None:  # not from an update (a test calling in directly)
+        update = _update.get()
+        if update is None:  # not from an update (a test calling in directly)
             await adapter.runtime.deliver(await adapter.core.handle(event, adapter.admins))
             return
-        await adapter.runtime.handle(PLATFORM, key, event, adapter.admins, fresh=_fresh.get())
+        key, fresh = update
+        await adapter.runtime.handle(PLATFORM, key, event, adapter.admins, fresh=fresh)
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
